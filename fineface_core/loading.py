@@ -1,0 +1,49 @@
+"""One entry point for every kind of FineFace weights a user can point at."""
+from __future__ import annotations
+
+import os
+
+from .errors import WeightFileError
+from .official import load_official
+from .single_file import load_fineface
+from .weights import FineFaceWeights
+
+
+def load_weights(path: str, variant: str = "auto") -> FineFaceWeights:
+    """A FineFace .safetensors file, or an official release folder (``variant``: auto, sd21, sd15)."""
+    if os.path.isdir(path):
+        return load_official(path, variant)
+    if not os.path.exists(path):
+        raise WeightFileError(f"FineFace weights not found: {path}")
+    if path.endswith((".ckpt", ".pt", ".pth", ".bin")):
+        raise WeightFileError(
+            f"{path} is one file of the official release; point at the folder that holds all of its files "
+            "(au_encoder.ckpt, attn_processors.ckpt, pytorch_lora_weights.safetensors for SD 2.1; "
+            "sd15_au_encoder.ckpt, sd15_attn_processors.ckpt for SD 1.5), or at a converted .safetensors file."
+        )
+    return load_fineface(path)
+
+
+def describe(weights: FineFaceWeights) -> str:
+    """Human-readable summary, as printed by ``python -m fineface_core inspect``."""
+    counts = weights.parameter_counts()
+    enc = weights.encoder
+    lines = [
+        f"source:        {weights.source}",
+        f"base model:    {weights.family}",
+        f"AU encoder:    {enc.display_name} ({enc.config()})",
+        f"AU adapter:    {len(weights.au_to_v)} cross-attention layers, widths {weights.width_summary()}",
+        f"au_to_k:       {'included' if weights.au_to_k else 'omitted (unused at inference)'}",
+    ]
+    if weights.lora is not None:
+        lora = weights.lora
+        lines.append(f"LoRA:          {len(lora.down)} layers, rank {lora.rank}, alpha {lora.alpha:g} (scale {lora.scale:g})")
+    else:
+        lines.append("LoRA:          none")
+    lines.append(f"lambda_AU:     {weights.lambda_au:g}")
+    lines.append(
+        "parameters:    " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f"; total {sum(counts.values()):,}"
+    )
+    if weights.ignored:
+        lines.append(f"ignored keys:  {len(weights.ignored)} (e.g. {next(iter(weights.ignored))}: {next(iter(weights.ignored.values()))})")
+    return "\n".join(lines)

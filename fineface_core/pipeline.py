@@ -1,0 +1,62 @@
+"""Prompt + AUs -> images with diffusers, for people without ComfyUI.
+
+    pipe = FineFacePipeline.from_pretrained("stabilityai/stable-diffusion-2-1-base", "models/fineface/fineface_sd21.safetensors")
+    image = pipe("a closeup of a boy in a park", "AU1@2.5 + AU6@2.5 + AU12@5").images[0]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from diffusers import StableDiffusionPipeline
+
+from .aus import parse_au_batch
+from .loading import load_weights
+from .reference import attach_fineface
+from .weights import FineFaceWeights
+
+
+class FineFacePipeline:
+    """A diffusers StableDiffusionPipeline whose UNet carries FineFace."""
+
+    def __init__(self, pipe: StableDiffusionPipeline, weights: FineFaceWeights, lora_strength: float = 1.0):
+        attach_fineface(pipe.unet, weights, lora_strength=lora_strength)
+        self.pipe, self.weights = pipe, weights
+
+    @classmethod
+    def from_pretrained(cls, base_model: str, fineface: str, *, variant: str = "auto", lora_strength: float = 1.0,
+                        torch_dtype: torch.dtype | None = None, device: str | None = None, **kwargs) -> "FineFacePipeline":
+        """``base_model``: a diffusers folder or hub id; ``fineface``: a FineFace file or official release folder."""
+        weights = load_weights(fineface, variant)
+        pipe = StableDiffusionPipeline.from_pretrained(base_model, torch_dtype=torch_dtype, safety_checker=None,
+                                                       requires_safety_checker=False, **kwargs)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(pipe.to(device), weights, lora_strength)
+
+    @torch.no_grad()
+    def __call__(self, prompt: str | list[str], aus: Any, *, au_scale: float | None = None,
+                 negative_prompt: str | list[str] | None = None, num_inference_steps: int = 50,
+                 guidance_scale: float = 7.5, num_images_per_prompt: int = 1, **kwargs):
+        """``aus``: one AU spec for all prompts, or one spec per prompt (see ``fineface_core.aus``)."""
+        au_batch = parse_au_batch(aus)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if len(prompts) == 1 and len(au_batch) > 1:
+            prompts = prompts * len(au_batch)
+        if len(au_batch) == 1 and len(prompts) > 1:
+            au_batch = au_batch.expand(len(prompts), -1)
+        if len(au_batch) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(au_batch)} AU specs; give one spec, or one per prompt")
+        au_batch = au_batch.repeat_interleave(num_images_per_prompt, dim=0)
+        unet = self.pipe.unet
+        cond = self.weights.encode(au_batch)
+        cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None
+        # StableDiffusionPipeline batches [uncond, cond] under CFG; uncond AUs are encoder(zeros).
+        emb = torch.cat([self.weights.encode(torch.zeros_like(au_batch)), cond]) if cfg else cond
+        scale = self.weights.lambda_au if au_scale is None else float(au_scale)
+        return self.pipe(
+            prompt=prompts, negative_prompt=negative_prompt, num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,
+            cross_attention_kwargs={"au_embedding": emb.to(unet.device, unet.dtype), "au_scale": scale},
+            **kwargs,
+        )
