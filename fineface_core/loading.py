@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from .errors import WeightFileError
-from .official import load_official
+from .official import RELEASE_NAMES, load_official, official_variants_in
 from .single_file import load_fineface
 from .weights import FineFaceWeights
 
@@ -47,3 +47,29 @@ def describe(weights: FineFaceWeights) -> str:
     if weights.ignored:
         lines.append(f"ignored keys:  {len(weights.ignored)} (e.g. {next(iter(weights.ignored))}: {next(iter(weights.ignored.values()))})")
     return "\n".join(lines)
+
+
+def find_weights(roots: list[str]) -> dict[str, tuple[str, str]]:
+    """Menu of loadable weights under ``roots``: label -> (path, variant).
+
+    FineFace .safetensors files are listed by relative path; a folder holding an official
+    release is listed once per variant it holds, e.g. ``fineface/ [official SD 2.1]``.
+    """
+    entries: dict[str, tuple[str, str]] = {}
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            dirs.sort()
+            rel = os.path.relpath(folder, root)
+            variants = official_variants_in(folder)
+            for variant in variants:
+                entries[f"{'' if rel == '.' else rel + '/'}[official {RELEASE_NAMES[variant]}]"] = (folder, variant)
+            for name in sorted(files):
+                if not name.endswith(".safetensors") or name.endswith(".partial"):
+                    continue
+                if variants and name == "pytorch_lora_weights.safetensors":
+                    continue  # part of the release listed above
+                label = name if rel == "." else f"{rel}/{name}"
+                entries.setdefault(label, (os.path.join(folder, name), "auto"))
+    return entries

@@ -1,0 +1,13 @@
+"""FineFace for ComfyUI: drop this folder into ComfyUI/custom_nodes."""
+import os
+import sys
+
+# fineface_core is imported by its top-level name everywhere (nodes, CLI, training, tests),
+# so this folder goes on sys.path once, and there is a single copy of the module.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.append(_HERE)
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

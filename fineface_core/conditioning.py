@@ -1,0 +1,87 @@
+"""What flows between the nodes: AU vectors with labels, and their embeddings for cond / uncond."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .aus import N_AUS, format_aus, validate_intensities
+from .errors import AUSpecError, ModelMismatchError
+from .weights import FineFaceWeights
+
+
+@dataclass(frozen=True)
+class AUVectors:
+    """A batch of AU intensity vectors [N, 12] (one per image) with a label for each."""
+
+    values: torch.Tensor
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        values = torch.as_tensor(self.values, dtype=torch.float32)
+        if values.ndim == 1:
+            values = values[None]
+        if values.ndim != 2 or values.shape[1] != N_AUS or values.shape[0] == 0:
+            raise AUSpecError(f"AU vectors must have shape [N >= 1, 12], got {list(values.shape)}")
+        validate_intensities(values)
+        object.__setattr__(self, "values", values)
+        labels = tuple(self.labels) or tuple(format_aus(v) for v in values)
+        if len(labels) != len(values):
+            raise AUSpecError(f"{len(values)} AU vectors but {len(labels)} labels")
+        object.__setattr__(self, "labels", labels)
+
+    def __len__(self):
+        return self.values.shape[0]
+
+    def concat(self, other: "AUVectors") -> "AUVectors":
+        return AUVectors(torch.cat([self.values, other.values]), self.labels + other.labels)
+
+
+@dataclass(frozen=True)
+class AUEmbedding:
+    """AU tokens for cond (one per image) and uncond (``encoder(zeros)``, as the paper guides)."""
+
+    cond: torch.Tensor  # [N, 1, width]
+    uncond: torch.Tensor  # [N, 1, width]
+    labels: tuple[str, ...]
+    weights_id: int = field(repr=False)  # which FineFace weights encoded it
+
+    def __len__(self):
+        return self.cond.shape[0]
+
+
+def encode_aus(weights: FineFaceWeights, aus: AUVectors) -> AUEmbedding:
+    cond = weights.encode(aus.values)
+    uncond = weights.encode(torch.zeros_like(aus.values))
+    return AUEmbedding(cond=cond, uncond=uncond, labels=aus.labels, weights_id=id(weights))
+
+
+def check_embedding_matches(weights: FineFaceWeights, embedding: AUEmbedding):
+    if embedding.weights_id != id(weights):
+        raise ModelMismatchError(
+            "this AU embedding was made by a different FineFace model than the one being applied; "
+            "connect the same FineFace Model Loader output to both the AU Encoder and Apply FineFace Adapter."
+        )
+
+
+def rows_for_chunks(cond: torch.Tensor, uncond: torch.Tensor, cond_or_uncond, batch: int) -> torch.Tensor:
+    """Rows for a UNet batch made of chunks (ComfyUI's ``cond_or_uncond``: 0 = cond, 1 = uncond).
+
+    Each chunk holds the latent batch; ``cond`` / ``uncond`` have one row per image, or one
+    row for all images.
+    """
+    chunks = list(cond_or_uncond)
+    if not chunks or batch % len(chunks):
+        raise ValueError(f"a UNet batch of {batch} cannot be split into the chunks {chunks}")
+    per_chunk = batch // len(chunks)
+    n = cond.shape[0]
+    if n not in (1, per_chunk):
+        raise AUSpecError(
+            f"{n} AU vectors were given for a latent batch of {per_chunk} images: give one AU vector "
+            f"(used for every image) or exactly {per_chunk} (one per image)."
+        )
+    parts = []
+    for c in chunks:
+        src = cond if c == 0 else uncond
+        parts.append(src.expand(per_chunk, *src.shape[1:]) if n == 1 else src)
+    return torch.cat(parts)

@@ -1,0 +1,24 @@
+"""ComfyUI nodes: thin glue that validates inputs and calls fineface_core."""
+from .apply_adapter import FineFaceApplyAdapter
+from .au_encoder import FineFaceAUEncoder
+from .au_grid import FineFaceAUGrid
+from .au_sweep import FineFaceAUSweep
+from .au_vector import FineFaceAUVector
+from .model_loader import FineFaceModelLoader
+
+NODE_CLASS_MAPPINGS = {
+    "FineFaceModelLoader": FineFaceModelLoader,
+    "FineFaceAUVector": FineFaceAUVector,
+    "FineFaceAUEncoder": FineFaceAUEncoder,
+    "FineFaceApplyAdapter": FineFaceApplyAdapter,
+    "FineFaceAUSweep": FineFaceAUSweep,
+    "FineFaceAUGrid": FineFaceAUGrid,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FineFaceModelLoader": "FineFace Model Loader",
+    "FineFaceAUVector": "AU Vector",
+    "FineFaceAUEncoder": "AU Encoder",
+    "FineFaceApplyAdapter": "Apply FineFace Adapter",
+    "FineFaceAUSweep": "AU Intensity Sweep",
+    "FineFaceAUGrid": "AU Label Grid",
+}

@@ -1,0 +1,58 @@
+import math
+
+from fineface_core.conditioning import check_embedding_matches
+from fineface_core.errors import FineFaceError
+
+from .attn2_patch import AUBranch, install
+from .comfy_model import check_fits
+from .lora_patch import add_lora
+from .types import AU_EMBEDDING, CATEGORY, FINEFACE
+
+
+def model_sampling(model):
+    get = getattr(model, "get_model_object", None)
+    return get("model_sampling") if get else model.model.model_sampling
+
+
+class FineFaceApplyAdapter:
+    DESCRIPTION = (
+        "Patches a clone of MODEL with FineFace: the AU adapter in every cross-attention layer (chained with "
+        "IP-Adapter and other attn2 patches) and the LoRA as weight patches. The input model is not changed."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("MODEL", {"tooltip": "An SD 2.x model for the SD 2.1 weights, an SD 1.5 model for the SD 1.5 weights."}),
+            "fineface": (FINEFACE, {"tooltip": "From FineFace Model Loader."}),
+            "au_embedding": (AU_EMBEDDING, {"tooltip": "From AU Encoder, made with the same FineFace model."}),
+            "weight": ("FLOAT", {"default": 1.0, "min": -3.0, "max": 3.0, "step": 0.05, "tooltip": "lambda_AU: strength of the AU attention (1.0 as trained; 0 turns the AU branch off)."}),
+            "lora_strength": ("FLOAT", {"default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05, "tooltip": "Strength of the FineFace LoRA (1.0 as in the official pipeline; 0 = no LoRA). The SD 1.5 release has no LoRA."}),
+            "start_at": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the sampling schedule where the AU branch starts acting (the LoRA, merged into the weights, acts throughout)."}),
+            "end_at": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the schedule where the AU branch stops acting."}),
+        }}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "apply"
+    CATEGORY = CATEGORY
+
+    def apply(self, model, fineface, au_embedding, weight=1.0, lora_strength=1.0, start_at=0.0, end_at=1.0):
+        for name, value in (("weight", weight), ("lora_strength", lora_strength), ("start_at", start_at), ("end_at", end_at)):
+            if not math.isfinite(value):
+                raise FineFaceError(f"{name} must be a finite number, got {value}")
+        if not 0.0 <= start_at <= end_at <= 1.0:
+            raise FineFaceError(f"need 0 <= start_at <= end_at <= 1, got start_at={start_at}, end_at={end_at}")
+        layers = check_fits(model, fineface)
+        check_embedding_matches(fineface, au_embedding)
+
+        patched = model.clone()
+        if weight != 0:
+            sampling = model_sampling(patched)
+            sigma_start, sigma_end = sampling.percent_to_sigma(start_at), sampling.percent_to_sigma(end_at)
+            cond = fineface.au_values(au_embedding.cond, weight)
+            uncond = fineface.au_values(au_embedding.uncond, weight)
+            for path, layer in layers.items():
+                install(patched.model_options, layer.key, AUBranch(cond[path], uncond[path]), sigma_start, sigma_end)
+        if fineface.lora is not None and lora_strength != 0:
+            add_lora(patched, fineface.lora, lora_strength)
+        return (patched,)

@@ -1,0 +1,99 @@
+"""The cross-attention patch: FineFace's AU branch as a broadcast add, chained with other packs.
+
+ComfyUI calls ``patches_replace["attn2"][key](q, k, v, extra_options)`` with q, k, v already
+projected and feeds the result to ``to_out``. With one AU token the AU attention equals
+``au_to_v(e)`` for every query, so the branch is a per-layer row of ``lambda * au_to_v(e)``
+per image, computed once when the node runs and added at every step.
+
+Chaining follows ComfyUI_IPAdapter_plus' protocol: an object at a key computes the attention
+once and adds ``callback(out, q, k, v, extra_options, **kwargs)`` for every callback whose
+``sigma_end <= sigma <= sigma_start``; a pack that finds an object there calls its
+``.add(callback, **kwargs)`` instead of replacing it. FineFace is such a callback, and its own
+object (``Attn2Chain``) accepts ``.add`` too, so IP-Adapter and FineFace chain in either order.
+"""
+from __future__ import annotations
+
+import comfy.ldm.modules.attention as comfy_attention
+import torch
+
+from fineface_core.conditioning import rows_for_chunks
+
+NO_SIGMA = 999999999.9  # IPAdapter_plus' value when a caller passes no sigmas
+
+
+def current_sigma(extra_options) -> float:
+    sigmas = extra_options.get("sigmas")
+    return float(sigmas.detach().flatten()[0].item()) if sigmas is not None else NO_SIGMA
+
+
+class Attn2Chain:
+    """Replacement for one attn2 layer: attention (or a foreign patch that was there) + callbacks."""
+
+    def __init__(self, inner=None):
+        self.inner = inner  # another pack's replacement without .add(): it computes the attention
+        self.callback = []
+        self.kwargs = []
+
+    def add(self, callback, **kwargs):
+        """IPAdapter_plus' protocol: kwargs carry ``sigma_start`` / ``sigma_end`` and the callback's own."""
+        self.callback.append(callback)
+        self.kwargs.append(kwargs)
+
+    def attention(self, q, k, v, extra_options):
+        if self.inner is not None:
+            return self.inner(q, k, v, extra_options)
+        extra = {"attn_precision": extra_options["attn_precision"]} if "attn_precision" in extra_options else {}
+        return comfy_attention.optimized_attention(q, k, v, extra_options["n_heads"], **extra)
+
+    def __call__(self, q, k, v, extra_options):
+        out = self.attention(q, k, v, extra_options)
+        sigma = current_sigma(extra_options)
+        for callback, kwargs in zip(self.callback, self.kwargs):
+            if kwargs.get("sigma_end", 0.0) <= sigma <= kwargs.get("sigma_start", NO_SIGMA):
+                out = out + callback(out, q, k, v, extra_options, **kwargs)
+        return out
+
+    def to(self, *args, **kwargs):
+        return self  # callbacks move their own tensors to the attention's device and dtype
+
+
+class AUBranch:
+    """FineFace's contribution to one layer: rows of lambda * au_to_v(e) for cond and uncond."""
+
+    def __init__(self, cond: torch.Tensor, uncond: torch.Tensor):
+        self.cond, self.uncond = cond, uncond  # [N, C] float32 on the CPU
+        self._rows = {}  # batch layout -> [B, 1, C] on the attention's device and dtype
+
+    def __call__(self, out, q, k, v, extra_options, **kwargs):
+        layout = (tuple(extra_options["cond_or_uncond"]), out.shape[0], out.device, out.dtype)
+        rows = self._rows.get(layout)
+        if rows is None:
+            rows = rows_for_chunks(self.cond, self.uncond, layout[0], layout[1])[:, None, :].to(out.device, out.dtype)
+            if len(self._rows) > 16:
+                self._rows.clear()
+            self._rows[layout] = rows
+        return rows
+
+    def __deepcopy__(self, memo):
+        # ComfyUI deep-copies model_options on every clone; the rows never change, so share them.
+        return self
+
+
+def install(model_options: dict, key: tuple, callback, sigma_start: float, sigma_end: float):
+    """Put ``callback`` into effect at one attn2 layer of a (cloned) model's options.
+
+    The three-element key (block, id, transformer index) shadows the two-element one, so
+    FineFace joins whatever ComfyUI will actually call: an object with ``.add`` (IP-Adapter's
+    or ours) is joined, a foreign replacement is wrapped, an empty place gets an Attn2Chain
+    at the two-element key, where IPAdapter_plus looks for it.
+    """
+    attn2 = model_options["transformer_options"].setdefault("patches_replace", {}).setdefault("attn2", {})
+    short = key[:2]
+    target = key if key in attn2 else short
+    existing = attn2.get(target)
+    if existing is not None and callable(getattr(existing, "add", None)):
+        existing.add(callback, sigma_start=sigma_start, sigma_end=sigma_end)
+        return
+    chain = Attn2Chain(inner=existing)
+    chain.add(callback, sigma_start=sigma_start, sigma_end=sigma_end)
+    attn2[target] = chain

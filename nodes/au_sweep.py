@@ -1,0 +1,59 @@
+import torch
+
+from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, SAFE_MAX, SAFE_MIN
+from fineface_core.conditioning import AUVectors
+from fineface_core.errors import AUSpecError
+
+from .types import AU_VECTOR, CATEGORY
+
+AU_CHOICES = [f"{au.code} {au.name}" for au in ACTION_UNITS]
+
+
+class FineFaceAUSweep:
+    DESCRIPTION = (
+        "One AU from a start to an end intensity in N steps (optionally on top of a base vector). Outputs the AU "
+        "vectors and the latent repeated N times with one noise index, so every cell starts from the same noise: "
+        "only the AU changes between cells (use a non-ancestral sampler such as euler or dpmpp_2m)."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "au": (AU_CHOICES, {"default": "AU12 Lip Corner Puller", "tooltip": "The AU to sweep."}),
+                "start": ("FLOAT", {"default": 0.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1, "tooltip": "First intensity."}),
+                "end": ("FLOAT", {"default": 5.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1, "tooltip": "Last intensity."}),
+                "steps": ("INT", {"default": 6, "min": 2, "max": 64, "tooltip": "Number of cells (images) in the sweep."}),
+                "latent": ("LATENT", {"tooltip": "A latent with one image (e.g. Empty Latent Image, batch 1); it is repeated for every cell."}),
+            },
+            "optional": {
+                "base": (AU_VECTOR, {"tooltip": "A single AU vector the swept AU is set on (default: neutral)."}),
+            },
+        }
+
+    RETURN_TYPES = (AU_VECTOR, "LATENT", "STRING")
+    RETURN_NAMES = ("aus", "latent", "labels")
+    OUTPUT_TOOLTIPS = ("One AU vector per cell.", "The latent repeated once per cell, all with the same noise.", "The cells' labels, one per line.")
+    FUNCTION = "sweep"
+    CATEGORY = CATEGORY
+
+    def sweep(self, au, start, end, steps, latent, base=None):
+        code = au.split(" ", 1)[0]
+        if code not in AU_BY_CODE:
+            raise AUSpecError(f"unknown AU {au!r}; choose one of {', '.join(AU_CHOICES)}")
+        if base is not None and len(base) != 1:
+            raise AUSpecError(f"the sweep's base must be one AU vector, got a batch of {len(base)}")
+        samples = latent["samples"]
+        if samples.shape[0] != 1:
+            raise AUSpecError(f"the sweep repeats a latent of one image; this latent holds {samples.shape[0]} (use batch size 1)")
+        values = (base.values if base is not None else torch.zeros(1, 12)).repeat(steps, 1)
+        values[:, AU_BY_CODE[code].index] = torch.linspace(float(start), float(end), steps)
+        vectors = AUVectors(values)
+        out = {k: v for k, v in latent.items() if k not in ("samples", "batch_index", "noise_mask")}
+        out["samples"] = samples.repeat(steps, *([1] * (samples.ndim - 1)))
+        # ComfyUI draws noise per batch_index: one shared index gives every cell the same noise.
+        out["batch_index"] = [int(latent.get("batch_index", [0])[0])] * steps
+        if "noise_mask" in latent:
+            mask = latent["noise_mask"]
+            out["noise_mask"] = mask.repeat(steps, *([1] * (mask.ndim - 1))) if mask.shape[0] == 1 else mask
+        return (vectors, out, "\n".join(vectors.labels))

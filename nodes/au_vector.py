@@ -1,0 +1,46 @@
+import torch
+
+from fineface_core.aus import ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, parse_aus, validate_intensities
+from fineface_core.conditioning import AUVectors
+
+from .types import AU_VECTOR, CATEGORY
+
+SPEC_HELP = (
+    "Optional AU spec added to the sliders: AU terms joined by + (AU6@2.5 + AU12@4, AU12D with a FACS letter "
+    "A-E = 1-5, AU12 alone = 3) and/or preset names (happiness, surprise@4). Later terms override earlier ones."
+)
+
+
+def intensity_input(au):
+    return ("FLOAT", {
+        "default": 0.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1,
+        "tooltip": f"{au.code} {au.name} ({au.region}): {au.movement}. 0 = absent, 1-5 = FACS A (trace) to "
+                   "E (maximum); above 5 exaggerates, negative gives the opposite movement.",
+    })
+
+
+class FineFaceAUVector:
+    DESCRIPTION = "An AU intensity vector (one per image): the 12 FACS action units FineFace controls."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {au.code: intensity_input(au) for au in ACTION_UNITS},
+            "optional": {
+                "preset": (["none", *PRESETS], {"default": "none", "tooltip": "An expression made of these 12 AUs (basic emotions after EMFACS, compound ones after Du et al. 2014); the sliders and the spec add to it."}),
+                "spec": ("STRING", {"default": "", "multiline": False, "tooltip": SPEC_HELP}),
+                "append_to": (AU_VECTOR, {"tooltip": "Append this vector to an existing batch: one AU vector per image of the latent batch."}),
+            },
+        }
+
+    RETURN_TYPES = (AU_VECTOR,)
+    RETURN_NAMES = ("aus",)
+    OUTPUT_TOOLTIPS = ("AU vector(s), one per image, with labels.",)
+    FUNCTION = "build"
+    CATEGORY = CATEGORY
+
+    def build(self, preset="none", spec="", append_to=None, **sliders):
+        base = parse_aus(" + ".join(s for s in ((preset if preset != "none" else ""), spec.strip()) if s))
+        values = validate_intensities(base + torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS]))
+        vectors = AUVectors(values)
+        return (append_to.concat(vectors) if append_to is not None else vectors,)

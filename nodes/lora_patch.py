@@ -1,0 +1,54 @@
+"""FineFace's LoRA as ComfyUI weight patches, which ComfyUI merges into the weights on load.
+
+ComfyUI's own LoRA key map does not know the peft names of the official file (its
+LoraLoader would drop every key with a console warning), so the names are mapped here
+through ``comfy.utils.unet_to_diffusers`` and every key is checked to land.
+"""
+from __future__ import annotations
+
+import comfy.lora
+import torch
+
+from fineface_core.errors import ModelMismatchError
+from fineface_core.weights import LoRAWeights
+
+from .comfy_model import diffusers_to_comfy_keys
+
+_PREFIX = "fineface_lora"
+
+
+def lora_patches(model, lora: LoRAWeights) -> dict:
+    """ComfyUI patch dict {model weight name: patch} for every LoRA layer (all must map)."""
+    to_comfy = diffusers_to_comfy_keys(model)
+    model_keys = set(model.model.state_dict().keys())
+    lora_sd, to_load, unmapped = {}, {}, []
+    for i, path in enumerate(lora.down):
+        comfy_key = to_comfy.get(f"{path}.weight")
+        target = f"diffusion_model.{comfy_key}" if comfy_key else None
+        if target is None or target not in model_keys:
+            unmapped.append(path)
+            continue
+        name = f"{_PREFIX}.{i}"
+        lora_sd[f"{name}.lora_up.weight"] = lora.up[path]
+        lora_sd[f"{name}.lora_down.weight"] = lora.down[path]
+        lora_sd[f"{name}.alpha"] = torch.tensor(float(lora.alpha))
+        to_load[name] = target
+    if unmapped:
+        raise ModelMismatchError(
+            f"{len(unmapped)} of {len(lora.down)} FineFace LoRA layers have no counterpart in this MODEL "
+            f"(e.g. {unmapped[:2]})"
+        )
+    patches = comfy.lora.load_lora(lora_sd, to_load)
+    if len(patches) != len(lora.down):
+        raise ModelMismatchError(f"ComfyUI accepted {len(patches)} of {len(lora.down)} FineFace LoRA layers")
+    return patches
+
+
+def add_lora(model, lora: LoRAWeights, strength: float) -> int:
+    """Add the LoRA to a cloned ModelPatcher at ``strength``; returns how many weights it patches."""
+    patches = lora_patches(model, lora)
+    landed = model.add_patches(patches, strength)
+    if len(landed) != len(patches):
+        missed = sorted(set(patches) - set(landed))[:3]
+        raise ModelMismatchError(f"{len(patches) - len(landed)} LoRA patches did not land in the MODEL (e.g. {missed})")
+    return len(landed)

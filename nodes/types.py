@@ -1,0 +1,6 @@
+"""ComfyUI type names and the category shared by FineFace nodes."""
+
+CATEGORY = "FineFace"
+FINEFACE = "FINEFACE"  # fineface_core.weights.FineFaceWeights
+AU_VECTOR = "AU_VECTOR"  # fineface_core.conditioning.AUVectors
+AU_EMBEDDING = "AU_EMBEDDING"  # fineface_core.conditioning.AUEmbedding
