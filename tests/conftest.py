@@ -1,10 +1,2 @@
-import os
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-# Tests never reach a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# sys.path, offline hub and ComfyUI are set up by the plugin tests/support/pytest_comfy.py, which
+# pyproject's addopts loads before collection.
