@@ -1,0 +1,19 @@
+"""Shipped ComfyUI workflows, their conversion to API prompts, and a headless runner.
+
+``python -m workflows.run --help`` renders a shipped workflow without the editor.
+"""
+import os
+
+WORKFLOWS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Short name -> shipped workflow file (the editor's format).
+SHIPPED = {
+    "basic": "fineface_basic.json",
+    "sweep": "fineface_intensity_sweep.json",
+    "faceid": "fineface_ipadapter_faceid.json",
+    "edit": "fineface_expression_edit.json",
+}
+
+
+def workflow_path(name: str) -> str:
+    return os.path.join(WORKFLOWS_DIR, SHIPPED.get(name, name))

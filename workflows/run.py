@@ -1,0 +1,532 @@
+"""Render FineFace images without the editor: a shipped workflow, your overrides, ComfyUI's executor.
+
+    python -m workflows.run --prompt "a close-up photo of a woman in a park" --aus "AU6@3 + AU12@4" --out out.png
+    python -m workflows.run --sweep AU12 --from 0 --to 5 --cells 6 --out sweep.png
+    python -m workflows.run --workflow edit --image portrait.png --aus surprise --denoise 0.6 --out edited.png
+
+It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), sets the
+values you give on its nodes as you would in the editor, converts it to an API prompt with
+:mod:`workflows.api_format` and runs it through ComfyUI's own executor with this node pack
+loaded as a custom node. Only local files are used; nothing is downloaded. When a model file
+is missing it says which, where it comes from and where it goes, and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import inspect
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+
+from . import workflow_path
+from .api_format import WorkflowError, find_node, node_info_from_classes, set_widget, used_node_types, workflow_to_prompt
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADLESS = ("basic", "sweep", "edit")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
+
+# Where the files the workflows name come from.
+SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
+SD15_RELEASE = ("sd15_au_encoder.ckpt", "sd15_attn_processors.ckpt")
+CHECKPOINT_SOURCES = {
+    "v2-1_512-ema-pruned.safetensors": "Hugging Face stabilityai/stable-diffusion-2-1-base, file v2-1_512-ema-pruned.safetensors",
+    "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
+}
+FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
+WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "faceid": "sd15"}
+
+# Node titles / types in the shipped workflows.
+POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
+AU_VECTOR, SWEEP, SAMPLER = "FineFaceAUVector", "FineFaceAUSweep", "KSampler"
+CHECKPOINT, FINEFACE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader"
+LATENT, LOAD_IMAGE, SCALE, NOISE_MASK, SAVE = "EmptyLatentImage", "LoadImage", "ImageScale", "SetLatentNoiseMask", "SaveImage"
+
+
+class UsageError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m workflows.run",
+        description="Render an image (or an AU sweep grid) from a prompt and action units with a shipped "
+                    "FineFace workflow, through ComfyUI's own executor, without the editor.",
+        epilog="AU specs: 'AU6@3 + AU12@4', 'AU12D' (FACS letter A-E = 1-5), presets ('happiness', 'surprise@4'). "
+               "Model files come from the ComfyUI models folder (or --models-dir); nothing is downloaded.",
+    )
+    p.add_argument("--comfyui", help="ComfyUI folder (default: the ComfyUI this repo sits in, custom_nodes/<this>, "
+                                     "else $COMFYUI_PATH)")
+    p.add_argument("--workflow", choices=HEADLESS,
+                   help="basic (prompt + AUs), sweep (one AU over intensities, labelled grid) or edit (new "
+                        "expression on an existing image); default: sweep with --sweep, edit with --image, else basic")
+    p.add_argument("--prompt", help="the scene (the Positive prompt node's text)")
+    p.add_argument("--negative", help="negative prompt (default: the workflow's, empty as in the official pipeline)")
+    p.add_argument("--aus", help="the expression: an AU spec or preset, e.g. 'AU6@3 + AU12@4' (replaces the AU Vector's sliders)")
+    p.add_argument("--out", help="write the image here (.png); default: only the ComfyUI output folder")
+    g = p.add_argument_group("sampling")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--steps", type=int)
+    g.add_argument("--cfg", type=float)
+    g.add_argument("--sampler", help="KSampler sampler_name, e.g. ddim, dpmpp_2m, euler")
+    g.add_argument("--scheduler", help="KSampler scheduler, e.g. ddim_uniform, karras, normal")
+    g.add_argument("--width", type=int, help="image width (edit: the width the input image is scaled to)")
+    g.add_argument("--height", type=int, help="image height (edit: 0 keeps the input's aspect ratio)")
+    g = p.add_argument_group("sweep")
+    g.add_argument("--sweep", metavar="AU", help="sweep this AU (AU12, 12 or 'AU12 Lip Corner Puller')")
+    g.add_argument("--from", dest="sweep_from", type=float, help="first intensity (default 0)")
+    g.add_argument("--to", dest="sweep_to", type=float, help="last intensity (default 5)")
+    g.add_argument("--cells", type=int, help="number of cells (default 6)")
+    g = p.add_argument_group("edit")
+    g.add_argument("--image", help="the image to re-render (edit)")
+    g.add_argument("--denoise", type=float, help="how much of the image is redrawn, 0..1 (edit; default 0.6)")
+    g.add_argument("--mask-from-alpha", action="store_true",
+                   help="redraw only where the image is transparent (enables the Set Latent Noise Mask node)")
+    g = p.add_argument_group("models and folders")
+    g.add_argument("--checkpoint", help="checkpoint file name in models/checkpoints (default: the workflow's)")
+    g.add_argument("--fineface", help="FineFace weights as listed by FineFace Model Loader, e.g. fineface_sd21.safetensors "
+                                      "or '<folder>/[official SD 2.1]' (default: the workflow's)")
+    g.add_argument("--models-dir", help="use this folder instead of ComfyUI/models (checkpoints/, fineface/, ... under it)")
+    g.add_argument("--output-dir", help="ComfyUI output folder (default: ComfyUI/output)")
+    g.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
+    return p
+
+
+def default_comfyui() -> str | None:
+    """../.. when this repo is ComfyUI/custom_nodes/<repo>, else $COMFYUI_PATH."""
+    parent = os.path.dirname(REPO_ROOT)
+    if os.path.basename(parent) == "custom_nodes" and is_comfyui(os.path.dirname(parent)):
+        return os.path.dirname(parent)
+    return os.environ.get("COMFYUI_PATH") or None
+
+
+def is_comfyui(path: str) -> bool:
+    return all(os.path.exists(os.path.join(path, f)) for f in ("nodes.py", "execution.py", "folder_paths.py", "comfy"))
+
+
+def choose_workflow(args) -> str:
+    if args.workflow:
+        return args.workflow
+    if args.sweep:
+        return "sweep"
+    if args.image:
+        return "edit"
+    return "basic"
+
+
+def check_args(args, name: str):
+    if name != "sweep" and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
+        raise UsageError("--sweep / --from / --to / --cells belong to the sweep workflow")
+    if name == "sweep" and args.aus:
+        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic and edit")
+    if name != "edit" and (args.image or args.denoise is not None or args.mask_from_alpha):
+        raise UsageError("--image / --denoise / --mask-from-alpha belong to the edit workflow")
+    if name == "edit" and not args.image:
+        raise UsageError("the edit workflow needs --image")
+    if args.image and not os.path.isfile(args.image):
+        raise UsageError(f"--image {args.image}: no such file")
+    if args.image and args.mask_from_alpha and not has_transparency(args.image):
+        raise UsageError(f"--mask-from-alpha: {args.image} has no transparent area (nothing would be redrawn)")
+    if args.out and not args.out.lower().endswith(".png"):
+        raise UsageError("--out must be a .png file")
+    if args.aus:
+        from fineface_core.aus import parse_aus  # noqa: WPS433 (after sys.path is set)
+        parse_aus(args.aus)  # raises AUSpecError with the reason
+
+
+def has_transparency(path: str) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if "A" not in im.getbands() and "transparency" not in im.info:
+            return False
+        alpha = im.convert("RGBA").getchannel("A")
+        return alpha.getextrema()[0] < 255
+
+
+# --------------------------------------------------------------------------------------
+# ComfyUI, headless
+# --------------------------------------------------------------------------------------
+
+class HeadlessServer:
+    """Stands in for ComfyUI's PromptServer: the executor reports to it; it prints progress."""
+
+    def __init__(self, stream=None):
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.prompt = {}
+        self.messages = []
+        self.outputs = {}  # node id -> ui output ({"images": [...]})
+        self.stream = stream or sys.stdout
+        self._last_progress = None
+
+    def queue_updated(self):
+        pass
+
+    def _name(self, node_id) -> str:
+        entry = self.prompt.get(str(node_id), {})
+        title = entry.get("_meta", {}).get("title") or entry.get("class_type", "")
+        return f"{title} (#{node_id})" if title else f"#{node_id}"
+
+    def send_sync(self, event, data, sid=None):
+        if not isinstance(event, str):  # binary preview images
+            return
+        self.messages.append((event, data))
+        if event == "executing" and data.get("node") is not None:
+            print(f"[{time.strftime('%H:%M:%S')}] {self._name(data['node'])}", file=self.stream, flush=True)
+        elif event == "progress":
+            key = (data.get("node"), data.get("value"), data.get("max"))
+            if key != self._last_progress:
+                self._last_progress = key
+                print(f"    step {data.get('value')}/{data.get('max')}", file=self.stream, flush=True)
+        elif event == "executed" and data.get("output"):
+            self.outputs[str(data.get("node"))] = data["output"]
+        elif event == "execution_error":
+            print(f"error in {self._name(data.get('node_id'))}: {data.get('exception_type')}: "
+                  f"{data.get('exception_message')}", file=sys.stderr, flush=True)
+
+    def progress_hook(self, value, total, preview=None, prompt_id=None, node_id=None, **_):
+        self.send_sync("progress", {"value": value, "max": total, "prompt_id": prompt_id or self.last_prompt_id,
+                                    "node": node_id or self.last_node_id}, self.client_id)
+
+
+def boot_comfyui(path: str, cpu: bool):
+    """Import ComfyUI from ``path`` (or check that the one already imported is that one)."""
+    path = os.path.abspath(path)
+    loaded = sys.modules.get("folder_paths")
+    if loaded is not None:
+        here = os.path.dirname(os.path.abspath(loaded.__file__))
+        if os.path.realpath(here) != os.path.realpath(path):
+            raise UsageError(f"another ComfyUI ({here}) is already imported in this process; cannot switch to {path}")
+    else:
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+        import comfy.cli_args  # ComfyUI parses no command line unless asked (comfy.options)
+        import torch
+
+        mps = getattr(torch.backends, "mps", None)
+        if not cpu and not torch.cuda.is_available() and not (mps is not None and mps.is_available()):
+            print("no GPU found: running on the CPU", flush=True)
+            cpu = True
+        if cpu:
+            comfy.cli_args.args.cpu = True
+    import folder_paths
+    import nodes
+    import execution
+    import comfy.utils
+    return folder_paths, nodes, execution, comfy.utils
+
+
+def _run_maybe_async(value):
+    return asyncio.run(value) if inspect.isawaitable(value) else value
+
+
+def load_pack(nodes_module):
+    """Register this repo's nodes as ComfyUI does for a folder in custom_nodes."""
+    if "FineFaceModelLoader" in nodes_module.NODE_CLASS_MAPPINGS:
+        return
+    ok = _run_maybe_async(nodes_module.load_custom_node(REPO_ROOT))
+    if not ok or "FineFaceModelLoader" not in nodes_module.NODE_CLASS_MAPPINGS:
+        raise RuntimeError(f"ComfyUI could not load the FineFace nodes from {REPO_ROOT} (see the log above)")
+
+
+def snapshot_folders(fp) -> dict:
+    state = {"paths": copy.deepcopy(fp.folder_names_and_paths), "models_dir": fp.models_dir}
+    for kind in ("output", "temp", "input"):
+        state[kind] = getattr(fp, f"get_{kind}_directory")()
+    return state
+
+
+def restore_folders(fp, state: dict):
+    fp.folder_names_and_paths.clear()
+    fp.folder_names_and_paths.update(state["paths"])
+    fp.models_dir = state["models_dir"]
+    for kind in ("output", "temp", "input"):
+        getattr(fp, f"set_{kind}_directory")(state[kind])
+    _clear_file_cache(fp)
+
+
+def _clear_file_cache(fp):
+    cache = getattr(fp, "filename_list_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
+def use_models_dir(fp, models_dir: str):
+    """Point every model folder that lives under ComfyUI's models/ at ``models_dir`` instead."""
+    old = os.path.abspath(fp.models_dir)
+    new = os.path.abspath(models_dir)
+    for name, (paths, exts) in list(fp.folder_names_and_paths.items()):
+        moved = []
+        for p in paths:
+            ap = os.path.abspath(p)
+            moved.append(os.path.join(new, os.path.relpath(ap, old)) if ap == old or ap.startswith(old + os.sep) else p)
+        fp.folder_names_and_paths[name] = (moved, exts)
+    fp.models_dir = new
+    if "fineface" in fp.folder_names_and_paths:
+        fp.folder_names_and_paths["fineface"] = ([os.path.join(new, "fineface")], fp.folder_names_and_paths["fineface"][1])
+    _clear_file_cache(fp)
+
+
+def load_extra_model_paths(fp, comfyui: str):
+    """ComfyUI's main.py reads extra_model_paths.yaml at startup; so does this."""
+    path = os.path.join(comfyui, "extra_model_paths.yaml")
+    if not os.path.isfile(path):
+        return
+    try:
+        from utils.extra_config import load_extra_path_config  # ComfyUI 2025
+    except ImportError:
+        load_extra_path_config = None
+    if load_extra_path_config is not None:
+        load_extra_path_config(path)
+        return
+    import yaml
+    with open(path, encoding="utf-8") as f:
+        config = yaml.safe_load(f) or {}
+    for conf in config.values():
+        if not conf:
+            continue
+        conf = dict(conf)
+        base = conf.pop("base_path", None)
+        conf.pop("is_default", None)
+        for folder, entries in conf.items():
+            for entry in str(entries).split("\n"):
+                if entry:
+                    fp.add_model_folder_path(folder, os.path.join(base, entry) if base else entry)
+
+
+# --------------------------------------------------------------------------------------
+# Overrides and checks
+# --------------------------------------------------------------------------------------
+
+def sweep_choice(au: str, options) -> str:
+    code = au.strip().split(" ", 1)[0].upper()
+    if not code.startswith("AU"):
+        code = f"AU{code}"
+    for option in options:
+        if option.split(" ", 1)[0] == code:
+            return option
+    raise UsageError(f"--sweep {au}: not one of the 12 AUs ({', '.join(o.split(' ', 1)[0] for o in options)})")
+
+
+def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | None):
+    def put(node, field, value):
+        if value is not None:
+            set_widget(wf, node, field, value, info)
+
+    put(POSITIVE, "text", args.prompt)
+    put(NEGATIVE, "text", args.negative)
+    if args.aus is not None:
+        for au in ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26"):
+            put(AU_VECTOR, au, 0.0)
+        put(AU_VECTOR, "preset", "none")
+        put(AU_VECTOR, "spec", args.aus)
+    put(SAMPLER, "seed", args.seed)
+    put(SAMPLER, "steps", args.steps)
+    put(SAMPLER, "cfg", args.cfg)
+    put(SAMPLER, "sampler_name", args.sampler)
+    put(SAMPLER, "scheduler", args.scheduler)
+    put(CHECKPOINT, "ckpt_name", args.checkpoint)
+    put(FINEFACE_LOADER, "weights", args.fineface)
+    if name == "edit":
+        put(SCALE, "width", args.width)
+        put(SCALE, "height", args.height)
+        put(SAMPLER, "denoise", args.denoise)
+        put(LOAD_IMAGE, "image", image_name)
+        if args.mask_from_alpha:
+            find_node(wf, NOISE_MASK)["mode"] = 0
+    else:
+        put(LATENT, "width", args.width)
+        put(LATENT, "height", args.height)
+    if name == "sweep":
+        if args.sweep:
+            options = info[SWEEP]["required"]["au"][0]
+            put(SWEEP, "au", sweep_choice(args.sweep, options))
+        put(SWEEP, "start", args.sweep_from)
+        put(SWEEP, "end", args.sweep_to)
+        put(SWEEP, "steps", args.cells)
+
+
+def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
+    """What the prompt needs that is not on disk, each with its source and destination."""
+    problems = []
+    for entry in prompt.values():
+        if entry["class_type"] == CHECKPOINT:
+            ckpt = entry["inputs"].get("ckpt_name")
+            if not isinstance(ckpt, str) or fp.get_full_path("checkpoints", ckpt) is None:
+                folder = fp.get_folder_paths("checkpoints")[0]
+                source = CHECKPOINT_SOURCES.get(ckpt, f"a {'Stable Diffusion 2.1 base (512 px)' if WORKFLOW_FAMILY[name] == 'sd21' else 'Stable Diffusion 1.5'} checkpoint")
+                problems.append(
+                    f"checkpoint {ckpt!r}\n"
+                    f"    from:   {source}\n"
+                    f"    put in: {folder}{os.sep}"
+                )
+        elif entry["class_type"] == FINEFACE_LOADER:
+            weights = entry["inputs"].get("weights")
+            loader = nodes_module.NODE_CLASS_MAPPINGS[FINEFACE_LOADER]
+            menu = loader.INPUT_TYPES()["required"]["weights"][0]  # also registers models/fineface
+            if weights in menu:
+                continue
+            folder = fp.get_folder_paths("fineface")[0]
+            family = FINEFACE_FAMILY.get(weights, WORKFLOW_FAMILY[name])
+            files = SD21_RELEASE if family == "sd21" else SD15_RELEASE
+            target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else f"fineface_{family}.safetensors"
+            label = "SD 2.1" if family == "sd21" else "SD 1.5"
+            found = [m for m in menu if not m.startswith("(")]
+            problems.append(
+                f"FineFace weights {weights!r}\n"
+                f"    from:   Hugging Face Tvaranka/fineface, files {', '.join(files)} ({label})\n"
+                f"    put in: {os.path.join(folder, '<folder>')}{os.sep}  (a folder of your choice, e.g. fineface_{family}{os.sep})\n"
+                f"    then:   python -m fineface_core convert models/fineface/<folder> models/fineface/{target}\n"
+                f"            i.e. here: cd {REPO_ROOT} && python -m fineface_core convert "
+                f"{os.path.join(folder, '<folder>')} {os.path.join(folder, target)}\n"
+                f"            (or use the folder as it is: --fineface \"<folder>/[official {label}]\")\n"
+                f"    FineFace Model Loader lists now: {', '.join(found) if found else 'nothing'}"
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+def execute(execution_module, server: HeadlessServer, prompt: dict, workflow: dict):
+    prompt_id = str(uuid.uuid4())
+    validate = execution_module.validate_prompt
+    params = list(inspect.signature(validate).parameters)
+    result = validate(prompt_id, prompt, None) if len(params) >= 3 else validate(prompt)
+    valid, error, outputs, node_errors = _run_maybe_async(result)
+    if not valid:
+        details = []
+        for node_id, err in (node_errors or {}).items():
+            for e in err.get("errors", []):
+                details.append(f"  {server._name(node_id)}: {e.get('message')}: {e.get('details')}")
+        raise RuntimeError(f"ComfyUI rejected the prompt: {error.get('message') if isinstance(error, dict) else error}\n" + "\n".join(details))
+    executor = execution_module.PromptExecutor(server)
+    server.last_prompt_id = prompt_id
+    extra = {"client_id": "fineface-headless", "extra_pnginfo": {"workflow": workflow}}
+    executor.execute(prompt, prompt_id, extra, list(outputs))
+    if not executor.success:
+        errors = [d for e, d in server.messages if e == "execution_error"]
+        msg = errors[-1].get("exception_message", "") if errors else "see the log above"
+        raise RuntimeError(f"the workflow failed: {msg}")
+    return server.outputs
+
+
+def saved_images(fp, outputs: dict, prompt: dict) -> list[str]:
+    paths = []
+    for node_id, ui in outputs.items():
+        if prompt.get(node_id, {}).get("class_type") != SAVE:
+            continue
+        for image in ui.get("images", []):
+            base = fp.get_output_directory() if image.get("type", "output") == "output" else fp.get_temp_directory()
+            paths.append(os.path.join(base, image.get("subfolder", ""), image["filename"]))
+    return paths
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name = choose_workflow(args)
+    comfyui = args.comfyui or default_comfyui()
+    if not comfyui:
+        print("error: no ComfyUI found: pass --comfyui /path/to/ComfyUI, set COMFYUI_PATH, or clone this repo "
+              "into ComfyUI/custom_nodes/", file=sys.stderr)
+        return 2
+    if not is_comfyui(comfyui):
+        print(f"error: {comfyui} is not a ComfyUI folder (no nodes.py / execution.py / comfy/)", file=sys.stderr)
+        return 2
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)  # fineface_core, for checking --aus before starting ComfyUI
+    try:
+        check_args(args, name)
+    except Exception as e:  # UsageError, AUSpecError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    with open(workflow_path(name), encoding="utf-8") as f:
+        wf = json.load(f)
+
+    fp, nodes_module, execution_module, comfy_utils = boot_comfyui(comfyui, args.cpu)
+    state = snapshot_folders(fp)
+    scratch = tempfile.mkdtemp(prefix="fineface-run-")
+    old_hook = getattr(comfy_utils, "PROGRESS_BAR_HOOK", None)
+    try:
+        if args.models_dir:
+            use_models_dir(fp, args.models_dir)
+        else:
+            load_extra_model_paths(fp, comfyui)
+        if args.output_dir:
+            os.makedirs(args.output_dir, exist_ok=True)
+            fp.set_output_directory(os.path.abspath(args.output_dir))
+        fp.set_temp_directory(os.path.join(scratch, "temp"))  # Preview Image nodes write here
+        image_name = None
+        if args.image:
+            input_dir = os.path.join(scratch, "input")
+            os.makedirs(input_dir)
+            image_name = os.path.basename(args.image)
+            shutil.copy(args.image, os.path.join(input_dir, image_name))
+            fp.set_input_directory(input_dir)
+        load_pack(nodes_module)
+
+        needed = used_node_types(wf)
+        missing_nodes = sorted(t for t in needed if t not in nodes_module.NODE_CLASS_MAPPINGS)
+        if missing_nodes:
+            print(f"error: this ComfyUI lacks the node types {', '.join(missing_nodes)}", file=sys.stderr)
+            return 2
+        info = node_info_from_classes(nodes_module.NODE_CLASS_MAPPINGS, needed)
+        try:
+            apply_overrides(wf, name, args, info, image_name)
+            prompt = workflow_to_prompt(wf, info, rng=random.Random(args.seed))
+        except WorkflowError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+        problems = missing_files(prompt, name, fp, nodes_module)
+        if problems:
+            print("Missing model files -- nothing was rendered.\n", file=sys.stderr)
+            for problem in problems:
+                print(problem + "\n", file=sys.stderr)
+            print("Use --checkpoint / --fineface for other file names, --models-dir for another models folder. "
+                  "See workflows/README.md.", file=sys.stderr)
+            return 2
+
+        server = HeadlessServer()
+        server.prompt = prompt
+        comfy_utils.set_progress_bar_global_hook(server.progress_hook)
+        print(f"FineFace {name}: {workflow_path(name)} on {comfyui}", flush=True)
+        t0 = time.time()
+        try:
+            outputs = execute(execution_module, server, prompt, wf)
+        except RuntimeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        images = saved_images(fp, outputs, prompt)
+        print(f"done in {time.time() - t0:.1f} s", flush=True)
+        for i, path in enumerate(images):
+            print(f"wrote {path}")
+            if args.out:
+                dest = args.out if len(images) == 1 else f"{os.path.splitext(args.out)[0]}_{i + 1}.png"
+                os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+                shutil.copy(path, dest)
+                print(f"wrote {dest}")
+        return 0 if images else 1
+    finally:
+        comfy_utils.set_progress_bar_global_hook(old_hook)
+        restore_folders(fp, state)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
