@@ -33,6 +33,8 @@ class FineFaceApplyAdapter:
         }}
 
     RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("A patched clone of the model; connect it to the sampler.",)
     FUNCTION = "apply"
     CATEGORY = CATEGORY
 

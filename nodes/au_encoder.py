@@ -15,6 +15,7 @@ class FineFaceAUEncoder:
 
     RETURN_TYPES = (AU_EMBEDDING,)
     RETURN_NAMES = ("au_embedding",)
+    OUTPUT_TOOLTIPS = ("The AU tokens for cond and uncond; connect to Apply FineFace Adapter.",)
     FUNCTION = "encode"
     CATEGORY = CATEGORY
 

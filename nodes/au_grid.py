@@ -20,6 +20,8 @@ class FineFaceAUGrid:
         }
 
     RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("grid",)
+    OUTPUT_TOOLTIPS = ("One image: the cells in rows, each with its AU label underneath.",)
     FUNCTION = "grid"
     CATEGORY = CATEGORY
 

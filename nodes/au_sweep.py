@@ -9,9 +9,19 @@ from .types import AU_VECTOR, CATEGORY
 AU_CHOICES = [f"{au.code} {au.name}" for au in ACTION_UNITS]
 
 
+def sweep_labels(code, intensities, base=None):
+    """``AU12@2.5`` for every cell, the swept AU named even at 0 (as the paper's sweep figures read),
+    after the base's other AUs when there is a base."""
+    rest = ""
+    if base is not None:
+        others = [t for t in base.labels[0].split(" + ") if t.split("@", 1)[0] != code and t != "neutral"]
+        rest = " + ".join(others)
+    return tuple(" + ".join(x for x in (rest, f"{code}@{float(v):g}") if x) for v in intensities)
+
+
 class FineFaceAUSweep:
     DESCRIPTION = (
-        "One AU from a start to an end intensity in N steps (optionally on top of a base vector). Outputs the AU "
+        "One AU from a start to an end intensity in N cells (optionally on top of a base vector). Outputs the AU "
         "vectors and the latent repeated N times with one noise index, so every cell starts from the same noise: "
         "only the AU changes between cells (use a non-ancestral sampler such as euler or dpmpp_2m)."
     )
@@ -23,7 +33,7 @@ class FineFaceAUSweep:
                 "au": (AU_CHOICES, {"default": "AU12 Lip Corner Puller", "tooltip": "The AU to sweep."}),
                 "start": ("FLOAT", {"default": 0.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1, "tooltip": "First intensity."}),
                 "end": ("FLOAT", {"default": 5.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1, "tooltip": "Last intensity."}),
-                "steps": ("INT", {"default": 6, "min": 2, "max": 64, "tooltip": "Number of cells (images) in the sweep."}),
+                "cells": ("INT", {"default": 6, "min": 2, "max": 64, "tooltip": "Number of cells (images) in the sweep; 6 from 0 to 5 gives whole intensities."}),
                 "latent": ("LATENT", {"tooltip": "A latent with one image (e.g. Empty Latent Image, batch 1); it is repeated for every cell."}),
             },
             "optional": {
@@ -37,7 +47,7 @@ class FineFaceAUSweep:
     FUNCTION = "sweep"
     CATEGORY = CATEGORY
 
-    def sweep(self, au, start, end, steps, latent, base=None):
+    def sweep(self, au, start, end, cells, latent, base=None):
         code = au.split(" ", 1)[0]
         if code not in AU_BY_CODE:
             raise AUSpecError(f"unknown AU {au!r}; choose one of {', '.join(AU_CHOICES)}")
@@ -46,14 +56,15 @@ class FineFaceAUSweep:
         samples = latent["samples"]
         if samples.shape[0] != 1:
             raise AUSpecError(f"the sweep repeats a latent of one image; this latent holds {samples.shape[0]} (use batch size 1)")
-        values = (base.values if base is not None else torch.zeros(1, 12)).repeat(steps, 1)
-        values[:, AU_BY_CODE[code].index] = torch.linspace(float(start), float(end), steps)
-        vectors = AUVectors(values)
+        values = (base.values if base is not None else torch.zeros(1, 12)).repeat(cells, 1)
+        intensities = torch.linspace(float(start), float(end), cells)
+        values[:, AU_BY_CODE[code].index] = intensities
+        vectors = AUVectors(values, sweep_labels(code, intensities, base))
         out = {k: v for k, v in latent.items() if k not in ("samples", "batch_index", "noise_mask")}
-        out["samples"] = samples.repeat(steps, *([1] * (samples.ndim - 1)))
+        out["samples"] = samples.repeat(cells, *([1] * (samples.ndim - 1)))
         # ComfyUI draws noise per batch_index: one shared index gives every cell the same noise.
-        out["batch_index"] = [int(latent.get("batch_index", [0])[0])] * steps
+        out["batch_index"] = [int(latent.get("batch_index", [0])[0])] * cells
         if "noise_mask" in latent:
             mask = latent["noise_mask"]
-            out["noise_mask"] = mask.repeat(steps, *([1] * (mask.ndim - 1))) if mask.shape[0] == 1 else mask
+            out["noise_mask"] = mask.repeat(cells, *([1] * (mask.ndim - 1))) if mask.shape[0] == 1 else mask
         return (vectors, out, "\n".join(vectors.labels))

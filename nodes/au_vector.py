@@ -33,9 +33,9 @@ class FineFaceAUVector:
             },
         }
 
-    RETURN_TYPES = (AU_VECTOR,)
-    RETURN_NAMES = ("aus",)
-    OUTPUT_TOOLTIPS = ("AU vector(s), one per image, with labels.",)
+    RETURN_TYPES = (AU_VECTOR, "STRING")
+    RETURN_NAMES = ("aus", "label")
+    OUTPUT_TOOLTIPS = ("AU vector(s), one per image, with labels.", "The vectors' labels (e.g. AU6@2.5 + AU12@4), one per line.")
     FUNCTION = "build"
     CATEGORY = CATEGORY
 
@@ -43,4 +43,6 @@ class FineFaceAUVector:
         base = parse_aus(" + ".join(s for s in ((preset if preset != "none" else ""), spec.strip()) if s))
         values = validate_intensities(base + torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS]))
         vectors = AUVectors(values)
-        return (append_to.concat(vectors) if append_to is not None else vectors,)
+        if append_to is not None:
+            vectors = append_to.concat(vectors)
+        return (vectors, "\n".join(vectors.labels))

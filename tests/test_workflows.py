@@ -485,7 +485,7 @@ def test_sampler_settings_follow_the_official_pipeline(node_info):
     assert get_widget(load_shipped("basic"), "KSampler", "sampler_name", node_info) == "ddim"
     assert get_widget(load_shipped("edit"), "KSampler", "denoise", node_info) == 0.6
     sweep = load_shipped("sweep")
-    assert [get_widget(sweep, "FineFaceAUSweep", k, node_info) for k in ("au", "start", "end", "steps")] == \
+    assert [get_widget(sweep, "FineFaceAUSweep", k, node_info) for k in ("au", "start", "end", "cells")] == \
         ["AU12 Lip Corner Puller", 0.0, 5.0, 6]
 
 
@@ -612,7 +612,7 @@ def test_sweep_workflow_renders_a_labelled_grid_of_distinct_cells(comfy_dirs, no
     # the sweep node's labels output, from the same inputs
     sweep_inputs = next(v["inputs"] for v in prompt.values() if v["class_type"] == "FineFaceAUSweep")
     labels = sweep_labels(comfy_dirs, sweep_inputs)
-    assert labels[1:] == ["AU12@1", "AU12@2", "AU12@3", "AU12@4", "AU12@5"]
+    assert labels == ["AU12@0", "AU12@1", "AU12@2", "AU12@3", "AU12@4", "AU12@5"]
 
 
 def sweep_labels(_, inputs):
@@ -625,9 +625,6 @@ def sweep_labels(_, inputs):
     return labels.split("\n")
 
 
-@pytest.mark.xfail(strict=True, reason="nodes/au_sweep.py labels the intensity-0 cell 'neutral' (format_aus of an "
-                                       "all-zero vector), so the grid's first cell does not name the AU; "
-                                       "the paper's sweep figures read AU12@0")
 def test_sweep_labels_name_the_au_in_every_cell(comfy, node_info):
     inputs = workflow_to_prompt(load_shipped("sweep"), node_info)
     sweep_inputs = next(v["inputs"] for v in inputs.values() if v["class_type"] == "FineFaceAUSweep")

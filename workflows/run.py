@@ -355,7 +355,7 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
             put(SWEEP, "au", sweep_choice(args.sweep, options))
         put(SWEEP, "start", args.sweep_from)
         put(SWEEP, "end", args.sweep_to)
-        put(SWEEP, "steps", args.cells)
+        put(SWEEP, "cells", args.cells)
 
 
 def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:

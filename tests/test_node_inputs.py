@@ -1,0 +1,138 @@
+"""What a ComfyUI user sees of the nodes: names, category, tooltips, outputs, the inputs' checks.
+
+The patching math is in test_nodes.py; here the nodes are taken from ComfyUI's registry after the
+pack is loaded the way ComfyUI loads a folder in custom_nodes.
+"""
+import inspect
+import os
+
+import pytest
+import torch
+
+from fineface_core.aus import ACTION_UNITS, PRESETS, parse_aus
+from fineface_core.errors import AUSpecError
+from tests.support import comfy_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACK = {
+    "FineFaceModelLoader": "FineFace Model Loader",
+    "FineFaceAUVector": "AU Vector",
+    "FineFaceAUEncoder": "AU Encoder",
+    "FineFaceApplyAdapter": "Apply FineFace Adapter",
+    "FineFaceAUSweep": "AU Intensity Sweep",
+    "FineFaceAUGrid": "AU Label Grid",
+}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    comfy_env.import_comfy()
+    comfy_env.load_custom_node_pack(ROOT)
+    import nodes
+
+    return nodes
+
+
+def make(registry, name):
+    cls = registry.NODE_CLASS_MAPPINGS[name]
+    return cls, getattr(cls(), cls.FUNCTION)
+
+
+def test_the_pack_registers_every_node_under_its_display_name_in_one_category(registry):
+    for name, display in PACK.items():
+        assert registry.NODE_CLASS_MAPPINGS[name].CATEGORY == "FineFace"
+        assert registry.NODE_DISPLAY_NAME_MAPPINGS[name] == display
+
+
+@pytest.mark.parametrize("name", sorted(PACK))
+def test_every_input_and_output_says_what_it_is(registry, name):
+    cls = registry.NODE_CLASS_MAPPINGS[name]
+    spec = cls.INPUT_TYPES()
+    for section in ("required", "optional"):
+        for field, entry in (spec.get(section) or {}).items():
+            assert len(entry) == 2 and entry[1].get("tooltip"), f"{name}.{field} has no tooltip"
+    assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS)
+    assert cls.DESCRIPTION
+    # the function takes exactly the declared inputs
+    params = set(inspect.signature(getattr(cls, cls.FUNCTION)).parameters) - {"self"}
+    declared = {k for s in ("required", "optional") for k in (spec.get(s) or {})}
+    assert declared <= params or "sliders" in params
+
+
+def test_an_au_tooltip_names_its_facs_movement(registry):
+    spec = registry.NODE_CLASS_MAPPINGS["FineFaceAUVector"].INPUT_TYPES()["required"]
+    assert list(spec) == [au.code for au in ACTION_UNITS]
+    for au in ACTION_UNITS:
+        tip = spec[au.code][1]["tooltip"]
+        assert au.name in tip and au.movement in tip
+        assert spec[au.code][1]["min"] < 0 and spec[au.code][1]["max"] > 5  # room to extrapolate
+
+
+def test_au_vector_adds_sliders_to_preset_and_spec_and_labels_them(registry):
+    _, build = make(registry, "FineFaceAUVector")
+    sliders = {au.code: 0.0 for au in ACTION_UNITS}
+    aus, label = build(preset="happiness", spec="AU1@2", **dict(sliders, AU12=1.0))
+    expected = parse_aus("happiness") + parse_aus("AU1@2")
+    expected[[au.code for au in ACTION_UNITS].index("AU12")] += 1.0
+    assert torch.equal(aus.values[0], expected)
+    assert label == aus.labels[0] and "AU1@2" in label
+    batch, labels = build(append_to=aus, **dict(sliders, AU4=3.0))
+    assert len(batch) == 2 and labels.split("\n") == [label, "AU4@3"]
+
+
+@pytest.mark.parametrize("spec, part", [("AU7@2", "AU7"), ("AU12@nan", "nan"), ("smile", "smile"), ("AU12@50", "50")])
+def test_au_vector_refuses_what_the_model_does_not_have(registry, spec, part):
+    _, build = make(registry, "FineFaceAUVector")
+    with pytest.raises(AUSpecError, match=part):
+        build(spec=spec, **{au.code: 0.0 for au in ACTION_UNITS})
+
+
+def test_au_vector_refuses_a_nan_slider(registry):
+    _, build = make(registry, "FineFaceAUVector")
+    with pytest.raises(AUSpecError, match="AU6"):
+        build(**dict({au.code: 0.0 for au in ACTION_UNITS}, AU6=float("nan")))
+
+
+def test_sweep_labels_every_cell_and_keeps_the_base(registry):
+    _, vector = make(registry, "FineFaceAUVector")
+    _, sweep = make(registry, "FineFaceAUSweep")
+    base, _ = vector(spec="AU6@2 + AU12@1", **{au.code: 0.0 for au in ACTION_UNITS})
+    latent = {"samples": torch.randn(1, 4, 8, 8), "batch_index": [5]}
+    aus, out, labels = sweep(au="AU12 Lip Corner Puller", start=0.0, end=2.0, cells=5, latent=latent, base=base)
+    assert labels.split("\n") == ["AU6@2 + AU12@0", "AU6@2 + AU12@0.5", "AU6@2 + AU12@1", "AU6@2 + AU12@1.5", "AU6@2 + AU12@2"]
+    order = [au.code for au in ACTION_UNITS]
+    assert torch.equal(aus.values[:, order.index("AU12")], torch.linspace(0, 2, 5))
+    assert (aus.values[:, order.index("AU6")] == 2).all()  # from the base, in every cell
+    others = [i for i, c in enumerate(order) if c not in ("AU6", "AU12")]
+    assert (aus.values[:, others] == 0).all()
+    assert out["batch_index"] == [5] * 5  # one noise for every cell
+    assert torch.equal(out["samples"], latent["samples"].repeat(5, 1, 1, 1))
+    with pytest.raises(AUSpecError, match="batch size 1"):
+        sweep(au="AU12 Lip Corner Puller", start=0.0, end=2.0, cells=3, latent={"samples": torch.zeros(2, 4, 8, 8)})
+
+
+def test_loader_says_where_missing_weights_go_before_anything_runs(registry):
+    import execution
+
+    prompt = {"1": {"class_type": "FineFaceModelLoader", "inputs": {"weights": "fineface_sd21.safetensors"}}}
+    # ComfyUI's own input validation of the loader (what runs when a prompt is queued)
+    result = execution.validate_inputs(*_validate_args(prompt, "1"))
+    result = comfy_env._wait(result)
+    ok, errors = result[0], result[1]
+    assert not ok
+    text = " ".join(str(e) for e in errors)
+    assert "fineface_sd21.safetensors" in text and "Put a FineFace .safetensors file" in text and "README" in text
+
+
+def _validate_args(prompt, node_id):
+    import execution
+
+    params = inspect.signature(execution.validate_inputs).parameters
+    if "prompt_id" in params:  # 2025 trees
+        return ("test", prompt, node_id, {})
+    return (prompt, node_id, {})
+
+
+def test_au_presets_are_offered_by_name(registry):
+    spec = registry.NODE_CLASS_MAPPINGS["FineFaceAUVector"].INPUT_TYPES()["optional"]["preset"][0]
+    assert spec[0] == "none" and set(spec[1:]) == set(PRESETS)
