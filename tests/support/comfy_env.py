@@ -195,3 +195,17 @@ def run_prompt(prompt: dict) -> dict[str, list[str]]:
             base = folder_paths.get_output_directory() if image.get("type") == "output" else folder_paths.get_temp_directory()
             files.setdefault(str(data["node"]), []).append(os.path.join(base, image.get("subfolder", ""), image["filename"]))
     return files
+
+
+def pack_module(name: str):
+    """A module of this pack as ComfyUI loaded it (``pack_module("nodes.comfy_model")``): ComfyUI's
+    own ``nodes`` module shadows our ``nodes`` package, so the pack is reached through its registry."""
+    import importlib
+
+    import nodes
+
+    cls = nodes.NODE_CLASS_MAPPINGS.get("FineFaceApplyAdapter")
+    if cls is None:
+        raise RuntimeError("load the pack first: load_custom_node_pack(repo root)")
+    package = cls.__module__.rsplit(".nodes.", 1)[0]
+    return importlib.import_module(f"{package}.{name}")

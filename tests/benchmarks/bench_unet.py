@@ -1,0 +1,186 @@
+"""Cost of FineFace per UNet call, on the full-size SD 2.1 UNet architecture (random weights).
+
+    python -m tests.benchmarks.bench_unet                 # CPU, 32x32 latent (256 px)
+    python -m tests.benchmarks.bench_unet --latent 64     # 512 px (use a GPU)
+
+Prints the median time of one UNet call with a CFG batch of 2 (uncond + cond) for:
+  plain      the UNet as loaded
+  fineface   patched by the Apply FineFace Adapter node (AU branch = broadcast add, LoRA merged)
+  naive      the AU branch as a real attention over the AU token, projected every call,
+             the way the official diffusers processor runs it (LoRA merged)
+  unmerged   the nodes' AU branch with the LoRA applied at run time instead of merged
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from tests.support.comfy_env import import_comfy, load_custom_node_pack, pack_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def sd21_model(device, dtype):
+    import comfy.model_base
+    import comfy.model_patcher
+    import comfy.supported_models
+
+    config = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
+              "legacy": False, "adm_in_channels": None, "dtype": dtype, "in_channels": 4, "model_channels": 320,
+              "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "channel_mult": [1, 2, 4, 4],
+              "transformer_depth_middle": 1, "use_linear_in_transformer": True, "context_dim": 1024,
+              "num_head_channels": 64, "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+              "use_temporal_attention": False, "use_temporal_resblock": False}
+    model_config = comfy.supported_models.SD20(config)
+    model = comfy.model_base.BaseModel(model_config, model_type=comfy.model_base.ModelType.EPS, device=device)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.diffusion_model.parameters():  # ComfyUI leaves weights uninitialised
+            p.copy_(torch.randn(p.shape, generator=g) * (0.02 if p.ndim > 1 else 0.01))
+    model.diffusion_model.to(device, dtype)
+    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
+
+
+def random_fineface(patcher, rank=32):
+    from fineface_core.encoders import build_encoder
+    from fineface_core.weights import FineFaceWeights, LoRAWeights
+    comfy_model = pack_module("nodes.comfy_model")
+    attn2_layers, diffusers_to_comfy_keys = comfy_model.attn2_layers, comfy_model.diffusers_to_comfy_keys
+
+    g = torch.Generator().manual_seed(1)
+    layers = attn2_layers(patcher)
+    au_to_v = {p: torch.randn(l.channels, 1024, generator=g) * 0.02 for p, l in layers.items()}
+    dm = patcher.model.diffusion_model
+    down, up = {}, {}
+    for d_key, c_key in diffusers_to_comfy_keys(patcher).items():
+        if any(d_key.endswith(f".{t}.weight") for t in ("to_q", "to_k", "to_v", "to_out.0")) and ".attn" in d_key:
+            w = dm.get_submodule(c_key[: -len(".weight")]).weight
+            path = d_key[: -len(".weight")]
+            down[path] = torch.randn(rank, w.shape[1], generator=g) * 0.02
+            up[path] = torch.randn(w.shape[0], rank, generator=g) * 0.02
+    return FineFaceWeights(family="sd21", encoder=build_encoder("res_mlp64", width=1024), au_to_v=au_to_v,
+                           lora=LoRAWeights(down, up, alpha=float(rank)))
+
+
+def naive_patch(patcher, weights, emb_uncond, emb_cond):
+    """The official processor's way: project the AU token with au_to_k / au_to_v and attend, every call."""
+    import comfy.ldm.modules.attention as attention
+
+    attn2_layers = pack_module("nodes.comfy_model").attn2_layers
+
+    g = torch.Generator().manual_seed(2)
+    model = patcher.clone()
+    replace = model.model_options["transformer_options"].setdefault("patches_replace", {}).setdefault("attn2", {})
+    e = torch.cat([emb_uncond, emb_cond])
+    for path, layer in attn2_layers(patcher).items():
+        to_v = weights.au_to_v[path]
+        to_k = torch.randn(to_v.shape, generator=g) * 0.02
+
+        def attn2(q, k, v, extra, to_k=to_k, to_v=to_v):
+            out = attention.optimized_attention(q, k, v, extra["n_heads"])
+            ek = e.to(q) @ to_k.to(q).t()
+            ev = e.to(q) @ to_v.to(q).t()
+            return out + attention.optimized_attention(q, ek, ev, extra["n_heads"])
+
+        replace[layer.key] = attn2
+    pack_module("nodes.lora_patch").add_lora(model, weights.lora, 1.0)
+    return model
+
+
+def unmerged_lora(patcher, weights):
+    """FineFace's AU branch as the nodes install it, but the LoRA computed at run time (hooks)."""
+    to_comfy = pack_module("nodes.comfy_model").diffusers_to_comfy_keys(patcher)
+    dm = patcher.model.diffusion_model
+    hooks = []
+    for path in weights.lora.down:
+        module = dm.get_submodule(to_comfy[f"{path}.weight"][: -len(".weight")])
+        a = weights.lora.down[path].to(module.weight)
+        b = (weights.lora.up[path] * weights.lora.scale).to(module.weight)
+        hooks.append(module.register_forward_hook(lambda m, args, out, a=a, b=b: out + (args[0] @ a.t()) @ b.t()))
+    return hooks
+
+
+def one_call(patcher, x, sigma, ctx):
+    """Seconds for one UNet call (weights patched beforehand, outside the timing) and its output."""
+    import comfy.model_management
+
+    comfy.model_management.load_model_gpu(patcher)
+    to = dict(patcher.model_options["transformer_options"])
+    to["cond_or_uncond"], to["sigmas"] = [1, 0], sigma
+    with torch.no_grad():
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = patcher.model.apply_model(x, sigma, c_crossattn=ctx, transformer_options=to)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
+
+
+def time_variants(variants, x, sigma, ctx, repeats):
+    """Median seconds per variant; the variants take turns, so drift in the machine's speed hits all alike."""
+    times = {name: [] for name in variants}
+    outputs = {}
+    for i in range(repeats + 1):  # round 0 warms up
+        for name, (patcher, setup) in variants.items():
+            undo = setup() if setup else None
+            try:
+                seconds, outputs[name] = one_call(patcher, x, sigma, ctx)
+            finally:
+                for h in undo or ():
+                    h.remove()
+            if i:
+                times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}, outputs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latent", type=int, default=32, help="latent side (64 = 512 px); default 32 on CPU")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    args = parser.parse_args(argv)
+    import_comfy(cpu=args.device == "cpu")
+    load_custom_node_pack(ROOT)
+    import comfy.model_management
+
+    from fineface_core.conditioning import AUVectors, encode_aus
+    FineFaceApplyAdapter = pack_module("nodes.apply_adapter").FineFaceApplyAdapter
+
+    device = torch.device(args.device)
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    torch.manual_seed(0)
+    base = sd21_model(device, dtype)
+    weights = random_fineface(base)
+    emb = encode_aus(weights, AUVectors(torch.tensor([[0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 2, 0.0]])))
+    x = torch.randn(2, 4, args.latent, args.latent, device=device, dtype=dtype)
+    ctx = torch.randn(2, 77, 1024, device=device, dtype=dtype)
+    sigma = torch.full((2,), 5.0, device=device)
+
+    patched = FineFaceApplyAdapter().apply(base, weights, emb, 1.0, 1.0, 0.0, 1.0)[0]
+    au_only = FineFaceApplyAdapter().apply(base, weights, emb, 1.0, 0.0, 0.0, 1.0)[0]
+    variants = {
+        "plain": (base, None),
+        "fineface": (patched, None),
+        "naive": (naive_patch(base, weights, emb.uncond, emb.cond), None),
+        "unmerged": (au_only, lambda: unmerged_lora(au_only, weights)),
+    }
+    results, outputs = time_variants(variants, x, sigma, ctx, args.repeats)
+    # the LoRA computed at run time must give what the merged one gives
+    diff = ((outputs["unmerged"] - outputs["fineface"]).norm() / outputs["fineface"].norm()).item()
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"SD 2.1 UNet, random weights, {args.dtype}, batch 2 (CFG), latent {args.latent}x{args.latent} "
+          f"({args.latent * 8} px), {name}, median of {args.repeats}")
+    for variant, seconds in results.items():
+        print(f"  {variant:9s} {seconds * 1000:9.1f} ms   x{seconds / results['plain']:.3f}")
+    print(f"  (unmerged vs merged LoRA output: relative difference {diff:.1e})")
+
+
+if __name__ == "__main__":
+    main()
