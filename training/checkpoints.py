@@ -1,0 +1,216 @@
+"""Resumable checkpoints that hold FineFace's trainable weights only (never the frozen UNet).
+
+A checkpoint folder ``checkpoint-<global step>`` holds what ``accelerator.save_state`` writes
+(optimizer, lr scheduler, gradient scaler, RNG states, registered objects such as the training
+random generator) plus, from the save hook here:
+
+- ``fineface_trainable.safetensors``: AU encoder, au_to_k / au_to_v and LoRA, in fp32, written as
+  this project's FineFace file (so ``fineface_core.loading.load_weights`` reads it directly);
+- ``fineface_run.json``: how the weights were made (base model, family, encoder, LoRA rank and
+  alpha, global step, ...).
+
+A checkpoint is written under ``checkpoint-<step>.partial`` and renamed when complete, so a run
+killed while saving never leaves a half checkpoint that ``--resume_from_checkpoint latest`` picks.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+
+import torch
+
+from fineface_core.reference import ADAPTER_NAME, extract_weights
+from fineface_core.single_file import load_fineface, save_fineface
+
+from .config import RUN_CONFIG_FILE, TRAINABLE_FILE
+
+logger = logging.getLogger("training")
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+# -- the trainable weights ------------------------------------------------------------------------
+
+def unwrap(model):
+    """The FineFaceTrainModel under DDP / torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def to_weights(model, source: str = ""):
+    """FineFaceWeights (fp32 copies) of a FineFaceTrainModel's current trainable state."""
+    model = unwrap(model)
+    return extract_weights(model.unet, model.au_encoder, lora_alpha=model.lora_alpha if model.lora_rank else None,
+                           source=source, lambda_au=model.lambda_au, include_au_to_k=True)
+
+
+def save_trainable(model, folder: str, run_config: dict, source: str = "") -> str:
+    os.makedirs(folder, exist_ok=True)
+    path = save_fineface(to_weights(model, source=source), os.path.join(folder, TRAINABLE_FILE), include_au_to_k=True)
+    with open(os.path.join(folder, RUN_CONFIG_FILE), "w") as f:
+        json.dump(run_config, f, indent=2, sort_keys=True)
+    return path
+
+
+@torch.no_grad()
+def load_trainable(model, folder: str):
+    """Copy the trainable weights saved in ``folder`` into ``model`` (strict: every part must fit)."""
+    model = unwrap(model)
+    weights = load_fineface(os.path.join(folder, TRAINABLE_FILE))
+    # Encoder.
+    enc_state = weights.encoder.state_dict()
+    own = model.au_encoder.state_dict()
+    if set(enc_state) != set(own) or weights.encoder.config() != model.au_encoder.config():
+        raise ValueError(f"{folder}: the checkpoint's AU encoder {weights.encoder.config()} does not match the run's "
+                         f"{model.au_encoder.config()}")
+    model.au_encoder.load_state_dict(enc_state)
+    # Adapter.
+    procs = model.au_processors()
+    if set(procs) != set(weights.au_to_v) or set(procs) != set(weights.au_to_k):
+        raise ValueError(f"{folder}: the checkpoint's AU adapter layers do not match the UNet's")
+    for path, proc in procs.items():
+        proc.au_to_k.weight.copy_(weights.au_to_k[path])
+        proc.au_to_v.weight.copy_(weights.au_to_v[path])
+    # LoRA.
+    if model.lora_rank:
+        if weights.lora is None or weights.lora.rank != model.lora_rank:
+            raise ValueError(f"{folder}: the checkpoint has no rank-{model.lora_rank} LoRA")
+        from peft import set_peft_model_state_dict
+
+        state = {}
+        for path in weights.lora.down:
+            state[f"{path}.lora_A.weight"] = weights.lora.down[path]
+            state[f"{path}.lora_B.weight"] = weights.lora.up[path]
+        result = set_peft_model_state_dict(model.unet, state, adapter_name=ADAPTER_NAME)
+        if getattr(result, "unexpected_keys", None):
+            raise ValueError(f"{folder}: LoRA keys that do not fit the UNet: {result.unexpected_keys[:3]}")
+        n_lora = sum(1 for n, _ in model.unet.named_parameters() if ".lora_A." in n)
+        if n_lora != len(state) // 2:
+            raise ValueError(f"{folder}: the checkpoint has {len(state) // 2} LoRA layers, the UNet {n_lora}")
+    elif weights.lora is not None:
+        raise ValueError(f"{folder}: the checkpoint has a LoRA but this run has --lora_rank 0")
+    return weights
+
+
+def register_hooks(accelerator, run_config_fn, rng: "TrainingRandom | None" = None):
+    """Make ``accelerator.save_state`` / ``load_state`` store only the trainable weights of the
+    model (main process) and each process's training random stream (``training_random_<rank>.pt``)."""
+
+    def save_hook(models, weights, output_dir):
+        os.makedirs(output_dir, exist_ok=True)
+        if accelerator.is_main_process:
+            for model in models:
+                save_trainable(model, output_dir, run_config_fn(), source=os.path.basename(output_dir))
+        if rng is not None:
+            torch.save(rng.state_dict(), os.path.join(output_dir, f"training_random_{accelerator.process_index}.pt"))
+        # Accelerate would otherwise save the whole model, frozen UNet included.
+        while weights:
+            weights.pop()
+
+    def load_hook(models, input_dir):
+        while models:
+            load_trainable(models.pop(), input_dir)
+        if rng is not None:
+            path = os.path.join(input_dir, f"training_random_{accelerator.process_index}.pt")
+            if os.path.isfile(path):
+                rng.load_state_dict(torch.load(path, weights_only=True))
+            else:
+                logger.warning("%s has no random state for process %d (another number of processes?): the noise and "
+                               "timesteps after resuming will differ from an uninterrupted run", input_dir,
+                               accelerator.process_index)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
+# -- folders --------------------------------------------------------------------------------------
+
+def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
+    """Complete checkpoints in ``output_dir`` as (step, path), oldest first."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = []
+    for name in os.listdir(output_dir):
+        m = CHECKPOINT_RE.match(name)
+        path = os.path.join(output_dir, name)
+        if m and os.path.isfile(os.path.join(path, TRAINABLE_FILE)):
+            found.append((int(m.group(1)), path))
+    return sorted(found)
+
+
+def resolve_resume(value: str | None, output_dir: str) -> str | None:
+    """``latest`` -> newest complete checkpoint in output_dir (None when there is none); a path -> that path."""
+    if not value:
+        return None
+    if value == "latest":
+        found = list_checkpoints(output_dir)
+        return found[-1][1] if found else None
+    candidates = [value, os.path.join(output_dir, value)]
+    for path in candidates:
+        if os.path.isfile(os.path.join(path, TRAINABLE_FILE)):
+            return path
+    raise FileNotFoundError(f"--resume_from_checkpoint {value}: no checkpoint (with {TRAINABLE_FILE}) there")
+
+
+def checkpoint_step(path: str) -> int:
+    with open(os.path.join(path, RUN_CONFIG_FILE)) as f:
+        return int(json.load(f)["global_step"])
+
+
+def prune(output_dir: str, keep: int | None):
+    """Delete the oldest checkpoints so that ``keep - 1`` remain (room for the one about to be saved)."""
+    if keep is None:
+        return
+    found = list_checkpoints(output_dir)
+    excess = len(found) - (keep - 1)
+    for _, path in found[: max(excess, 0)]:
+        logger.info("removing old checkpoint %s (--checkpoints_total_limit %d)", path, keep)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def save_checkpoint(accelerator, output_dir: str, global_step: int, total_limit: int | None) -> str:
+    """``accelerator.save_state`` into a temporary folder, renamed when complete. Call on every process."""
+    final = os.path.join(output_dir, f"checkpoint-{global_step}")
+    tmp = final + ".partial"
+    if accelerator.is_main_process:
+        prune(output_dir, total_limit)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(tmp)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        os.replace(tmp, final)
+        logger.info("saved checkpoint %s", final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+# -- the training random stream -------------------------------------------------------------------
+
+class TrainingRandom:
+    """The generator for noise, timesteps, VAE sampling, AU smoothing and caption dropout.
+
+    Its state goes into every checkpoint (one file per process, see ``register_hooks``), so a resumed
+    run draws exactly the numbers an uninterrupted run would have drawn, independently of the
+    global RNG that data loading consumes. Each process gets its own stream (seed + rank).
+    """
+
+    def __init__(self, seed: int, device, process_index: int = 0):
+        device = torch.device(device)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(int(seed) * 1000 + int(process_index) + 1)
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"].cpu())

@@ -1,0 +1,72 @@
+"""Export trained FineFace weights as this project's single ``.safetensors`` file.
+
+    python -m training.export runs/fineface/checkpoint-20000 models/fineface/my_fineface.safetensors
+    python -m training.export runs/fineface OUT.safetensors           # the final weights of a finished run
+
+The file records the family (sd21 / sd15), the AU encoder's kind and config, the LoRA rank and
+alpha, and lambda_AU; the ComfyUI loader, ``fineface_core.loading.load_weights`` and
+``FineFacePipeline`` read it. ``au_to_k`` is left out unless asked for: with one AU token the
+attention over it is exactly its value, so ``au_to_k`` never changes the output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+from fineface_core.loading import describe
+from fineface_core.single_file import load_fineface, save_fineface
+
+from .config import RUN_CONFIG_FILE, TRAINABLE_FILE
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def source_label(run_config: dict) -> str:
+    base = run_config.get("base_model", "?")
+    step = run_config.get("global_step", "?")
+    return f"FineFace trained with training/ on {base}, step {step}"
+
+
+def export_weights(weights, out_path: str, run_config: dict, *, include_au_to_k: bool = False,
+                   dtype: torch.dtype | None = None) -> str:
+    weights.source = source_label(run_config)
+    return save_fineface(weights, out_path, include_au_to_k=include_au_to_k, dtype=dtype)
+
+
+def export_checkpoint(folder: str, out_path: str, *, include_au_to_k: bool = False, dtype: str = "fp32") -> str:
+    """A checkpoint folder (or a finished run's output folder) -> one FineFace .safetensors file."""
+    trainable = os.path.join(folder, TRAINABLE_FILE)
+    if not os.path.isfile(trainable):
+        raise FileNotFoundError(f"{folder} holds no {TRAINABLE_FILE}: give a checkpoint-N folder or a finished run's "
+                                "output folder")
+    run_config = {}
+    config_path = os.path.join(folder, RUN_CONFIG_FILE)
+    if os.path.isfile(config_path):
+        with open(config_path) as f:
+            run_config = json.load(f)
+    weights = load_fineface(trainable)
+    weights.encoder.float()  # stored in fp32; cast on save if asked
+    return export_weights(weights, out_path, run_config, include_au_to_k=include_au_to_k, dtype=DTYPES[dtype])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint_dir", help="checkpoint-N folder, or the --output_dir of a finished run")
+    p.add_argument("out", help="the .safetensors file to write")
+    p.add_argument("--include_au_to_k", action="store_true", help="keep au_to_k (unused at inference, ~50 MB for SD 2.1)")
+    p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES), help="tensor precision of the file")
+    args = p.parse_args(argv)
+    if not args.out.endswith(".safetensors"):
+        p.error("the output file must end in .safetensors")
+    path = export_checkpoint(args.checkpoint_dir, args.out, include_au_to_k=args.include_au_to_k, dtype=args.dtype)
+    print(f"wrote {path}")
+    print(describe(load_fineface(path)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
