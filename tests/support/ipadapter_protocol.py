@@ -1,0 +1,75 @@
+"""ComfyUI_IPAdapter_plus' attn2 chaining protocol, reproduced from its description (NOTES.md §3)
+so that chaining is tested in CI, where the real pack cannot be installed.
+
+What the real pack does and this module reproduces:
+- it registers its patch under two-element keys ("input", id) for ids 1, 2, 4, 5, 7, 8,
+  ("output", id) for 3..11 and ("middle", 1) -- a key ComfyUI never looks up (ComfyUI names
+  the middle block ("middle", 0)), so IP-Adapter does not act in the middle block;
+- when an object already sits at a key it calls ``existing.add(callback, **kwargs)``
+  instead of replacing it, with kwargs that include ``sigma_start`` and ``sigma_end``;
+- its own object computes ``optimized_attention(q, k, v, heads)`` and adds
+  ``callback(out, q, k, v, extra_options, **kwargs)`` for each callback whose window
+  ``sigma_end <= sigma <= sigma_start`` holds the current sigma (``sigmas[0]``).
+The IP callback here is a plain decoupled cross-attention over image tokens (Eq. 5 of the
+paper) with per-layer ``to_k_ip`` / ``to_v_ip`` and separate cond / uncond tokens.
+"""
+from __future__ import annotations
+
+import comfy.ldm.modules.attention as comfy_attention
+import torch
+
+IP_KEYS = [("input", i) for i in (1, 2, 4, 5, 7, 8)] + [("output", i) for i in range(3, 12)] + [("middle", 1)]
+
+
+class ProtocolAttn2Replace:
+    def __init__(self, callback, **kwargs):
+        self.callback = [callback]
+        self.kwargs = [kwargs]
+
+    def add(self, callback, **kwargs):
+        self.callback.append(callback)
+        self.kwargs.append(kwargs)
+
+    def __call__(self, q, k, v, extra_options):
+        dtype = q.dtype
+        out = comfy_attention.optimized_attention(q, k, v, extra_options["n_heads"])
+        sigma = float(extra_options["sigmas"].detach().cpu()[0].item()) if "sigmas" in extra_options else 999999999.9
+        for callback, kwargs in zip(self.callback, self.kwargs):
+            if kwargs["sigma_end"] <= sigma <= kwargs["sigma_start"]:
+                out = out + callback(out, q, k, v, extra_options, **kwargs)
+        return out.to(dtype)
+
+
+def ip_attention(out, q, k, v, extra_options, to_k_ip=None, to_v_ip=None, cond=None, uncond=None, weight=1.0, **kwargs):
+    """Attention of the queries over IP tokens: cond tokens for cond chunks, uncond for uncond."""
+    chunks = extra_options["cond_or_uncond"]
+    per_chunk = q.shape[0] // len(chunks)
+    tokens = torch.cat([(uncond if c == 1 else cond).expand(per_chunk, -1, -1) for c in chunks]).to(q)
+    ip_k, ip_v = tokens @ to_k_ip.to(q).t(), tokens @ to_v_ip.to(q).t()
+    return weight * comfy_attention.optimized_attention(q, ip_k, ip_v, extra_options["n_heads"])
+
+
+def set_model_patch_replace(model, kwargs, key):
+    to = model.model_options["transformer_options"].copy()
+    to["patches_replace"] = dict(to.get("patches_replace", {}))
+    to["patches_replace"]["attn2"] = dict(to["patches_replace"].get("attn2", {}))
+    if key not in to["patches_replace"]["attn2"]:
+        to["patches_replace"]["attn2"][key] = ProtocolAttn2Replace(ip_attention, **kwargs)
+        model.model_options["transformer_options"] = to
+    else:
+        to["patches_replace"]["attn2"][key].add(ip_attention, **kwargs)
+
+
+def apply_ip_adapter(model, ip_layers, cond, uncond, weight=1.0, start_at=0.0, end_at=1.0):
+    """Like IPAdapter_plus' apply node: clone, then register every layer's patch.
+
+    ``ip_layers``: list of 16 (to_k_ip, to_v_ip) pairs in IPAdapter_plus' layer order
+    (input blocks, output blocks, middle).
+    """
+    model = model.clone()
+    sampling = model.model.model_sampling
+    sigma_start, sigma_end = sampling.percent_to_sigma(start_at), sampling.percent_to_sigma(end_at)
+    for key, (to_k_ip, to_v_ip) in zip(IP_KEYS, ip_layers):
+        set_model_patch_replace(model, {"to_k_ip": to_k_ip, "to_v_ip": to_v_ip, "cond": cond, "uncond": uncond,
+                                        "weight": weight, "sigma_start": sigma_start, "sigma_end": sigma_end}, key)
+    return model

@@ -1,0 +1,420 @@
+"""The nodes patch real ComfyUI models exactly as the diffusers reference computes FineFace.
+
+Small SD 2.1- and SD 1.5-architecture UNets (16 cross-attention layers, like the real ones) are
+built in diffusers with random weights, and the same weights are loaded into ComfyUI's own UNet.
+The nodes are taken from ComfyUI's registry after the pack is loaded as a custom node, and the
+ComfyUI model is called the way its samplers call it (calc_cond_uncond_batch, or apply_model
+with an explicit cond/uncond layout). The oracle is fineface_core.reference on diffusers.
+"""
+import copy
+import os
+import uuid
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fineface_core.aus import ACTION_UNITS, parse_aus
+from fineface_core.errors import AUSpecError, FineFaceError, ModelMismatchError
+from fineface_core.loading import load_weights
+from fineface_core.reference import attach_fineface, attn2_modules
+from tests.support import comfy_env, ipadapter_protocol
+from tests.support.comfy_models import comfy_model
+from tests.support.official_files import write_official_release
+from tests.support.tiny_unets import tiny_unet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def pack():
+    comfy_env.import_comfy()
+    comfy_env.load_custom_node_pack(ROOT)
+    import comfy.model_management
+    import comfy.samplers
+    import nodes
+
+    n = nodes.NODE_CLASS_MAPPINGS
+    return SimpleNamespace(
+        vector=getattr(n["FineFaceAUVector"](), n["FineFaceAUVector"].FUNCTION),
+        encode=getattr(n["FineFaceAUEncoder"](), n["FineFaceAUEncoder"].FUNCTION),
+        apply=getattr(n["FineFaceApplyAdapter"](), n["FineFaceApplyAdapter"].FUNCTION),
+        attn2_patch=comfy_env.pack_module("nodes.attn2_patch"),
+        comfy_model=comfy_env.pack_module("nodes.comfy_model"),
+        mm=comfy.model_management, samplers=comfy.samplers,
+    )
+
+
+class Family:
+    """A tiny diffusers UNet, its ComfyUI twin and FineFace weights in the official layout for it."""
+
+    def __init__(self, family, tmp, seed=0):
+        self.family = family
+        self.unet = tiny_unet(family, seed=seed)
+        self.model = comfy_model(self.unet, family)
+        # rank 8 with the release's alpha (8 for SD 2.1 is written by official_files) -- scale checked below
+        self.weights = load_weights(write_official_release(str(tmp / family), self.unet, family, seed=seed + 5))
+        self.context_dim = self.unet.config.cross_attention_dim
+
+
+@pytest.fixture(scope="module")
+def sd21(tmp_path_factory):
+    return Family("sd21", tmp_path_factory.mktemp("w21"))
+
+
+@pytest.fixture(scope="module")
+def sd15(tmp_path_factory):
+    return Family("sd15", tmp_path_factory.mktemp("w15"))
+
+
+def aus(pack, *specs):
+    sliders = {au.code: 0.0 for au in ACTION_UNITS}
+    vectors = None
+    for spec in specs:
+        vectors, _ = pack.vector(spec=spec, append_to=vectors, **sliders)
+    return vectors
+
+
+def patch(pack, fam, specs, weight=1.0, lora=1.0, start=0.0, end=1.0, model=None):
+    emb, = pack.encode(fam.weights, aus(pack, *specs))
+    patched, = pack.apply(model or fam.model, fam.weights, emb, weight, lora, start, end)
+    return patched, emb
+
+
+def run_comfy(pack, patcher, x, sigma, ctx, layout):
+    """One UNet call through ComfyUI's model with the chunk layout ``layout`` (0 = cond, 1 = uncond);
+    ``ctx`` = {0: cond text, 1: uncond text}. Returns ComfyUI's denoised output."""
+    pack.mm.load_model_gpu(patcher)
+    b = x.shape[0]
+    xs = torch.cat([x] * len(layout))
+    c = torch.cat([ctx[k].expand(b, -1, -1) for k in layout])
+    s = sigma.expand(b * len(layout))
+    to = copy.copy(patcher.model_options["transformer_options"])
+    to.update(cond_or_uncond=list(layout), sigmas=s)
+    with torch.no_grad():
+        return patcher.model.apply_model(xs, s, c_crossattn=c, transformer_options=to)
+
+
+def run_reference(fam, pack, x, sigma, ctx, layout, specs, au_scale, lora):
+    """The same call on diffusers: FineFace attached by the reference, AU tokens per chunk."""
+    unet = copy.deepcopy(fam.unet)
+    attach_fineface(unet, fam.weights, lora_strength=lora)
+    b = x.shape[0]
+    vectors = torch.stack([parse_aus(s) for s in specs])
+    vectors = vectors.expand(b, -1) if len(specs) == 1 else vectors
+    tokens = {0: fam.weights.encode(vectors), 1: fam.weights.encode(torch.zeros_like(vectors))}
+    s = sigma.expand(b * len(layout))
+    ms = fam.model.model.model_sampling
+    xs = torch.cat([x] * len(layout))
+    c = torch.cat([ctx[k].expand(b, -1, -1) for k in layout])
+    with torch.no_grad():
+        eps = unet(xs / (s[:, None, None, None] ** 2 + 1).sqrt(), ms.timestep(s), c,
+                   cross_attention_kwargs={"au_embedding": torch.cat([tokens[k] for k in layout]), "au_scale": au_scale}).sample
+    return xs - s[:, None, None, None] * eps
+
+
+def rel(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+def inputs(fam, batch=1, sigma=2.5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 4, 8, 8, generator=g)
+    ctx = {0: torch.randn(1, 77, fam.context_dim, generator=g), 1: torch.randn(1, 77, fam.context_dim, generator=g)}
+    return x, torch.tensor([sigma]), ctx
+
+
+# -- equality with the reference -------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", ["sd21", "sd15"])
+@pytest.mark.parametrize("layout", [(0, 1), (1, 0)])
+def test_cond_and_uncond_chunks_match_the_reference(pack, request, family, layout):
+    fam = request.getfixturevalue(family)
+    specs = ["AU6@3 + AU12@4 + AU25@1"]
+    patched, _ = patch(pack, fam, specs)
+    x, sigma, ctx = inputs(fam)
+    got = run_comfy(pack, patched, x, sigma, ctx, layout)
+    want = run_reference(fam, pack, x, sigma, ctx, layout, specs, 1.0, 1.0)
+    assert rel(got, want) < TOL
+    # and the AUs did something: without FineFace the output is clearly different
+    plain = run_comfy(pack, fam.model, x, sigma, ctx, layout)
+    assert rel(plain, want) > 100 * TOL
+
+
+def test_a_batch_carries_one_au_vector_per_image_with_lambda_and_lora_strengths(pack, sd21):
+    specs = ["AU12@5", "AU4@3 + AU15@2", "AU1@2 + AU2@2 + AU26@4"]
+    patched, _ = patch(pack, sd21, specs, weight=0.6, lora=0.4)
+    x, sigma, ctx = inputs(sd21, batch=3, seed=1)
+    got = run_comfy(pack, patched, x, sigma, ctx, (1, 0))
+    want = run_reference(sd21, pack, x, sigma, ctx, (1, 0), specs, 0.6, 0.4)
+    assert rel(got, want) < TOL
+    # images differ in their AUs only: image 0 as its own one-image batch gives the same result
+    single, _ = patch(pack, sd21, specs[:1], weight=0.6, lora=0.4)
+    one = run_comfy(pack, single, x[:1], sigma, ctx, (1, 0))
+    assert rel(one[1:2], got[3:4]) < TOL and rel(one[0:1], got[0:1]) < TOL
+
+
+def test_comfy_sampler_batching_matches_the_reference(pack, sd21):
+    """ComfyUI's own cond/uncond batching (calc_cond_uncond_batch) decides the layout itself."""
+    import comfy.conds
+
+    specs = ["AU9@3 + AU17@2", "AU20@4"]
+    patched, _ = patch(pack, sd21, specs, weight=1.3)
+    x, sigma, ctx = inputs(sd21, batch=2, seed=2)
+    pack.mm.load_model_gpu(patched)
+    # what ComfyUI's sampler makes of a CONDITIONING entry (2025 trees also key conds by uuid)
+    cond = [{"model_conds": {"c_crossattn": comfy.conds.CONDCrossAttn(ctx[0])}, "cross_attn": ctx[0], "uuid": uuid.uuid4()}]
+    uncond = [{"model_conds": {"c_crossattn": comfy.conds.CONDCrossAttn(ctx[1])}, "cross_attn": ctx[1], "uuid": uuid.uuid4()}]
+    if hasattr(patched, "pre_run"):  # 2025 trees: the sampler announces the patcher before it runs
+        patched.pre_run()
+    with torch.no_grad():
+        c, u = pack.samplers.calc_cond_uncond_batch(patched.model, cond, uncond, x, sigma.expand(2), patched.model_options)
+    want = run_reference(sd21, pack, x, sigma, ctx, (0, 1), specs, 1.3, 1.0)
+    assert rel(c, want[:2]) < TOL and rel(u, want[2:]) < TOL
+
+
+def test_the_au_branch_acts_only_inside_its_window_and_the_lora_throughout(pack, sd21):
+    specs = ["AU4@4 + AU15@3"]
+    patched, _ = patch(pack, sd21, specs, start=0.3, end=0.6, lora=0.7)
+    ms = sd21.model.model.model_sampling
+    for percent, inside in ((0.45, True), (0.1, False), (0.8, False)):
+        sigma = float(ms.percent_to_sigma(percent))
+        x, s, ctx = inputs(sd21, sigma=sigma, seed=3)
+        got = run_comfy(pack, patched, x, s, ctx, (1, 0))
+        want = run_reference(sd21, pack, x, s, ctx, (1, 0), specs, 1.0 if inside else 0.0, 0.7)
+        assert rel(got, want) < TOL, (percent, inside)
+
+
+def test_lambda_zero_and_lora_zero_give_the_plain_model(pack, sd21):
+    patched, _ = patch(pack, sd21, ["AU12@5"], weight=0.0, lora=0.0)
+    x, sigma, ctx = inputs(sd21, seed=4)
+    assert rel(run_comfy(pack, patched, x, sigma, ctx, (1, 0)), run_comfy(pack, sd21.model, x, sigma, ctx, (1, 0))) < 1e-6
+
+
+# -- what gets patched -----------------------------------------------------------------------------
+
+def test_every_cross_attention_layer_is_patched_and_reached_once_per_call(pack, sd21):
+    patched, _ = patch(pack, sd21, ["AU12@3"])
+    layers = pack.comfy_model.attn2_layers(sd21.model)
+    assert len(layers) == 16 == len(attn2_modules(sd21.unet))
+    counting = patched.clone()
+    attn2 = counting.model_options["transformer_options"]["patches_replace"]["attn2"]
+    assert {k[:2] for k in attn2} == {layer.key[:2] for layer in layers.values()}
+    calls = []
+    for key, chain in attn2.items():
+        def counted(out, q, k, v, extra, _inner=chain.callback[0], _key=key, **kw):
+            assert tuple(extra["block"]) == _key[:2]  # ComfyUI called the patch of this layer
+            calls.append(_key)
+            return _inner(out, q, k, v, extra, **kw)
+        chain.callback[0] = counted
+    x, sigma, ctx = inputs(sd21)
+    run_comfy(pack, counting, x, sigma, ctx, (1, 0))
+    assert sorted(calls) == sorted(attn2) and len(calls) == 16
+    run_comfy(pack, counting, x, sigma, ctx, (0, 1))
+    assert len(calls) == 32 and len(set(calls)) == 16
+
+
+def test_every_lora_key_lands_as_a_weight_patch(pack, sd21):
+    patched, _ = patch(pack, sd21, ["AU12@3"], lora=0.5)
+    lora = sd21.weights.lora
+    assert lora is not None and len(lora.down) == len(patched.patches) == 16 * 2 * 4  # attn1 + attn2, q k v out
+    keys = set(patched.model.state_dict())
+    assert set(patched.patches) <= keys
+    # the merged weight of one layer is W + strength * scale * up @ down
+    path = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q"
+    comfy_key = "diffusion_model." + pack.comfy_model.diffusers_to_comfy_keys(sd21.model)[path + ".weight"]
+    pack.mm.load_model_gpu(sd21.model)  # the base weights (models share them; the last loaded patches them)
+    before = sd21.model.model.state_dict()[comfy_key].clone()
+    pack.mm.load_model_gpu(patched)
+    after = patched.model.state_dict()[comfy_key].clone()
+    pack.mm.load_model_gpu(sd21.model)
+    assert torch.allclose(after - before, 0.5 * lora.scale * lora.up[path] @ lora.down[path], atol=1e-6)
+    assert lora.scale == lora.alpha / lora.rank
+
+
+def test_the_input_model_is_unchanged(pack, sd15):
+    x, sigma, ctx = inputs(sd15, seed=5)
+    before = run_comfy(pack, sd15.model, x, sigma, ctx, (1, 0))
+    options = copy.deepcopy(sd15.model.model_options)
+    patched, _ = patch(pack, sd15, ["AU1@4"])
+    run_comfy(pack, patched, x, sigma, ctx, (1, 0))
+    after = run_comfy(pack, sd15.model, x, sigma, ctx, (1, 0))
+    assert torch.equal(before, after)
+    assert sd15.model.model_options == options and not sd15.model.patches
+
+
+def test_a_foreign_attn2_patch_stays_in_force(pack, sd21):
+    """A pack that replaces attn2 without the IPAdapter protocol (plain callable) is wrapped, not lost."""
+    import comfy.ldm.modules.attention as attention
+
+    other = sd21.model.clone()
+    seen = []
+
+    def scaled(q, k, v, extra):
+        seen.append(1)
+        return 0.5 * attention.optimized_attention(q, k, v, extra["n_heads"])
+
+    for layer in pack.comfy_model.attn2_layers(other).values():
+        other.set_model_attn2_replace(scaled, layer.key[0], layer.key[1], layer.key[2])
+    patched, _ = patch(pack, sd21, ["AU12@4"], model=other, lora=0.0)
+    x, sigma, ctx = inputs(sd21, seed=6)
+    both = run_comfy(pack, patched, x, sigma, ctx, (1, 0))
+    assert len(seen) == 16
+    only_other = run_comfy(pack, other, x, sigma, ctx, (1, 0))
+    fineface_only, _ = patch(pack, sd21, ["AU12@4"], lora=0.0)
+    assert rel(both, only_other) > 100 * TOL and rel(both, run_comfy(pack, fineface_only, x, sigma, ctx, (1, 0))) > 100 * TOL
+
+
+# -- chaining with IPAdapter_plus' protocol (SD 1.5) -----------------------------------------------
+
+class IPAUProcessor:
+    """diffusers reference for one attn2 with both decoupled branches: text + IP tokens + the AU token."""
+
+    def __init__(self, au, ip):
+        self.au, self.ip = au, ip  # AUAttnProcessor; (to_k_ip, to_v_ip, tokens, weight) or None
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 au_embedding=None, au_scale=1.0):
+        b, heads = hidden_states.shape[0], attn.heads
+        q = attn.to_q(hidden_states)
+
+        def split(t):
+            return t.view(t.shape[0], -1, heads, t.shape[-1] // heads).transpose(1, 2)
+
+        def merge(t):
+            return t.transpose(1, 2).reshape(b, -1, q.shape[-1])
+
+        out = merge(F.scaled_dot_product_attention(split(q), split(attn.to_k(encoder_hidden_states)),
+                                                   split(attn.to_v(encoder_hidden_states))))
+        if self.ip is not None:
+            to_k_ip, to_v_ip, tokens, weight = self.ip
+            out = out + weight * merge(F.scaled_dot_product_attention(split(q), split(tokens @ to_k_ip.t()),
+                                                                      split(tokens @ to_v_ip.t())))
+        e = au_embedding.expand(b, -1, -1)
+        out = out + au_scale * merge(F.scaled_dot_product_attention(split(q), split(self.au.au_to_k(e)),
+                                                                    split(self.au.au_to_v(e))))
+        return attn.to_out[1](attn.to_out[0](out))
+
+
+def ip_layers(pack, fam, seed=0):
+    """Random to_k_ip / to_v_ip per layer, in IPAdapter_plus' key order, and per diffusers path."""
+    g = torch.Generator().manual_seed(seed)
+    by_key = {layer.key[:2]: (path, layer.channels) for path, layer in pack.comfy_model.attn2_layers(fam.model).items()}
+    ordered, by_path = [], {}
+    for key in ipadapter_protocol.IP_KEYS:
+        path, channels = by_key.get(key, (None, 320))  # ("middle", 1): a key ComfyUI never reaches
+        pair = (torch.randn(channels, fam.context_dim, generator=g) / 30, torch.randn(channels, fam.context_dim, generator=g) / 30)
+        ordered.append(pair)
+        if path is not None:
+            by_path[path] = pair
+    return ordered, by_path
+
+
+@pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
+def test_chaining_with_ip_adapter_keeps_both_contributions(pack, sd15, order):
+    g = torch.Generator().manual_seed(9)
+    ip_cond, ip_uncond = torch.randn(1, 4, 768, generator=g), torch.randn(1, 4, 768, generator=g)
+    ordered, by_path = ip_layers(pack, sd15)
+    specs = ["AU1@3 + AU4@2 + AU15@3"]
+    emb, = pack.encode(sd15.weights, aus(pack, *specs))
+    if order == "ip_first":
+        ip = ipadapter_protocol.apply_ip_adapter(sd15.model, ordered, ip_cond, ip_uncond, weight=0.8)
+        both, = pack.apply(ip, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
+    else:
+        ff, = pack.apply(sd15.model, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
+        both = ipadapter_protocol.apply_ip_adapter(ff, ordered, ip_cond, ip_uncond, weight=0.8)
+    layout = (1, 0)
+    x, sigma, ctx = inputs(sd15, seed=7)
+    got = run_comfy(pack, both, x, sigma, ctx, layout)
+
+    unet = copy.deepcopy(sd15.unet)
+    processors = attach_fineface(unet, sd15.weights)
+    tokens = torch.cat([ip_uncond, ip_cond])  # layout (uncond, cond), one image each
+    unet.set_attn_processor({
+        name: IPAUProcessor(processors[name[: -len(".processor")]],
+                            (*by_path[name[: -len(".processor")]], tokens, 0.8) if name[: -len(".processor")] in by_path else None)
+        if name[: -len(".processor")] in processors else proc
+        for name, proc in unet.attn_processors.items()
+    })
+    vec = parse_aus(specs[0])[None]
+    e = torch.cat([sd15.weights.encode(torch.zeros_like(vec)), sd15.weights.encode(vec)])
+    s = sigma.expand(2)
+    xs = torch.cat([x, x])
+    with torch.no_grad():
+        eps = unet(xs / (s[:, None, None, None] ** 2 + 1).sqrt(), sd15.model.model.model_sampling.timestep(s),
+                   torch.cat([ctx[1], ctx[0]]), cross_attention_kwargs={"au_embedding": e, "au_scale": 1.0}).sample
+    want = xs - s[:, None, None, None] * eps
+    assert rel(got, want) < TOL
+    # IP-Adapter acts in the 15 layers it registers for (none in the middle block), FineFace in all 16
+    assert len(by_path) == 15 and "mid_block.attentions.0.transformer_blocks.0.attn2" not in by_path
+    fineface_only, _ = patch(pack, sd15, specs)
+    assert rel(got, run_comfy(pack, fineface_only, x, sigma, ctx, layout)) > 100 * TOL
+
+
+# -- refusals --------------------------------------------------------------------------------------
+
+def test_a_family_mismatch_names_both_families_and_the_fix(pack, sd21, sd15):
+    emb, = pack.encode(sd15.weights, aus(pack, "AU12"))
+    with pytest.raises(ModelMismatchError, match=r"this MODEL is Stable Diffusion 2.x .*FineFace weights are for Stable Diffusion 1.x .*use the SD 2.1 release"):
+        pack.apply(sd21.model, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
+    emb, = pack.encode(sd21.weights, aus(pack, "AU12"))
+    with pytest.raises(ModelMismatchError, match=r"this MODEL is Stable Diffusion 1.x .*FineFace weights are for Stable Diffusion 2.x .*use the SD 1.5 release"):
+        pack.apply(sd15.model, sd21.weights, emb, 1.0, 1.0, 0.0, 1.0)
+
+
+def test_a_model_without_fineface_weights_is_refused(pack, sd21):
+    sdxl_width = comfy_model(None, "sd15", context_dim=2048)  # SDXL's text width
+    emb, = pack.encode(sd21.weights, aus(pack, "AU12"))
+    with pytest.raises(ModelMismatchError, match="SDXL .*2048.*only for Stable Diffusion 2.x .*1.x"):
+        pack.apply(sdxl_width, sd21.weights, emb, 1.0, 1.0, 0.0, 1.0)
+
+
+def test_weights_for_other_layer_widths_are_refused(pack, sd21):
+    import dataclasses
+
+    path = "down_blocks.1.attentions.0.transformer_blocks.0.attn2"
+    au_to_v = dict(sd21.weights.au_to_v)
+    au_to_v[path] = torch.zeros(96, 1024)
+    odd = dataclasses.replace(sd21.weights, au_to_v=au_to_v, au_to_k={}, lora=None)
+    emb, = pack.encode(odd, aus(pack, "AU12"))
+    with pytest.raises(ModelMismatchError, match=f"layer {path}: the FineFace weights are 96 channels wide, this MODEL's layer has 64"):
+        pack.apply(sd21.model, odd, emb, 1.0, 1.0, 0.0, 1.0)
+
+
+def test_an_embedding_from_another_fineface_model_is_refused(pack, sd21, tmp_path):
+    other = load_weights(write_official_release(str(tmp_path / "other"), sd21.unet, "sd21", seed=99))
+    emb, = pack.encode(other, aus(pack, "AU12"))
+    with pytest.raises(ModelMismatchError, match="different FineFace model"):
+        pack.apply(sd21.model, sd21.weights, emb, 1.0, 1.0, 0.0, 1.0)
+
+
+def test_an_au_batch_that_does_not_fit_the_latent_batch_is_refused(pack, sd21):
+    patched, _ = patch(pack, sd21, ["AU12@1", "AU12@3"])
+    x, sigma, ctx = inputs(sd21, batch=3)
+    with pytest.raises(AUSpecError, match="2 AU vectors were given for a latent batch of 3 images"):
+        run_comfy(pack, patched, x, sigma, ctx, (1, 0))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("weight", float("nan"), "weight must be a finite number"),
+    ("lora", float("inf"), "lora_strength must be a finite number"),
+    ("start", 0.7, "start_at <= end_at"),
+])
+def test_bad_strengths_and_windows_are_refused(pack, sd21, field, value, message):
+    kwargs = {"weight": 1.0, "lora": 1.0, "start": 0.0, "end": 0.5}
+    kwargs[field] = value
+    with pytest.raises(FineFaceError, match=message):
+        patch(pack, sd21, ["AU12"], **kwargs)
+
+
+def test_empty_or_malformed_au_input_is_refused(pack, sd21):
+    from fineface_core.conditioning import AUVectors
+
+    with pytest.raises(AUSpecError, match=r"shape \[N >= 1, 12\]"):
+        AUVectors(torch.zeros(0, 12))
+    with pytest.raises(AUSpecError, match=r"shape \[N >= 1, 12\]"):
+        AUVectors(torch.zeros(2, 11))
+    with pytest.raises(AUSpecError):
+        AUVectors(torch.tensor([[float("nan")] + [0.0] * 11]))
