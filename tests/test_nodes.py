@@ -418,3 +418,65 @@ def test_empty_or_malformed_au_input_is_refused(pack, sd21):
         AUVectors(torch.zeros(2, 11))
     with pytest.raises(AUSpecError):
         AUVectors(torch.tensor([[float("nan")] + [0.0] * 11]))
+
+
+# -- the real ComfyUI_IPAdapter_plus (where its source is on the machine) -------------------------
+
+REAL_IPADAPTER = os.environ.get("IPADAPTER_PLUS_PATH")
+
+
+@pytest.fixture(scope="module")
+def real_ipadapter(pack):
+    if not REAL_IPADAPTER:
+        pytest.skip("set IPADAPTER_PLUS_PATH to a ComfyUI_IPAdapter_plus checkout to run it against the real pack")
+    import nodes
+
+    try:
+        comfy_env.load_custom_node_pack(REAL_IPADAPTER)
+    except RuntimeError as exc:  # e.g. a ComfyUI tree older than the pack (no node_helpers)
+        pytest.fail(f"ComfyUI_IPAdapter_plus did not load into this ComfyUI tree ({exc}); the pack needs a ComfyUI "
+                    "as new as itself (it imports node_helpers): set COMFYUI_PATH to a 2025 ComfyUI checkout")
+    return nodes.NODE_CLASS_MAPPINGS["IPAdapterEmbeds"]
+
+
+@pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
+def test_real_ipadapter_plus_chains_with_fineface_like_the_reproduction(pack, sd15, real_ipadapter, order):
+    """IPAdapterEmbeds (its basic SD 1.5 model: 4 tokens) with FineFace, in either order, equals the
+    protocol reproduction used by the other tests, fed the same layers and image tokens."""
+    g = torch.Generator().manual_seed(11)
+    ordered, _ = ip_layers(pack, sd15, seed=3)
+    state = {"image_proj": {"proj.weight": torch.randn(4 * 768, 32, generator=g) / 6, "proj.bias": torch.zeros(4 * 768),
+                            "norm.weight": torch.ones(768), "norm.bias": torch.zeros(768)},
+             "ip_adapter": {}}
+    for i, (to_k_ip, to_v_ip) in enumerate(ordered):
+        state["ip_adapter"][f"{2 * i + 1}.to_k_ip.weight"] = to_k_ip
+        state["ip_adapter"][f"{2 * i + 1}.to_v_ip.weight"] = to_v_ip
+    pos, neg = torch.randn(1, 32, generator=g), torch.randn(1, 32, generator=g)
+    emb, = pack.encode(sd15.weights, aus(pack, "AU6@3 + AU12@4"))
+    node = real_ipadapter()
+
+    def real(model):
+        return node.apply_ipadapter(model, state, pos, 0.8, "linear", 0.0, 1.0, neg_embed=neg)[0]
+
+    if order == "ip_first":
+        got_model, = pack.apply(real(sd15.model), sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
+    else:
+        got_model = real(pack.apply(sd15.model, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)[0])
+    # the image tokens the real pack made from the embeds, read from its own patch
+    attn2 = got_model.model_options["transformer_options"]["patches_replace"]["attn2"]
+    kwargs = next(kw for kw in attn2[("input", 1)].kwargs if "ipadapter" in kw)
+    cond, uncond = kwargs["cond"], kwargs["uncond"]
+    assert cond.shape == (1, 4, 768)
+    if order == "ip_first":
+        want_model, = pack.apply(ipadapter_protocol.apply_ip_adapter(sd15.model, ordered, cond, uncond, weight=0.8),
+                                 sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
+    else:
+        want_model = ipadapter_protocol.apply_ip_adapter(pack.apply(sd15.model, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)[0],
+                                                         ordered, cond, uncond, weight=0.8)
+    x, sigma, ctx = inputs(sd15, seed=8)
+    got = run_comfy(pack, got_model, x, sigma, ctx, (1, 0))
+    want = run_comfy(pack, want_model, x, sigma, ctx, (1, 0))
+    assert rel(got, want) < 1e-5
+    fineface_only, _ = patch(pack, sd15, ["AU6@3 + AU12@4"])
+    assert rel(got, run_comfy(pack, fineface_only, x, sigma, ctx, (1, 0))) > 100 * TOL
+    assert rel(got, run_comfy(pack, real(sd15.model), x, sigma, ctx, (1, 0))) > 100 * TOL
