@@ -270,12 +270,49 @@ def test_export_matches_the_trained_model(tiny_sd, tmp_path):
         got = fresh(noisy, t, text, cross_attention_kwargs={"au_embedding": weights.encode(aus), "au_scale": 1.0}).sample
     rel = ((got - expected).norm() / expected.norm()).item()
     assert rel < 1e-5, rel
+    # ... and so does the ComfyUI UNet of the same base weights, patched by the nodes from the exported file
+    got_comfy = _comfy_noise_prediction(fresh_base_unet(tiny_sd), out, noisy, t, text, aus)
+    rel_comfy = ((got_comfy - expected).norm() / expected.norm()).item()
+    assert rel_comfy < 1e-4, rel_comfy
     # The checkpoint file itself (with au_to_k) loads back into a training model exactly.
     other = attach_trainable(load_base_model(tiny_sd).unet, base.family, lora_rank=8, lora_alpha=4, seed=1)
     load_trainable(other, str(folder))
     for a, b in zip(model.trainable_parameters(), other.trainable_parameters()):
         assert torch.equal(a, b)
 
+
+
+def fresh_base_unet(tiny_sd):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(tiny_sd, subfolder="unet")
+
+
+def _comfy_noise_prediction(base_unet, export_path, noisy, t, text, aus):
+    """eps of a ComfyUI UNet holding ``base_unet``'s weights, patched by AU Encoder + Apply FineFace
+    Adapter with the weights in ``export_path`` (loaded as FineFace Model Loader loads them)."""
+    from fineface_core.conditioning import AUVectors
+    from tests.support import comfy_env
+    from tests.support.comfy_models import comfy_model
+
+    comfy_env.import_comfy()
+    comfy_env.load_custom_node_pack(ROOT)
+    import comfy.model_management
+    import nodes
+
+    patcher = comfy_model(base_unet, "sd21")
+    fineface = load_weights(export_path)
+    (emb,) = nodes.NODE_CLASS_MAPPINGS["FineFaceAUEncoder"]().encode(fineface, AUVectors(aus))
+    (patched,) = nodes.NODE_CLASS_MAPPINGS["FineFaceApplyAdapter"]().apply(patcher, fineface, emb, 1.0, 1.0, 0.0, 1.0)
+    comfy.model_management.load_model_gpu(patched)
+    ms = patched.model.model_sampling
+    sigma = ms.sigma(t.float())  # ComfyUI's sigma for the trainer's timestep: the UNet sees the same t
+    scale = (sigma ** 2 + 1).sqrt()[:, None, None, None]
+    x = noisy * scale  # ComfyUI divides by this before the UNet
+    to = dict(patched.model_options["transformer_options"], cond_or_uncond=[0], sigmas=sigma)
+    with torch.no_grad():
+        denoised = patched.model.apply_model(x, sigma, c_crossattn=text, transformer_options=to)
+    return (x - denoised) / sigma[:, None, None, None]
 
 # -- the dry run ----------------------------------------------------------------------------------------
 
