@@ -9,6 +9,9 @@ Prints the median time of one UNet call with a CFG batch of 2 (uncond + cond) fo
   naive      the AU branch as a real attention over the AU token, projected every call,
              the way the official diffusers processor runs it (LoRA merged)
   unmerged   the nodes' AU branch with the LoRA applied at run time instead of merged
+  replace    ComfyUI's attn2 replace path with nothing added (the floor for any attn2 patch)
+  au_branch  the nodes' AU branch alone (lora_strength 0)
+  lora       the merged LoRA alone (weight 0)
 """
 from __future__ import annotations
 
@@ -91,6 +94,17 @@ def naive_patch(patcher, weights, emb_uncond, emb_cond):
     return model
 
 
+def empty_replace(patcher):
+    """ComfyUI's attn2 replace path alone (what any attn2 patch, IP-Adapter's too, costs): an
+    Attn2Chain with no callbacks in every layer."""
+    chain = pack_module("nodes.attn2_patch").Attn2Chain
+    model = patcher.clone()
+    replace = model.model_options["transformer_options"].setdefault("patches_replace", {}).setdefault("attn2", {})
+    for layer in pack_module("nodes.comfy_model").attn2_layers(patcher).values():
+        replace[layer.key] = chain()
+    return model
+
+
 def unmerged_lora(patcher, weights):
     """FineFace's AU branch as the nodes install it, but the LoRA computed at run time (hooks)."""
     to_comfy = pack_module("nodes.comfy_model").diffusers_to_comfy_keys(patcher)
@@ -105,7 +119,7 @@ def unmerged_lora(patcher, weights):
 
 
 def one_call(patcher, x, sigma, ctx):
-    """Seconds for one UNet call (weights patched beforehand, outside the timing) and its output."""
+    """(wall, CPU) seconds for one UNet call (weights patched beforehand, outside the timing) and its output."""
     import comfy.model_management
 
     comfy.model_management.load_model_gpu(patcher)
@@ -114,28 +128,30 @@ def one_call(patcher, x, sigma, ctx):
     with torch.no_grad():
         if x.is_cuda:
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = patcher.model.apply_model(x, sigma, c_crossattn=ctx, transformer_options=to)
         if x.is_cuda:
             torch.cuda.synchronize()
-    return time.perf_counter() - t0, out
+    # On a CPU the process's CPU time is also reported: on a shared machine it is far steadier than wall time.
+    return (time.perf_counter() - t0, time.process_time() - c0), out
 
 
-def time_variants(variants, x, sigma, ctx, repeats):
-    """Median seconds per variant; the variants take turns, so drift in the machine's speed hits all alike."""
+def time_variants(variants, x, sigma, ctx, repeats, calls=2):
+    """Median seconds per variant. The variants take turns (so drift in the machine's speed hits all
+    alike); at each turn one untimed call follows the switch of weights, then ``calls`` timed ones."""
     times = {name: [] for name in variants}
     outputs = {}
-    for i in range(repeats + 1):  # round 0 warms up
+    for _ in range(repeats):
         for name, (patcher, setup) in variants.items():
             undo = setup() if setup else None
             try:
-                seconds, outputs[name] = one_call(patcher, x, sigma, ctx)
+                _, outputs[name] = one_call(patcher, x, sigma, ctx)
+                for _ in range(calls):
+                    times[name].append(one_call(patcher, x, sigma, ctx)[0])
             finally:
                 for h in undo or ():
                     h.remove()
-            if i:
-                times[name].append(seconds)
-    return {name: statistics.median(t) for name, t in times.items()}, outputs
+    return {name: tuple(statistics.median(t[i] for t in ts) for i in (0, 1)) for name, ts in times.items()}, outputs
 
 
 def main(argv=None):
@@ -169,6 +185,9 @@ def main(argv=None):
         "fineface": (patched, None),
         "naive": (naive_patch(base, weights, emb.uncond, emb.cond), None),
         "unmerged": (au_only, lambda: unmerged_lora(au_only, weights)),
+        "replace": (empty_replace(base), None),
+        "au_branch": (au_only, None),
+        "lora": (FineFaceApplyAdapter().apply(base, weights, emb, 0.0, 1.0, 0.0, 1.0)[0], None),
     }
     results, outputs = time_variants(variants, x, sigma, ctx, args.repeats)
     # the LoRA computed at run time must give what the merged one gives
@@ -176,9 +195,13 @@ def main(argv=None):
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"SD 2.1 UNet, random weights, {args.dtype}, batch 2 (CFG), latent {args.latent}x{args.latent} "
-          f"({args.latent * 8} px), {name}, median of {args.repeats}")
-    for variant, seconds in results.items():
-        print(f"  {variant:9s} {seconds * 1000:9.1f} ms   x{seconds / results['plain']:.3f}")
+          f"({args.latent * 8} px), {name}, median of {2 * args.repeats} calls")
+    plain_wall, plain_cpu = results["plain"]
+    for variant, (wall, cpu) in results.items():
+        line = f"  {variant:9s} {wall * 1000:9.1f} ms   x{wall / plain_wall:.3f}"
+        if device.type == "cpu":
+            line += f"   CPU time {cpu * 1000:9.1f} ms   x{cpu / plain_cpu:.3f}"
+        print(line)
     print(f"  (unmerged vs merged LoRA output: relative difference {diff:.1e})")
 
 
