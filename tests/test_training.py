@@ -499,9 +499,6 @@ def test_exported_file_loads_and_applies_through_the_comfyui_nodes(short_run, tm
 
     comfy_env.import_comfy()
     comfy_env.load_custom_node_pack(ROOT)
-    import comfy.model_base
-    import comfy.model_patcher
-    import comfy.supported_models
     import folder_paths
     import nodes
 
@@ -523,17 +520,9 @@ def test_exported_file_loads_and_applies_through_the_comfyui_nodes(short_run, tm
     reference = load_weights(result["export"])
     assert torch.allclose(emb.cond, reference.encode(aus.values))
 
-    config = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-              "legacy": False, "adm_in_channels": None, "dtype": torch.float32, "in_channels": 4, "model_channels": 320,
-              "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "channel_mult": [1, 2, 4, 4],
-              "transformer_depth_middle": 1, "use_linear_in_transformer": True, "context_dim": 1024,
-              "num_head_channels": 64, "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-              "use_temporal_attention": False, "use_temporal_resblock": False}
-    model_config = comfy.supported_models.SD20(config)
-    model_config.unet_config["model_channels"] = 32  # the tiny recipe of tests/support/tiny_unets.py
-    model_config.unet_config["num_head_channels"] = 8
-    model = comfy.model_base.BaseModel(model_config, model_type=comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+    from tests.support.comfy_models import comfy_model
+
+    patcher = comfy_model(None, "sd21")  # the tiny architecture of tests/support/tiny_unets.py
     (patched,) = nodes.NODE_CLASS_MAPPINGS["FineFaceApplyAdapter"]().apply(patcher, fineface, emb)
     attn2 = patched.model_options["transformer_options"]["patches_replace"]["attn2"]
     assert len(attn2) == 16

@@ -163,7 +163,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import_comfy(cpu=args.device == "cpu")
     load_custom_node_pack(ROOT)
-    import comfy.model_management
 
     from fineface_core.conditioning import AUVectors, encode_aus
     FineFaceApplyAdapter = pack_module("nodes.apply_adapter").FineFaceApplyAdapter
