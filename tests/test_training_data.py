@@ -132,7 +132,8 @@ def test_dataset_skips_unreadable_images_and_gives_training_tensors(messy):
     assert px.shape == (3, 16, 16) and px.dtype == torch.float32
     assert -1 <= float(px.min()) < 0 < float(px.max()) <= 1
     assert item["aus"].dtype == torch.float32 and item["aus"].shape == (12,)
-    assert item["aus"][IDX["AU12"]] == 4.0 and item["aus"][IDX["AU6"]] == 2.5 and item["caption"] == "a face img/ok0.png"
+    assert item["aus"][IDX["AU12"]] == 4.0 and item["aus"][IDX["AU6"]] == 2.5
+    assert item["caption"] == "a face img/ok0.png"
     batch = torch.utils.data.default_collate([ds[i] for i in range(3)])
     assert batch["pixel_values"].shape == (3, 3, 16, 16) and batch["aus"].shape == (3, 12)
 
@@ -246,6 +247,8 @@ def test_disfa_neutral_share_options(tmp_path):
     assert official.kept == 10 + 20 and "only 20 neutral frames for the 8305 asked" in official.summary()
     with pytest.raises(ValueError, match="neutral_of"):
         prepare_disfa(str(tmp_path), str(tmp_path / "o"), neutral_of="all")
+    with pytest.raises(ValueError, match="frame_step must be >= 1"):
+        prepare_disfa(str(tmp_path), str(tmp_path / "o"), frame_step=0)
 
 
 def test_disfa_layout_options_frame_step_and_captions(tmp_path):
@@ -263,7 +266,8 @@ def test_disfa_layout_options_frame_step_and_captions(tmp_path):
     assert records[("SN003", "00005.png")].caption == "a woman smiling"
     assert records[("SN003", "00005.png")].aus == tuple(float(v) for v in table["SN003"][4])
     assert records[("SN003", "00001.png")].caption == "a closeup of subject SN003"
-    assert "9 frames not in captions_file" in report.summary()
+    assert "9 of 10 kept frames got the caption 'a closeup of subject {subject}': not in captions_file" \
+        in report.summary()
     report = prepare_disfa(str(tmp_path), str(out), frames_dir=str(frames_root), frame_name="{frame:05d}.png",
                            captions_file=str(captions), frame_step=3)
     records = by_frame(read_metadata(str(out))[0])
@@ -331,7 +335,8 @@ def paper_correction(x, o=AffectNetOptions()):
     """The documented steps written out from the constants, column by column."""
     x = np.asarray(x, dtype=np.float64)
     y = x.copy()
-    for code, gamma, gain in [(c, o.down_gamma, 1.0) for c in o.down_aus] + [(c, o.up_gamma, o.up_gain) for c in o.up_aus]:
+    steps = [(c, o.down_gamma, 1.0) for c in o.down_aus] + [(c, o.up_gamma, o.up_gain) for c in o.up_aus]
+    for code, gamma, gain in steps:
         col = x[:, IDX[code]]
         top = x[:, IDX["AU17" if code == "AU15" and o.au15_max_from_au17 else code]].max()
         p = col ** gamma
@@ -344,8 +349,8 @@ def paper_correction(x, o=AffectNetOptions()):
 
 def test_affectnet_constants_are_the_papers_and_official_differs_where_documented():
     o, off = AffectNetOptions(), AffectNetOptions.official()
-    assert (o.min_size, o.min_intensity, o.intensity_of, o.down_aus, o.down_gamma, o.up_aus, o.up_gamma, o.up_gain,
-            o.scale, o.zero_below) == (512, 0.2, "sum", ("AU1", "AU4"), 1.8, ("AU15", "AU17", "AU20"), 0.8, 1.0, 5.0, 1.0)
+    assert (o.min_size, o.min_intensity, o.intensity_of, o.down_aus, o.down_gamma) == (512, 0.2, "sum", ("AU1", "AU4"), 1.8)
+    assert (o.up_aus, o.up_gamma, o.up_gain, o.scale, o.zero_below) == (("AU15", "AU17", "AU20"), 0.8, 1.0, 5.0, 1.0)
     changed = {k: (getattr(o, k), v) for k, v in vars(off).items() if getattr(o, k) != v}
     assert changed == {"intensity_of": ("sum", "max"), "up_gain": (1.0, 1.8), "au15_max_from_au17": (False, True),
                        "zero_below": (1.0, 1.1)}
@@ -382,6 +387,8 @@ def test_affectnet_official_gain_is_clipped_to_five_and_au15_takes_au17s_max():
     assert y[2, IDX["AU17"]] == pytest.approx(0.9 * 1.8 * 5)
     assert corrected(x, AffectNetOptions.official()).max() == 5.0
     assert corrected(x)[2, IDX["AU15"]] == pytest.approx(0.6 * 5)  # the paper: own max, no gain
+    with pytest.raises(ValueError, match="AU7 not among"):
+        corrected(x, AffectNetOptions(up_aus=("AU7",)))
 
 
 def test_affectnet_filters_and_problems_are_counted(tmp_path):

@@ -1,87 +1,115 @@
-"""``python -m training.data disfa | affectnet | check``."""
+"""python -m training.data {disfa, affectnet, merge, check}: build and check training data folders.
+
+Every filter and correction constant is an option; its default is the paper's, and --official
+switches to the official code's values (the help of each option names both where they differ).
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
 
+from fineface_core.aus import AU_ORDER
+
 from .affectnet import AffectNetOptions, prepare_affectnet
 from .disfa import DisfaOptions, prepare_disfa
-from .generic import AUImageDataset
+from .generic import load_records
+from .merge import merge_folders
 
-HELP = {
-    "neutral_fraction": "neutral frames kept, as a fraction of the frames with an active AU (paper: about 10%%)",
-    "neutral_count": "keep this many neutral frames instead (the official code: 8305)",
-    "frame_offset": "label frame number minus this = image number (DISFA labels count from 1, frames from 0)",
-    "frame_digits": "zero padding of the frame image names",
-    "frame_ext": "frame image extension",
-    "caption": "caption for frames without one in --captions",
-    "seed": "seed for choosing the neutral frames",
-    "column": "LibreFace column name per AU ({au} = AU1 ... AU26)",
-    "image_column": "CSV column with the image path under IMAGE_ROOT",
-    "caption_column": "CSV column with the caption (BLIP-2 in the paper)",
-    "min_size": "keep images whose width and height are at least this (paper: 512)",
-    "photo_columns": "BLIP-2 photo checks; rows where one is false are dropped (comma separated; absent columns are not checked)",
-    "min_intensity": "drop samples whose AU intensity (0..1) is under this (paper: 0.2)",
-    "intensity_of": "'sum' over the AUs (paper) or 'max' (official code)",
-    "down_aus": "AUs LibreFace predicts too high (comma separated)",
-    "down_gamma": "their power transform x**gamma (paper: 1.8)",
-    "up_aus": "AUs predicted too low (comma separated)",
-    "up_gamma": "their power transform (paper: 0.8)",
-    "up_gain": "multiply the raised AUs by this afterwards (paper: 1; official code: 1.8)",
-    "scale": "from LibreFace's 0..1 to FACS 0..5",
-    "zero_below": "intensities under this (0..5) become 0 (paper: 1; official code: 1.1)",
-    "clip_max": "upper clip after the corrections",
-    "default_caption": "caption where the CSV has none",
-}
+CHOICES = {"neutral_of": ("active", "neutral"), "intensity_of": ("sum", "max")}
 
 
-def _add_options(parser, cls):
+def _add_options(parser: argparse.ArgumentParser, cls) -> None:
+    """One flag per dataclass field. Flags default to None, meaning the preset's value (paper or --official)."""
+    group = parser.add_argument_group("options (defaults: the paper's)")
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, tuple):
-            parser.add_argument(flag, default=",".join(f.default), help=HELP[f.name] + f" (default {','.join(f.default)})")
+        text = f.metadata["help"].replace("%", "%%")
+        shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        kwargs = {"default": None, "help": f"{text} (default: {shown!r})"}
+        if isinstance(f.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(f.default, tuple):
+            kwargs["type"] = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())
+            kwargs["metavar"] = "A,B"
         else:
-            kind = type(f.default) if f.default is not None else int
-            parser.add_argument(flag, type=kind, default=f.default, help=HELP[f.name] + f" (default {f.default})")
+            kwargs["type"] = int if f.default is None else type(f.default)
+            kwargs["choices"] = CHOICES.get(f.name)
+        group.add_argument(flag, **kwargs)
+    group.add_argument("--official", action="store_true",
+                       help="start from the official code's values instead of the paper's (single flags still win)")
 
 
 def _options(cls, args):
-    values = {}
-    for f in dataclasses.fields(cls):
-        v = getattr(args, f.name)
-        values[f.name] = tuple(x for x in v.split(",") if x) if isinstance(f.default, tuple) else v
-    return cls(**values)
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name) is not None}
+    return cls.official(**changes) if args.official else cls(**changes)
+
+
+def au_table(records) -> str:
+    """Per AU: the share of samples where it is active, and its mean intensity there."""
+    n = len(records)
+    cells = []
+    for i, code in enumerate(AU_ORDER):
+        active = [r.aus[i] for r in records if r.aus[i] > 0]
+        mean = sum(active) / len(active) if active else 0.0
+        cells.append((code, f"{100 * len(active) / n:.0f}%", f"{mean:.2f}"))
+    return "\n".join("  " + label.ljust(14) + " ".join(c[k].rjust(5) for c in cells)
+                     for k, label in ((0, "AU"), (1, "active"), (2, "mean if active")))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("disfa", help="DISFA labels + extracted frames -> OUT/metadata.jsonl",
+                       description="DISFA labels + extracted frames -> OUT/metadata.jsonl (frames stay in place). "
+                                   "Layout: DISFA_ROOT/<labels-dir>/SN001/SN001_au1.txt and "
+                                   "DISFA_ROOT/<frames-dir>/SN001/<frame-name>.")
+    d.add_argument("disfa_root", help="DISFA folder")
+    d.add_argument("out", help="output folder")
+    _add_options(d, DisfaOptions)
+
+    a = sub.add_parser("affectnet", help="AffectNet images + LibreFace AU CSV -> OUT/metadata.jsonl",
+                       description="AffectNet images + a CSV of LibreFace AU intensities -> OUT/metadata.jsonl, "
+                                   "with the paper's filters and AU corrections (images stay in place).")
+    a.add_argument("csv", help="CSV with image names, captions and LibreFace AU columns")
+    a.add_argument("image_root", help="folder the image names are relative to")
+    a.add_argument("out", help="output folder")
+    _add_options(a, AffectNetOptions)
+
+    m = sub.add_parser("merge", help="several dataset folders -> one OUT/metadata.jsonl",
+                       description="Merge dataset folders (e.g. DISFA's and AffectNet's) into one for training.")
+    m.add_argument("out", help="output folder")
+    m.add_argument("folders", nargs="+", help="dataset folders")
+
+    c = sub.add_parser("check", help="read a dataset folder as training would; print what is usable and why not",
+                       description="Read a dataset folder as training would and print the report: rows kept, "
+                                   "rows skipped by kind with examples, and per-AU statistics. Exit 1 if nothing "
+                                   "is usable.")
+    c.add_argument("folder", help="folder with metadata.jsonl or metadata.csv")
+    c.add_argument("--quick", action="store_true",
+                   help="only verify image files (as training does) instead of decoding every pixel")
+    return parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.data", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("disfa", help="DISFA label files + extracted frames -> OUT/metadata.jsonl")
-    d.add_argument("labels", help="folder with <subject>/<subject>_au<N>.txt")
-    d.add_argument("frames", help="folder with <subject>/<frame>.jpg")
-    d.add_argument("out", help="output folder (metadata.jsonl; the images stay where they are)")
-    d.add_argument("--captions", help="CSV/JSONL with file and caption columns (e.g. from BLIP-2)")
-    _add_options(d, DisfaOptions)
-    a = sub.add_parser("affectnet", help="AffectNet images + LibreFace AU CSV -> OUT/metadata.jsonl")
-    a.add_argument("csv", help="CSV with image names, captions and LibreFace AU columns")
-    a.add_argument("images", help="folder the image names are relative to")
-    a.add_argument("out", help="output folder")
-    _add_options(a, AffectNetOptions)
-    c = sub.add_parser("check", help="read a dataset folder as training would and print what is usable")
-    c.add_argument("folder")
-    c.add_argument("--no-verify-images", action="store_true", help="skip decoding every image")
-    args = parser.parse_args(argv)
-
-    if args.command == "disfa":
-        report = prepare_disfa(args.labels, args.frames, args.out, _options(DisfaOptions, args), captions=args.captions)
-    elif args.command == "affectnet":
-        report = prepare_affectnet(args.csv, args.images, args.out, _options(AffectNetOptions, args))
-    else:
-        try:
-            report = AUImageDataset(args.folder, resolution=8, verify_images=not args.no_verify_images).report
-        except ValueError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "disfa":
+            report = prepare_disfa(args.disfa_root, args.out, _options(DisfaOptions, args))
+        elif args.command == "affectnet":
+            report = prepare_affectnet(args.csv, args.image_root, args.out, _options(AffectNetOptions, args))
+        elif args.command == "merge":
+            report = merge_folders(args.out, args.folders)
+        else:
+            records, report = load_records(args.folder, verify_images=True if args.quick else "decode")
+            print(report.summary())
+            print(au_table(records))
+            return 0
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(report.summary())
+    print(f"wrote {args.out}/metadata.jsonl")
     return 0
