@@ -543,21 +543,13 @@ def set_widget(workflow: dict, node_title_or_type: str, input_name: str, value, 
     if node.get("type") not in node_info:
         raise WorkflowError(f"node type {node.get('type')!r} is not in node_info")
 
-    graph = _Graph(workflow)
-    for slot, inp in enumerate(node.get("inputs") or []):
-        if inp.get("name") == input_name and inp.get("link") is not None:
-            link = graph.links.get(inp["link"])
-            origin = graph.nodes.get(link.origin_id) if link else None
-            while origin is not None and origin.get("type") == REROUTE:
-                up = graph.input_link(origin, 0)
-                origin = graph.nodes.get(up.origin_id) if up else None
-            if origin is not None and origin.get("type") == PRIMITIVE:
-                origin.setdefault("widgets_values", [None])[0] = value
-                return origin
-            raise WorkflowError(
-                f"{_title(node)!r} input {input_name!r} is connected to node {link.origin_id if link else '?'}; "
-                "it takes its value from there"
-            )
+    linked, origin = _widget_source(workflow, node, input_name)
+    if linked:
+        if origin is not None and origin.get("type") == PRIMITIVE:
+            origin.setdefault("widgets_values", [None])[0] = value
+            return origin
+        raise WorkflowError(f"{_title(node)!r} input {input_name!r} is connected to another node; "
+                            "it takes its value from there")
 
     saved = node.get("widgets_values")
     layout = _layout_for(_input_types(node_info, node["type"]), saved if saved is not None else [])
@@ -576,6 +568,20 @@ def set_widget(workflow: dict, node_title_or_type: str, input_name: str, value, 
     return node
 
 
+def _widget_source(workflow: Mapping, node: Mapping, input_name: str):
+    """(whether the widget is fed by a link, the node at the far end past Reroutes or None)."""
+    graph = _Graph(workflow)
+    for inp in node.get("inputs") or []:
+        if inp.get("name") == input_name and inp.get("link") is not None:
+            link = graph.links.get(inp["link"])
+            origin = graph.nodes.get(link.origin_id) if link else None
+            while origin is not None and origin.get("type") == REROUTE:
+                up = graph.input_link(origin, 0)
+                origin = graph.nodes.get(up.origin_id) if up else None
+            return True, origin
+    return False, None
+
+
 def widget_values(node: Mapping, node_info: Mapping) -> dict[str, Any]:
     """A node's widget values by input name, as the editor holds them (front-end-only ones included)."""
     if node.get("type") in NOTE_TYPES:
@@ -589,17 +595,11 @@ def widget_values(node: Mapping, node_info: Mapping) -> dict[str, Any]:
 def get_widget(workflow: Mapping, node_title_or_type: str, input_name: str, node_info: Mapping):
     """The value a widget holds in the workflow (the PrimitiveNode's value if one feeds it)."""
     node = find_node(workflow, node_title_or_type)
-    graph = _Graph(workflow)
-    for inp in node.get("inputs") or []:
-        if inp.get("name") == input_name and inp.get("link") is not None:
-            link = graph.links.get(inp["link"])
-            origin = graph.nodes.get(link.origin_id) if link else None
-            while origin is not None and origin.get("type") == REROUTE:
-                up = graph.input_link(origin, 0)
-                origin = graph.nodes.get(up.origin_id) if up else None
-            if origin is not None and origin.get("type") == PRIMITIVE:
-                return (origin.get("widgets_values") or [None])[0]
-            raise WorkflowError(f"{_title(node)!r} input {input_name!r} is connected to another node")
+    linked, origin = _widget_source(workflow, node, input_name)
+    if linked:
+        if origin is not None and origin.get("type") == PRIMITIVE:
+            return (origin.get("widgets_values") or [None])[0]
+        raise WorkflowError(f"{_title(node)!r} input {input_name!r} is connected to another node")
     values = widget_values(node, node_info)
     if input_name not in values:
         raise WorkflowError(f"{_title(node)!r} ({node['type']}) has no widget {input_name!r}")
