@@ -44,7 +44,7 @@ class AUEmbedding:
     cond: torch.Tensor  # [N, 1, width]
     uncond: torch.Tensor  # [N, 1, width]
     labels: tuple[str, ...]
-    weights_id: int = field(repr=False)  # which FineFace weights encoded it
+    encoder: str = field(repr=False)  # AUEncoder.fingerprint() of the encoder that made it
 
     def __len__(self):
         return self.cond.shape[0]
@@ -53,13 +53,13 @@ class AUEmbedding:
 def encode_aus(weights: FineFaceWeights, aus: AUVectors) -> AUEmbedding:
     cond = weights.encode(aus.values)
     uncond = weights.encode(torch.zeros_like(aus.values))
-    return AUEmbedding(cond=cond, uncond=uncond, labels=aus.labels, weights_id=id(weights))
+    return AUEmbedding(cond=cond, uncond=uncond, labels=aus.labels, encoder=weights.encoder.fingerprint())
 
 
 def check_embedding_matches(weights: FineFaceWeights, embedding: AUEmbedding):
-    if embedding.weights_id != id(weights):
+    if embedding.encoder != weights.encoder.fingerprint():
         raise ModelMismatchError(
-            "this AU embedding was made by a different FineFace model than the one being applied; "
+            "this AU embedding was made by the AU encoder of a different FineFace model than the one being applied; "
             "connect the same FineFace Model Loader output to both the AU Encoder and Apply FineFace Adapter."
         )
 

@@ -12,6 +12,8 @@ that sentence, recorded in each class and in the weight file's metadata.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import ClassVar
 
 import torch
@@ -37,6 +39,15 @@ class AUEncoder(nn.Module):
 
     def config(self) -> dict:
         return {"kind": self.kind, "width": self.width}
+
+    def fingerprint(self) -> str:
+        """Names this encoder by its settings and values: an AU embedding carries it, so that it is only
+        applied beside the encoder that made it (two loaders of the same file agree; different files do not)."""
+        h = hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def encode(self, aus: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

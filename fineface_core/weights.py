@@ -52,6 +52,13 @@ class LoRAWeights:
         """The weight change at strength 1, in float32."""
         return self.scale * (self.up[path].float() @ self.down[path].float())
 
+    def same_as(self, other: "LoRAWeights") -> bool:
+        """The same layers, alpha and values (two loads of one file are the same LoRA)."""
+        return self is other or (
+            self.alpha == other.alpha and self.down.keys() == other.down.keys()
+            and all(torch.equal(self.down[p], other.down[p]) and torch.equal(self.up[p], other.up[p]) for p in self.down)
+        )
+
     def validate(self):
         if not self.down:
             raise WeightFileError("the LoRA holds no layers")

@@ -27,7 +27,7 @@ class FineFaceApplyAdapter:
             "fineface": (FINEFACE, {"tooltip": "From FineFace Model Loader."}),
             "au_embedding": (AU_EMBEDDING, {"tooltip": "From AU Encoder, made with the same FineFace model."}),
             "weight": ("FLOAT", {"default": 1.0, "min": -3.0, "max": 3.0, "step": 0.05, "tooltip": "lambda_AU: strength of the AU attention (1.0 as trained; 0 turns the AU branch off)."}),
-            "lora_strength": ("FLOAT", {"default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05, "tooltip": "Strength of the FineFace LoRA (1.0 as in the official pipeline; 0 = no LoRA). The SD 1.5 release has no LoRA."}),
+            "lora_strength": ("FLOAT", {"default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05, "tooltip": "Strength of the FineFace LoRA (1.0 as in the official pipeline; 0 = no LoRA). The SD 1.5 release has no LoRA. A model patched already (a second Apply for other AUs in another start/end window) keeps its LoRA: give the same strength, or 0."}),
             "start_at": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the sampling schedule where the AU branch starts acting (the LoRA, merged into the weights, acts throughout)."}),
             "end_at": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the schedule where the AU branch stops acting."}),
         }}

@@ -3,18 +3,33 @@
 ComfyUI's own LoRA key map does not know the peft names of the official file (its
 LoraLoader would drop every key with a console warning), so the names are mapped here
 through ``comfy.utils.unet_to_diffusers`` and every key is checked to land.
+
+A model carries a FineFace LoRA at most once: a second Apply FineFace Adapter on the way (an
+AU schedule, other AUs in another start/end window) adds its AU branch and finds the LoRA in
+place, recorded in ``model_options`` (which ComfyUI copies with every clone).
 """
 from __future__ import annotations
 
 import comfy.lora
 import torch
 
-from fineface_core.errors import ModelMismatchError
+from fineface_core.errors import FineFaceError, ModelMismatchError
 from fineface_core.weights import LoRAWeights
 
 from .comfy_model import diffusers_to_comfy_keys
 
 _PREFIX = "fineface_lora"
+APPLIED = "fineface_applied_lora"  # model_options key: [AppliedLoRA, ...]
+
+
+class AppliedLoRA:
+    """A FineFace LoRA this model already carries, and at which strength."""
+
+    def __init__(self, lora: LoRAWeights, strength: float):
+        self.lora, self.strength = lora, strength
+
+    def __deepcopy__(self, memo):
+        return self  # ComfyUI deep-copies model_options on every clone; the record never changes
 
 
 def lora_patches(model, lora: LoRAWeights) -> dict:
@@ -45,10 +60,22 @@ def lora_patches(model, lora: LoRAWeights) -> dict:
 
 
 def add_lora(model, lora: LoRAWeights, strength: float) -> int:
-    """Add the LoRA to a cloned ModelPatcher at ``strength``; returns how many weights it patches."""
+    """Add the LoRA to a cloned ModelPatcher at ``strength``; returns how many weights it patches
+    (0 when the model carries this LoRA at this strength already)."""
+    applied = model.model_options.setdefault(APPLIED, [])
+    for record in applied:
+        if record.lora.same_as(lora):
+            if record.strength != strength:
+                raise FineFaceError(
+                    f"this MODEL already carries this FineFace LoRA at strength {record.strength:g} (from an earlier "
+                    f"Apply FineFace Adapter); another Apply adds its AUs but cannot change the LoRA: set its "
+                    f"lora_strength to {record.strength:g}, or to 0"
+                )
+            return 0
     patches = lora_patches(model, lora)
     landed = model.add_patches(patches, strength)
     if len(landed) != len(patches):
         missed = sorted(set(patches) - set(landed))[:3]
         raise ModelMismatchError(f"{len(patches) - len(landed)} LoRA patches did not land in the MODEL (e.g. {missed})")
+    applied.append(AppliedLoRA(lora, strength))
     return len(landed)

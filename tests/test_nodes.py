@@ -187,6 +187,34 @@ def test_the_au_branch_acts_only_inside_its_window_and_the_lora_throughout(pack,
         assert rel(got, want) < TOL, (percent, inside)
 
 
+def test_an_au_schedule_of_two_applies_switches_aus_between_windows_and_keeps_one_lora(pack, sd21):
+    early, late = ["AU1@4 + AU2@4 + AU26@3"], ["AU6@3 + AU12@5"]
+    first, _ = patch(pack, sd21, early, start=0.0, end=0.4, lora=0.8)
+    both, _ = patch(pack, sd21, late, start=0.6, end=1.0, lora=0.8, model=first)
+    assert len(both.patches) == len(sd21.weights.lora.down) and all(len(p) == 1 for p in both.patches.values())
+    ms = sd21.model.model.model_sampling
+    for percent, specs, scale in ((0.2, early, 1.0), (0.8, late, 1.0), (0.5, late, 0.0)):
+        sigma = float(ms.percent_to_sigma(percent))
+        x, s, ctx = inputs(sd21, sigma=sigma, seed=10)
+        got = run_comfy(pack, both, x, s, ctx, (1, 0))
+        want = run_reference(sd21, pack, x, s, ctx, (1, 0), specs, scale, 0.8)
+        assert rel(got, want) < TOL, percent
+    with pytest.raises(FineFaceError, match="already carries this FineFace LoRA at strength 0.8.*lora_strength to 0.8, or to 0"):
+        patch(pack, sd21, late, lora=1.0, model=first)
+    no_lora, _ = patch(pack, sd21, late, lora=0.0, model=first)  # 0 adds nothing and is always fine
+    assert no_lora.patches.keys() == first.patches.keys()
+
+
+def test_two_loaders_of_one_file_work_together(pack, sd21, tmp_path):
+    """Embeddings and the LoRA are recognised by their values, not by which loader made them."""
+    again = load_weights(write_official_release(str(tmp_path / "again"), sd21.unet, "sd21", seed=5))
+    assert again is not sd21.weights and again.lora.same_as(sd21.weights.lora)
+    emb, = pack.encode(again, aus(pack, "AU12@4"))
+    first, = pack.apply(sd21.model, sd21.weights, emb, 1.0, 1.0, 0.0, 0.5)
+    second, = pack.apply(first, again, emb, 1.0, 1.0, 0.5, 1.0)
+    assert all(len(p) == 1 for p in second.patches.values())
+
+
 def test_lambda_zero_and_lora_zero_give_the_plain_model(pack, sd21):
     patched, _ = patch(pack, sd21, ["AU12@5"], weight=0.0, lora=0.0)
     x, sigma, ctx = inputs(sd21, seed=4)
