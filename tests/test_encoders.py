@@ -59,3 +59,13 @@ def test_encoder_refusals():
                      {"au_encoder.weight": torch.zeros(32, 12), "au_encoder.bias": torch.zeros(64)})
     with pytest.raises(ValueError, match=r"\[batch, 12\]"):
         build_encoder("none", width=1024)(torch.zeros(2, 11))
+
+
+def test_fingerprint_follows_settings_and_values():
+    enc = build_encoder("res_mlp64", width=1024)
+    same = load_encoder(enc.config(), {k: v.clone() for k, v in enc.state_dict().items()})
+    assert same.fingerprint() == enc.fingerprint()
+    nudged = {k: v.clone() for k, v in enc.state_dict().items()}
+    nudged["au_encoder.bias"][0] += 1e-6
+    assert load_encoder(enc.config(), nudged).fingerprint() != enc.fingerprint()
+    assert build_encoder("none", width=1024).fingerprint() != build_encoder("none", width=768).fingerprint()
