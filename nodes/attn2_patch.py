@@ -47,10 +47,15 @@ class Attn2Chain:
 
     def __call__(self, q, k, v, extra_options):
         out = self.attention(q, k, v, extra_options)
-        sigma = current_sigma(extra_options)
+        sigma = None
         for callback, kwargs in zip(self.callback, self.kwargs):
-            if kwargs.get("sigma_end", 0.0) <= sigma <= kwargs.get("sigma_start", NO_SIGMA):
-                out = out + callback(out, q, k, v, extra_options, **kwargs)
+            low, high = kwargs.get("sigma_end", 0.0), kwargs.get("sigma_start", NO_SIGMA)
+            if low > 0.0 or high < NO_SIGMA:
+                # Only a window needs the current sigma: reading it waits for the GPU (a sync per layer).
+                sigma = current_sigma(extra_options) if sigma is None else sigma
+                if not low <= sigma <= high:
+                    continue
+            out = out + callback(out, q, k, v, extra_options, **kwargs)
         return out
 
     def to(self, *args, **kwargs):

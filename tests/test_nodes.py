@@ -221,6 +221,31 @@ def test_lambda_zero_and_lora_zero_give_the_plain_model(pack, sd21):
     assert rel(run_comfy(pack, patched, x, sigma, ctx, (1, 0)), run_comfy(pack, sd21.model, x, sigma, ctx, (1, 0))) < 1e-6
 
 
+def test_the_chain_reads_the_sigma_only_when_a_window_needs_it(pack):
+    """Reading the current sigma waits for the GPU; over the whole schedule (the default) it is never read."""
+    import comfy.ldm.modules.attention as attention
+
+    patch_module = pack.attn2_patch
+    g = torch.Generator().manual_seed(12)
+    q, k, v = torch.randn(2, 5, 8, generator=g), torch.randn(2, 3, 8, generator=g), torch.randn(2, 3, 8, generator=g)
+    plain = attention.optimized_attention(q, k, v, 2)
+    rows = torch.tensor([[0.0] * 8, [1.0] * 8])  # layout (uncond, cond): uncond adds 0, cond adds 1
+    branch = patch_module.AUBranch(torch.ones(1, 8), torch.zeros(1, 8))
+
+    whole = patch_module.Attn2Chain()
+    whole.add(branch, sigma_start=patch_module.NO_SIGMA, sigma_end=0.0)
+    unreadable = {"n_heads": 2, "cond_or_uncond": [1, 0], "sigmas": torch.empty(2, device="meta")}
+    assert torch.allclose(whole(q, k, v, unreadable), plain + rows[:, None], atol=1e-6)
+
+    window = patch_module.Attn2Chain()
+    window.add(branch, sigma_start=10.0, sigma_end=1.0)
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        window(q, k, v, unreadable)
+    for sigma, inside in ((5.0, True), (0.5, False), (20.0, False)):
+        options = dict(unreadable, sigmas=torch.full((2,), sigma))
+        assert torch.allclose(window(q, k, v, options), plain + inside * rows[:, None], atol=1e-6), sigma
+
+
 # -- what gets patched -----------------------------------------------------------------------------
 
 def test_every_cross_attention_layer_is_patched_and_reached_once_per_call(pack, sd21):
