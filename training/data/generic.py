@@ -47,7 +47,7 @@ def metadata_path(folder: str) -> str:
         if os.path.isfile(path):
             return path
     raise FileNotFoundError(f"{folder} has no {' or '.join(METADATA_FILES)}: a dataset folder holds one row per "
-                            f"image with file, caption and {', '.join(AU_ORDER)} (see training/README_data.md)")
+                            f"image with file, caption and {', '.join(AU_ORDER)} (see training/README.md, section Data)")
 
 
 def iter_rows(path: str):
