@@ -12,12 +12,14 @@ Prints the median time of one UNet call with a CFG batch of 2 (uncond + cond) fo
   replace    ComfyUI's attn2 replace path with nothing added (the floor for any attn2 patch)
   au_branch  the nodes' AU branch alone (lora_strength 0)
   lora       the merged LoRA alone (weight 0)
+and then, free of timing noise, the aten operator calls and FLOPs of one call of each.
 
 ComfyUI merges a LoRA by replacing each patched weight with a new tensor (``--weight-patching
-replace``, its default) or by writing into the weight's own memory (``inplace``, the default here).
-On a GPU the two cost the same per call; on a CPU, measured here, the replaced weights alone made
-every call ~5% slower (any LoRA, FineFace's or not: memory placement, not arithmetic), which would
-hide what the patches themselves cost.
+replace``, its default) or by writing into the weight's own memory (``inplace``, the default here,
+so that plain and patched calls read the same memory). Either way a merged LoRA adds no work per
+call; on a CPU where the new tensors land in memory can still show in the timings.
+
+Timings on a shared CPU drift by several percent between runs; the operator and FLOP counts do not.
 """
 from __future__ import annotations
 
@@ -160,6 +162,31 @@ def one_call(patcher, x, sigma, ctx):
     return (time.perf_counter() - t0, time.process_time() - c0), out
 
 
+def count_work(patcher, x, sigma, ctx, setup=None):
+    """(aten operator calls, FLOPs) of one UNet call: what a variant adds, free of timing noise."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class CountOps(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    undo = setup() if setup else None
+    try:
+        one_call(patcher, x, sigma, ctx)  # weights patched before counting
+        with CountOps() as ops, FlopCounterMode(display=False) as flops:
+            one_call(patcher, x, sigma, ctx)
+    finally:
+        for h in undo or ():
+            h.remove()
+    return ops.calls, flops.get_total_flops()
+
+
 def time_variants(variants, x, sigma, ctx, repeats, calls=2):
     """Median seconds per variant. The variants take turns (so drift in the machine's speed hits all
     alike); at each turn one untimed call follows the switch of weights, then ``calls`` timed ones."""
@@ -231,6 +258,11 @@ def main(argv=None):
             line += f"   CPU time {cpu * 1000:9.1f} ms   x{cpu / plain_cpu:.3f}"
         print(line)
     print(f"  (unmerged vs merged LoRA output: relative difference {diff:.1e})")
+    print("Work per call (deterministic): aten operator calls and FLOPs, and what each variant adds to plain")
+    work = {name: count_work(patcher, x, sigma, ctx, setup) for name, (patcher, setup) in variants.items()}
+    plain_ops, plain_flops = work["plain"]
+    for variant, (ops, flops) in work.items():
+        print(f"  {variant:9s} {ops:7d} ops ({ops - plain_ops:+6d})   {flops / 1e9:9.2f} GFLOP ({(flops - plain_flops) / 1e9:+8.3f})")
 
 
 if __name__ == "__main__":
