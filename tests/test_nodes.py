@@ -246,6 +246,21 @@ def test_the_chain_reads_the_sigma_only_when_a_window_needs_it(pack):
         assert torch.allclose(window(q, k, v, options), plain + inside * rows[:, None], atol=1e-6), sigma
 
 
+def test_a_bfloat16_model_is_patched_in_its_own_precision(pack, sd21):
+    """GPU users run half-precision UNets: the AU rows and the merged LoRA follow the model's dtype."""
+    half = comfy_model(sd21.unet, "sd21", dtype=torch.bfloat16)
+    specs = ["AU4@4 + AU15@3"]
+    patched, _ = patch(pack, sd21, specs, weight=0.9, lora=0.7, model=half)
+    x, sigma, ctx = inputs(sd21, seed=13)
+    got = run_comfy(pack, patched, x, sigma, ctx, (1, 0))
+    want = run_reference(sd21, pack, x, sigma, ctx, (1, 0), specs, 0.9, 0.7)
+    plain = run_comfy(pack, half, x, sigma, ctx, (1, 0))
+    floor = rel(plain.float(), run_comfy(pack, sd21.model, x, sigma, ctx, (1, 0)))  # bfloat16's own error
+    assert half.model.get_dtype() == torch.bfloat16
+    # as close to the float32 reference as bfloat16 allows, and far from the model without FineFace
+    assert rel(got.float(), want) < 1.5 * floor and rel(plain.float(), want) > 10 * floor
+
+
 # -- what gets patched -----------------------------------------------------------------------------
 
 def test_every_cross_attention_layer_is_patched_and_reached_once_per_call(pack, sd21):

@@ -12,28 +12,29 @@ import torch
 from tests.support.tiny_unets import TINY_CHANNELS, tiny_unet_config
 
 
-def comfy_unet_config(family: str, context_dim: int | None = None) -> dict:
+def comfy_unet_config(family: str, context_dim: int | None = None, dtype=torch.float32) -> dict:
     d = tiny_unet_config(family)
     config = {
         "use_checkpoint": False, "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": TINY_CHANNELS[0],
         "num_res_blocks": [2, 2, 2, 2], "channel_mult": [c // TINY_CHANNELS[0] for c in TINY_CHANNELS],
         "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "transformer_depth_middle": 1,
         "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-        "use_spatial_transformer": True, "legacy": False, "adm_in_channels": None, "dtype": torch.float32,
+        "use_spatial_transformer": True, "legacy": False, "adm_in_channels": None, "dtype": dtype,
         "use_linear_in_transformer": d["use_linear_projection"], "context_dim": context_dim or d["cross_attention_dim"],
         "use_temporal_attention": False, "use_temporal_resblock": False,
     }
     return config
 
 
-def comfy_model(unet, family: str, context_dim: int | None = None):
-    """A ComfyUI ModelPatcher (CPU, eps) for ``family`` with ``unet``'s weights (when widths match)."""
+def comfy_model(unet, family: str, context_dim: int | None = None, dtype=torch.float32):
+    """A ComfyUI ModelPatcher (CPU, eps) for ``family`` with ``unet``'s weights (when widths match),
+    its UNet in ``dtype`` (ComfyUI runs half-precision UNets on GPUs)."""
     import comfy.model_base
     import comfy.model_patcher
     import comfy.supported_models
     import comfy.utils
 
-    config = comfy_unet_config(family, context_dim)
+    config = comfy_unet_config(family, context_dim, dtype)
     model_config = (comfy.supported_models.SD20 if family == "sd21" else comfy.supported_models.SD15)(config)
     # SD20 / SD15 fix the head layout for full-size models; the tiny one has 8 channels per head (SD 2)
     # and 8 heads (SD 1.5), as the diffusers UNet does.
