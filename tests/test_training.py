@@ -198,6 +198,27 @@ def test_loss_falls_on_a_fixed_batch(tiny_sd):
     assert last < 0.5 * first, losses
 
 
+def test_gradient_checkpointing_keeps_less_and_gives_the_same_gradients(tiny_sd):
+    from training.model import measure_activations
+
+    base = load_base_model(tiny_sd)
+    model = attach_trainable(base.unet, base.family, lora_rank=4, lora_alpha=4, seed=0)
+    kept_plain = measure_activations(model, base.family, 8)[0]
+    kept_checkpointed = measure_activations(model, base.family, 8, gradient_checkpointing=True)[0]
+    assert kept_checkpointed < 0.7 * kept_plain
+    batch = _fixed_batch(base, seed=2)
+    model.train()
+    grads = []
+    for checkpointing in (False, True):
+        if checkpointing:
+            model.unet.enable_gradient_checkpointing()
+        model.zero_grad()
+        trainer.diffusion_loss(model, base.noise_scheduler, *batch).backward()
+        grads.append([p.grad.clone() for p in model.trainable_parameters()])
+    for plain, checkpointed in zip(*grads):
+        assert torch.allclose(plain, checkpointed, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize("encoder", ENCODER_CHOICES)
 def test_every_encoder_trains_without_lora(tiny_sd, encoder):
     """All six encoders of Table 2, adapter only (--lora_rank 0, as the SD 1.5 release): gradients
@@ -409,6 +430,23 @@ def test_export_cli(short_run, tmp_path, capsys):
     assert "step 4" in weights.source
     with pytest.raises(FileNotFoundError):
         export_checkpoint(str(tmp_path), str(tmp_path / "x.safetensors"))
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_keeps_the_trainable_weights_in_float32(tiny_sd, dataset_dir, tmp_path):
+    """bfloat16 (the CPU's mixed precision; fp16 needs a GPU) with gradient checkpointing: the frozen models
+    run in bfloat16, FineFace's weights train and are saved in float32."""
+    out = tmp_path / "bf16"
+    result = trainer.main(_args(tiny_sd, dataset_dir, out, "--max_train_steps", 3, "--checkpointing_steps", 3,
+                                "--mixed_precision", "bf16", "--gradient_checkpointing"))
+    assert result["global_step"] == 3 and all(np.isfinite(result["losses"]))
+    trained = _trainable_state(str(out / "checkpoint-3"))
+    assert {t.dtype for t in trained.values()} == {torch.float32}
+    init = attach_trainable(load_base_model(tiny_sd).unet, load_base_model(tiny_sd).family, seed=3)
+    path = "down_blocks.0.attentions.0.transformer_blocks.0.attn2"
+    start = init.au_processors()[path].au_to_v.weight
+    assert not torch.allclose(trained[f"adapter.{path}.au_to_v.weight"], start)  # it trained
+    assert load_weights(result["export"]).family.key == "sd21"
 
 
 def _trainable_state(folder):
