@@ -251,9 +251,14 @@ _AU_TERM = re.compile(r"(?:au)?(\d+)(?:@(.*)|([a-z]))?", re.IGNORECASE)
 _PRESET_TERM = re.compile(r"([a-z][a-z_\-]*)(?:@(.*))?", re.IGNORECASE)
 
 
+def is_neutral(spec: str) -> bool:
+    """``""``, ``"neutral"`` or ``"none"``: the neutral face, a whole spec that adds no AU."""
+    return re.sub(r"\s+", "", spec).lower() in _NEUTRAL_WORDS
+
+
 def _parse_string(spec: str) -> torch.Tensor:
     vec = torch.zeros(N_AUS, dtype=torch.float32)
-    if re.sub(r"\s+", "", spec).lower() in _NEUTRAL_WORDS:
+    if is_neutral(spec):
         return vec
     for raw in re.split(r"[+,]", spec):
         term = re.sub(r"\s+", "", raw)

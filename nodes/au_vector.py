@@ -1,13 +1,16 @@
 import torch
 
-from fineface_core.aus import ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, parse_aus, validate_intensities
+from fineface_core.aus import ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, is_neutral, parse_aus, validate_intensities
 from fineface_core.conditioning import AUVectors
+from fineface_core.errors import AUSpecError
 
 from .types import AU_VECTOR, CATEGORY
 
 SPEC_HELP = (
     "Optional AU spec added to the sliders: AU terms joined by + (AU6@2.5 + AU12@4, AU12D with a FACS letter "
-    "A-E = 1-5, AU12 alone = 3) and/or preset names (happiness, surprise@4). Later terms override earlier ones."
+    "A-E = 1-5, AU12 alone = 3) and/or preset names (happiness, surprise@4). Later terms override earlier ones. "
+    "Several lines make a batch: one AU vector per line (one per image of the latent batch), each with the "
+    "preset and the sliders added."
 )
 
 
@@ -19,8 +22,15 @@ def intensity_input(au):
     })
 
 
+def spec_lines(spec: str) -> list[str]:
+    """The spec's non-empty lines ("neutral" adds nothing to the preset); no line is one empty spec."""
+    lines = [line.strip() for line in spec.splitlines() if line.strip()] or [""]
+    return ["" if is_neutral(line) else line for line in lines]
+
+
 class FineFaceAUVector:
-    DESCRIPTION = "An AU intensity vector (one per image): the 12 FACS action units FineFace controls."
+    DESCRIPTION = ("AU intensity vectors (one per image): the 12 FACS action units FineFace controls. "
+                   "One spec line gives one vector; several lines give a batch.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -28,8 +38,8 @@ class FineFaceAUVector:
             "required": {au.code: intensity_input(au) for au in ACTION_UNITS},
             "optional": {
                 "preset": (["none", *PRESETS], {"default": "none", "tooltip": "An expression made of these 12 AUs (basic emotions after EMFACS, compound ones after Du et al. 2014); the sliders and the spec add to it."}),
-                "spec": ("STRING", {"default": "", "multiline": False, "tooltip": SPEC_HELP}),
-                "append_to": (AU_VECTOR, {"tooltip": "Append this vector to an existing batch: one AU vector per image of the latent batch."}),
+                "spec": ("STRING", {"default": "", "multiline": True, "dynamicPrompts": False, "tooltip": SPEC_HELP}),
+                "append_to": (AU_VECTOR, {"tooltip": "Append these vectors to an existing batch: one AU vector per image of the latent batch."}),
             },
         }
 
@@ -40,9 +50,16 @@ class FineFaceAUVector:
     CATEGORY = CATEGORY
 
     def build(self, preset="none", spec="", append_to=None, **sliders):
-        base = parse_aus(" + ".join(s for s in ((preset if preset != "none" else ""), spec.strip()) if s))
-        values = validate_intensities(base + torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS]))
-        vectors = AUVectors(values)
+        offset = torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS])
+        lines = spec_lines(spec)
+        rows = []
+        for n, line in enumerate(lines, 1):
+            try:
+                base = parse_aus(" + ".join(s for s in ((preset if preset != "none" else ""), line) if s))
+                rows.append(validate_intensities(base + offset))
+            except AUSpecError as err:
+                raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
+        vectors = AUVectors(torch.stack(rows))
         if append_to is not None:
             vectors = append_to.concat(vectors)
         return (vectors, "\n".join(vectors.labels))

@@ -80,6 +80,19 @@ def test_au_vector_adds_sliders_to_preset_and_spec_and_labels_them(registry):
     assert len(batch) == 2 and labels.split("\n") == [label, "AU4@3"]
 
 
+def test_au_vector_spec_lines_make_a_batch(registry):
+    _, build = make(registry, "FineFaceAUVector")
+    sliders = {au.code: 0.0 for au in ACTION_UNITS}
+    aus, label = build(preset="sadness", spec="AU12@1\n\n  happiness  \nneutral\n", **dict(sliders, AU25=2.0))
+    assert len(aus) == 3  # blank lines are skipped
+    sad, lips = parse_aus("sadness"), parse_aus("AU25@2")
+    for row, spec in zip(aus.values, ("sadness + AU12@1", "sadness + happiness", "sadness")):
+        assert torch.equal(row, parse_aus(spec) + lips)
+    assert label.split("\n") == list(aus.labels) and len(set(aus.labels)) == 3
+    with pytest.raises(AUSpecError, match="spec line 2: .*AU7"):
+        build(spec="AU12\nAU7@2", **sliders)
+
+
 @pytest.mark.parametrize("spec, part", [("AU7@2", "AU7"), ("AU12@nan", "nan"), ("smile", "smile"), ("AU12@50", "50")])
 def test_au_vector_refuses_what_the_model_does_not_have(registry, spec, part):
     _, build = make(registry, "FineFaceAUVector")
