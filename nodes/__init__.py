@@ -1,5 +1,6 @@
 """ComfyUI nodes: thin glue that validates inputs and calls fineface_core."""
 from .apply_adapter import FineFaceApplyAdapter
+from .au_batch_latent import FineFaceAUBatchLatent
 from .au_encoder import FineFaceAUEncoder
 from .au_grid import FineFaceAUGrid
 from .au_sweep import FineFaceAUSweep
@@ -12,6 +13,7 @@ NODE_CLASS_MAPPINGS = {
     "FineFaceAUEncoder": FineFaceAUEncoder,
     "FineFaceApplyAdapter": FineFaceApplyAdapter,
     "FineFaceAUSweep": FineFaceAUSweep,
+    "FineFaceAUBatchLatent": FineFaceAUBatchLatent,
     "FineFaceAUGrid": FineFaceAUGrid,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -20,5 +22,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUEncoder": "AU Encoder",
     "FineFaceApplyAdapter": "Apply FineFace Adapter",
     "FineFaceAUSweep": "AU Intensity Sweep",
+    "FineFaceAUBatchLatent": "AU Batch Latent",
     "FineFaceAUGrid": "AU Label Grid",
 }

@@ -4,6 +4,7 @@ from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, SAFE_MAX, SAFE_MIN
 from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError
 
+from .shared_noise import repeat_with_shared_noise
 from .types import AU_VECTOR, CATEGORY
 
 AU_CHOICES = [f"{au.code} {au.name}" for au in ACTION_UNITS]
@@ -53,18 +54,9 @@ class FineFaceAUSweep:
             raise AUSpecError(f"unknown AU {au!r}; choose one of {', '.join(AU_CHOICES)}")
         if base is not None and len(base) != 1:
             raise AUSpecError(f"the sweep's base must be one AU vector, got a batch of {len(base)}")
-        samples = latent["samples"]
-        if samples.shape[0] != 1:
-            raise AUSpecError(f"the sweep repeats a latent of one image; this latent holds {samples.shape[0]} (use batch size 1)")
+        out = repeat_with_shared_noise(latent, cells)
         values = (base.values if base is not None else torch.zeros(1, 12)).repeat(cells, 1)
         intensities = torch.linspace(float(start), float(end), cells)
         values[:, AU_BY_CODE[code].index] = intensities
         vectors = AUVectors(values, sweep_labels(code, intensities, base))
-        out = {k: v for k, v in latent.items() if k not in ("samples", "batch_index", "noise_mask")}
-        out["samples"] = samples.repeat(cells, *([1] * (samples.ndim - 1)))
-        # ComfyUI draws noise per batch_index: one shared index gives every cell the same noise.
-        out["batch_index"] = [int(latent.get("batch_index", [0])[0])] * cells
-        if "noise_mask" in latent:
-            mask = latent["noise_mask"]
-            out["noise_mask"] = mask.repeat(cells, *([1] * (mask.ndim - 1))) if mask.shape[0] == 1 else mask
         return (vectors, out, "\n".join(vectors.labels))

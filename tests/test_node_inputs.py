@@ -20,6 +20,7 @@ PACK = {
     "FineFaceAUEncoder": "AU Encoder",
     "FineFaceApplyAdapter": "Apply FineFace Adapter",
     "FineFaceAUSweep": "AU Intensity Sweep",
+    "FineFaceAUBatchLatent": "AU Batch Latent",
     "FineFaceAUGrid": "AU Label Grid",
 }
 
@@ -122,6 +123,38 @@ def test_sweep_labels_every_cell_and_keeps_the_base(registry):
     assert torch.equal(out["samples"], latent["samples"].repeat(5, 1, 1, 1))
     with pytest.raises(AUSpecError, match="batch size 1"):
         sweep(au="AU12 Lip Corner Puller", start=0.0, end=2.0, cells=3, latent={"samples": torch.zeros(2, 4, 8, 8)})
+
+
+def test_au_batch_latent_gives_every_image_the_same_noise_in_comfyuis_sampler(registry):
+    """Through ComfyUI's own KSampler: identical AU vectors on the repeated latent give identical images,
+    while a plain latent batch of the same size starts each image from its own noise."""
+    from tests.support.comfy_models import comfy_model
+
+    _, vector = make(registry, "FineFaceAUVector")
+    _, batch_latent = make(registry, "FineFaceAUBatchLatent")
+    aus, _ = vector(spec="AU12@2\nAU12@2\nAU12@2", **{au.code: 0.0 for au in ACTION_UNITS})
+    latent = {"samples": torch.zeros(1, 4, 8, 8), "batch_index": [7]}
+    (repeated,) = batch_latent(latent=latent, aus=aus)
+    assert repeated["samples"].shape[0] == 3 and repeated["batch_index"] == [7, 7, 7]
+    torch.manual_seed(0)
+    model = comfy_model(None, "sd21")
+    with torch.no_grad():
+        for p in model.model.diffusion_model.parameters():  # ComfyUI leaves weights uninitialised
+            p.copy_(torch.randn(p.shape) * 0.05)
+    g = torch.Generator().manual_seed(1)
+    positive, negative = [[torch.randn(1, 77, 1024, generator=g), {}]], [[torch.randn(1, 77, 1024, generator=g), {}]]
+
+    def sample(lat):
+        return registry.common_ksampler(model, 5, 2, 7.5, "euler", "normal", positive, negative, lat)[0]["samples"]
+
+    def gap(x, i):  # how far image i is from image 0
+        return ((x[i] - x[0]).norm() / x[0].norm()).item()
+
+    same, different = sample(repeated), sample({"samples": torch.zeros(3, 4, 8, 8)})
+    assert max(gap(same, 1), gap(same, 2)) < 1e-5  # equal up to the batched arithmetic's rounding
+    assert min(gap(different, 1), gap(different, 2)) > 0.1
+    with pytest.raises(AUSpecError, match="batch size 1"):
+        batch_latent(latent={"samples": torch.zeros(2, 4, 8, 8)}, aus=aus)
 
 
 def test_loader_says_where_missing_weights_go_before_anything_runs(registry):
