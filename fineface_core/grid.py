@@ -20,7 +20,7 @@ def labelled_grid(images: np.ndarray, labels: list[str], columns: int = 0, font_
     n, h, w = images.shape[:3]
     if len(labels) != n:
         raise ValueError(f"{n} images but {len(labels)} labels")
-    columns = columns or min(n, 6)
+    columns = min(columns or 6, n)  # never wider than the images
     rows = math.ceil(n / columns)
     font_size = font_size or max(10, min(32, w // 14))
     font = _font(font_size)

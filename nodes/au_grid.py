@@ -15,7 +15,7 @@ class FineFaceAUGrid:
             "required": {
                 "images": ("IMAGE", {"tooltip": "One image per AU vector, in the same order."}),
                 "aus": (AU_VECTOR, {"tooltip": "The AU vectors the images were made with; their labels go under the cells."}),
-                "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "Cells per row; 0 = all in one row up to 6."}),
+                "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "Cells per row (never more than there are images); 0 = up to 6."}),
             },
         }
 

@@ -471,7 +471,7 @@ def test_shipped_workflow_is_an_editor_file_and_tidy(name, node_info):
 
 
 def test_sampler_settings_follow_the_official_pipeline(node_info):
-    for name in ("basic", "sweep", "edit", "faceid"):
+    for name in ("basic", "sweep", "edit", "grid", "faceid"):
         wf = load_shipped(name)
         assert get_widget(wf, "KSampler", "cfg", node_info) == 7.5
         assert get_widget(wf, "Negative prompt", "text", node_info) == ""
@@ -523,6 +523,7 @@ SPEED_OVERRIDES = {
     "basic": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     "sweep": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     "edit": [("ImageScale", "width", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
+    "grid": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
 }
 
 
@@ -632,6 +633,26 @@ def test_sweep_labels_name_the_au_in_every_cell(comfy, node_info):
 
 
 @pytest.mark.slow
+def test_expression_grid_workflow_renders_every_expression_from_one_noise(comfy_dirs, node_info):
+    wf, prompt, outputs = run_shipped("grid", node_info)
+    (grid,) = images_of(outputs, prompt, "SaveImage")
+    cells = images_of(outputs, prompt, "PreviewImage", "Cells")
+    lines = get_widget(wf, "Expressions", "spec", node_info).split("\n")
+    assert lines[:3] == ["neutral", "happiness", "sadness"] and len(cells) == len(lines) == 8
+    pad, columns = 4, get_widget(wf, "FineFaceAUGrid", "columns", node_info)
+    assert columns == 4 and grid.shape[1] == columns * TEST_SIZE + (columns + 1) * pad
+    assert grid.shape[0] > 2 * (TEST_SIZE + pad) + 10  # two rows, each with a label band
+    for i in range(8):
+        for j in range(i + 1, 8):
+            assert np.abs(cells[i].astype(int) - cells[j].astype(int)).mean() > 0.5, (i, j)
+    # the same expression twice on the shared noise gives the same image: only the AUs differ between cells
+    twice = [("Expressions", "spec", "happiness\nhappiness")]
+    _, prompt, outputs = run_shipped("grid", node_info, twice)
+    a, b = images_of(outputs, prompt, "PreviewImage", "Cells")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+@pytest.mark.slow
 def test_expression_edit_workflow_rerenders_the_input_image(comfy_dirs, node_info):
     portrait = np.zeros((80, 64, 3), np.uint8)  # taller than wide: the scale keeps the aspect ratio
     portrait[..., 0] = np.linspace(0, 255, 64)[None, :]
@@ -684,6 +705,19 @@ def test_headless_sweep(comfy, models_dir, tmp_path, capsys):
     assert grid.shape[1] == 3 * 64 + 4 * 4 and grid.shape[0] > 64 + 8
 
 
+@pytest.mark.slow
+def test_headless_expression_grid(comfy, models_dir, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    rc = headless.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
+                        "--prompt", "a close-up photo of a woman", "--aus", "neutral; happiness; AU4@4 + AU15@3",
+                        "--steps", "2", "--width", "64", "--height", "64", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "fineface_expression_grid.json" in printed.out  # several expressions choose the grid
+    grid = np.asarray(Image.open(out))
+    assert grid.shape[1] == 3 * 64 + 4 * 4 and grid.shape[0] > 64 + 8
+
+
 def test_headless_command_reports_missing_weights_and_renders_nothing(comfy, tmp_path, capsys):
     empty = tmp_path / "models"
     os.makedirs(empty)
@@ -725,6 +759,10 @@ def test_headless_command_usage_errors(comfy, tmp_path, capsys, monkeypatch):
     assert "--image" in capsys.readouterr().err
     assert headless.main(["--comfyui", comfy_path(), "--sweep", "AU12", "--aus", "happiness"]) == 2
     assert "sweep" in capsys.readouterr().err
+    assert headless.main(["--comfyui", comfy_path(), "--workflow", "basic", "--aus", "happiness; sadness"]) == 2
+    assert "grid workflow" in capsys.readouterr().err
+    assert headless.main(["--comfyui", comfy_path(), "--aus", "happiness; AU7@2"]) == 2
+    assert "AU7" in capsys.readouterr().err
     opaque = tmp_path / "opaque.png"
     Image.new("RGB", (16, 16)).save(opaque)
     assert headless.main(["--comfyui", comfy_path(), "--image", str(opaque), "--mask-from-alpha"]) == 2

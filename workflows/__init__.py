@@ -12,6 +12,7 @@ SHIPPED = {
     "sweep": "fineface_intensity_sweep.json",
     "faceid": "fineface_ipadapter_faceid.json",
     "edit": "fineface_expression_edit.json",
+    "grid": "fineface_expression_grid.json",
 }
 
 

@@ -3,6 +3,7 @@
     python -m workflows.run --prompt "a close-up photo of a woman in a park" --aus "AU6@3 + AU12@4" --out out.png
     python -m workflows.run --sweep AU12 --from 0 --to 5 --cells 6 --out sweep.png
     python -m workflows.run --workflow edit --image portrait.png --aus surprise --denoise 0.6 --out edited.png
+    python -m workflows.run --workflow grid --aus "neutral; happiness; AU4@4 + AU15@3" --out expressions.png
 
 It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), sets the
 values you give on its nodes as you would in the editor, converts it to an API prompt with
@@ -29,7 +30,7 @@ from . import workflow_path
 from .api_format import WorkflowError, find_node, node_info_from_classes, set_widget, used_node_types, workflow_to_prompt
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADLESS = ("basic", "sweep", "edit")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
+HEADLESS = ("basic", "sweep", "edit", "grid")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
 
 # Where the files the workflows name come from.
 SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
@@ -39,7 +40,7 @@ CHECKPOINT_SOURCES = {
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
 FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
-WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "faceid": "sd15"}
+WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "grid": "sd21", "faceid": "sd15"}
 
 # Node titles / types in the shipped workflows.
 POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
@@ -59,7 +60,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m workflows.run",
-        description="Render an image (or an AU sweep grid) from a prompt and action units with a shipped "
+        description="Render an image (or an AU sweep or expression grid) from a prompt and action units with a shipped "
                     "FineFace workflow, through ComfyUI's own executor, without the editor.",
         epilog="AU specs: 'AU6@3 + AU12@4', 'AU12D' (FACS letter A-E = 1-5), presets ('happiness', 'surprise@4'). "
                "Model files come from the ComfyUI models folder (or --models-dir); nothing is downloaded.",
@@ -67,11 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comfyui", help="ComfyUI folder (default: the ComfyUI this repo sits in, custom_nodes/<this>, "
                                      "else $COMFYUI_PATH)")
     p.add_argument("--workflow", choices=HEADLESS,
-                   help="basic (prompt + AUs), sweep (one AU over intensities, labelled grid) or edit (new "
-                        "expression on an existing image); default: sweep with --sweep, edit with --image, else basic")
+                   help="basic (prompt + AUs), sweep (one AU over intensities, labelled grid), edit (new "
+                        "expression on an existing image) or grid (several expressions, same noise, labelled grid); "
+                        "default: sweep with --sweep, edit with --image, grid with several --aus, else basic")
     p.add_argument("--prompt", help="the scene (the Positive prompt node's text)")
     p.add_argument("--negative", help="negative prompt (default: the workflow's, empty as in the official pipeline)")
-    p.add_argument("--aus", help="the expression: an AU spec or preset, e.g. 'AU6@3 + AU12@4' (replaces the AU Vector's sliders)")
+    p.add_argument("--aus", help="the expression: an AU spec or preset, e.g. 'AU6@3 + AU12@4' (replaces the AU Vector's sliders); "
+                                 "for the grid, several separated by ';'")
     p.add_argument("--out", help="write the image here (.png); default: only the ComfyUI output folder")
     g = p.add_argument_group("sampling")
     g.add_argument("--seed", type=int)
@@ -120,14 +123,21 @@ def choose_workflow(args) -> str:
         return "sweep"
     if args.image:
         return "edit"
+    if args.aus and len(grid_specs(args.aus)) > 1:
+        return "grid"
     return "basic"
+
+
+def grid_specs(aus: str) -> list[str]:
+    """'neutral; happiness; AU4@4' -> one spec per cell of the expression grid."""
+    return [s.strip() for s in aus.split(";") if s.strip()]
 
 
 def check_args(args, name: str):
     if name != "sweep" and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
         raise UsageError("--sweep / --from / --to / --cells belong to the sweep workflow")
     if name == "sweep" and args.aus:
-        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic and edit")
+        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit and grid")
     if name != "edit" and (args.image or args.denoise is not None or args.mask_from_alpha):
         raise UsageError("--image / --denoise / --mask-from-alpha belong to the edit workflow")
     if name == "edit" and not args.image:
@@ -140,7 +150,12 @@ def check_args(args, name: str):
         raise UsageError("--out must be a .png file")
     if args.aus:
         from fineface_core.aus import parse_aus  # noqa: WPS433 (after sys.path is set)
-        parse_aus(args.aus)  # raises AUSpecError with the reason
+
+        specs = grid_specs(args.aus)
+        if name != "grid" and len(specs) > 1:
+            raise UsageError("several expressions (separated by ';') are for the grid workflow")
+        for spec in specs or [args.aus]:
+            parse_aus(spec)  # raises AUSpecError with the reason
 
 
 def has_transparency(path: str) -> bool:
@@ -331,7 +346,7 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
         for au in ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26"):
             put(AU_VECTOR, au, 0.0)
         put(AU_VECTOR, "preset", "none")
-        put(AU_VECTOR, "spec", args.aus)
+        put(AU_VECTOR, "spec", "\n".join(grid_specs(args.aus)) if name == "grid" else args.aus)
     put(SAMPLER, "seed", args.seed)
     put(SAMPLER, "steps", args.steps)
     put(SAMPLER, "cfg", args.cfg)
