@@ -251,6 +251,11 @@ _AU_TERM = re.compile(r"(?:au)?(\d+)(?:@(.*)|([a-z]))?", re.IGNORECASE)
 _PRESET_TERM = re.compile(r"([a-z][a-z_\-]*)(?:@(.*))?", re.IGNORECASE)
 
 
+def split_specs(text: str, separator: str = ";") -> list[str]:
+    """Several specs in one text ("neutral; happiness; AU4@4", or one per line with ``"\n"``), blanks dropped."""
+    return [part.strip() for part in text.split(separator) if part.strip()]
+
+
 def is_neutral(spec: str) -> bool:
     """``""``, ``"neutral"`` or ``"none"``: the neutral face, a whole spec that adds no AU."""
     return re.sub(r"\s+", "", spec).lower() in _NEUTRAL_WORDS

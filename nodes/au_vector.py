@@ -1,6 +1,7 @@
 import torch
 
-from fineface_core.aus import ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, is_neutral, parse_aus, validate_intensities
+from fineface_core.aus import (ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, is_neutral, parse_aus, split_specs,
+                                validate_intensities)
 from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError
 
@@ -24,7 +25,7 @@ def intensity_input(au):
 
 def spec_lines(spec: str) -> list[str]:
     """The spec's non-empty lines ("neutral" adds nothing to the preset); no line is one empty spec."""
-    lines = [line.strip() for line in spec.splitlines() if line.strip()] or [""]
+    lines = split_specs(spec, "\n") or [""]
     return ["" if is_neutral(line) else line for line in lines]
 
 

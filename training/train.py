@@ -142,11 +142,11 @@ def run_validation(model, base, args, global_step: int, weight_dtype, device, ac
     from PIL import Image
     import numpy as np
 
-    from fineface_core.aus import format_aus, parse_au_batch
+    from fineface_core.aus import format_aus, parse_au_batch, split_specs
     from fineface_core.grid import labelled_grid
 
     inner = unwrap(model)
-    specs = [s.strip() for s in args.validation_aus.split(";") if s.strip()]
+    specs = split_specs(args.validation_aus)
     aus = parse_au_batch(specs)
     was_training = inner.training
     inner.eval()

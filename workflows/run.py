@@ -130,7 +130,9 @@ def choose_workflow(args) -> str:
 
 def grid_specs(aus: str) -> list[str]:
     """'neutral; happiness; AU4@4' -> one spec per cell of the expression grid."""
-    return [s.strip() for s in aus.split(";") if s.strip()]
+    from fineface_core.aus import split_specs  # after sys.path is set
+
+    return split_specs(aus)
 
 
 def check_args(args, name: str):

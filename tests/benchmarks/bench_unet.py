@@ -24,6 +24,7 @@ Timings on a shared CPU drift by several percent between runs; the operator and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -162,6 +163,17 @@ def one_call(patcher, x, sigma, ctx):
     return (time.perf_counter() - t0, time.process_time() - c0), out
 
 
+@contextlib.contextmanager
+def set_up(setup):
+    """A variant's run-time hooks (the unmerged LoRA), removed afterwards."""
+    hooks = setup() if setup else ()
+    try:
+        yield
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def count_work(patcher, x, sigma, ctx, setup=None):
     """(aten operator calls, FLOPs) of one UNet call: what a variant adds, free of timing noise."""
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -176,14 +188,10 @@ def count_work(patcher, x, sigma, ctx, setup=None):
             self.calls += 1
             return func(*args, **(kwargs or {}))
 
-    undo = setup() if setup else None
-    try:
+    with set_up(setup):
         one_call(patcher, x, sigma, ctx)  # weights patched before counting
         with CountOps() as ops, FlopCounterMode(display=False) as flops:
             one_call(patcher, x, sigma, ctx)
-    finally:
-        for h in undo or ():
-            h.remove()
     return ops.calls, flops.get_total_flops()
 
 
@@ -194,14 +202,10 @@ def time_variants(variants, x, sigma, ctx, repeats, calls=2):
     outputs = {}
     for _ in range(repeats):
         for name, (patcher, setup) in variants.items():
-            undo = setup() if setup else None
-            try:
+            with set_up(setup):
                 _, outputs[name] = one_call(patcher, x, sigma, ctx)
                 for _ in range(calls):
                     times[name].append(one_call(patcher, x, sigma, ctx)[0])
-            finally:
-                for h in undo or ():
-                    h.remove()
     return {name: tuple(statistics.median(t[i] for t in ts) for i in (0, 1)) for name, ts in times.items()}, outputs
 
 
