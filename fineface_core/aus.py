@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .errors import AUSpecError
+from .errors import AUSpecError, quoted
 
 AU_ORDER: tuple[str, ...] = (
     "AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26",
@@ -155,11 +155,13 @@ def get_preset(name: str) -> Preset:
     preset = _PRESET_BY_NORM.get(_norm_name(name))
     if preset is not None:
         return preset
-    close = difflib.get_close_matches(_norm_name(name), list(_PRESET_BY_NORM), n=3, cutoff=0.5)
+    # Close matches only for a word-sized name: difflib is quadratic in the text's length.
+    close = (difflib.get_close_matches(_norm_name(name), list(_PRESET_BY_NORM), n=3, cutoff=0.5)
+             if len(name) <= 40 else [])
     hint = (f" Did you mean {' or '.join(_PRESET_BY_NORM[c].name for c in close)}?"
             if close else "")
     raise AUSpecError(
-        f"'{name}' is neither an action unit nor a preset.{hint} Presets: "
+        f"{quoted(name)} is neither an action unit nor a preset.{hint} Presets: "
         f"{', '.join(PRESETS)}. Action units: {_AU_LIST}; {_TERM_HELP}."
     )
 
@@ -199,14 +201,14 @@ def _au_by_number(number: int) -> ActionUnit:
 def _au_from_key(key: Any) -> ActionUnit:
     """An AU named as "AU12", "au12", "12" or 12."""
     if isinstance(key, (bool, np.bool_)):
-        raise AUSpecError(f"{key!r} is a boolean, not an action unit (write AU12 or 12)")
+        raise AUSpecError(f"{quoted(repr(key))} is a boolean, not an action unit (write AU12 or 12)")
     if isinstance(key, numbers.Integral):
         return _au_by_number(int(key))
     if isinstance(key, str):
         match = re.fullmatch(r"(?:au)?(\d+)", re.sub(r"\s+", "", key), re.IGNORECASE)
         if match:
             return _au_by_number(int(match[1]))
-    raise AUSpecError(f"{key!r} is not an action unit: write it as AU12, au12 or 12 "
+    raise AUSpecError(f"{quoted(repr(key))} is not an action unit: write it as AU12, au12 or 12 "
                       f"(one of {_AU_LIST})")
 
 
@@ -221,22 +223,22 @@ def _parse_intensity(text: str, where: str) -> float:
         letter = text.upper()
         if letter in INTENSITY_LETTERS:
             return INTENSITY_LETTERS[letter]
-        raise AUSpecError(f"'{text}' in '{where}' is not a FACS intensity letter: use A (trace, "
+        raise AUSpecError(f"{quoted(text)} in {quoted(where)} is not a FACS intensity letter: use A (trace, "
                           f"1), B (2), C (3), D (4) or E (maximum, 5), or a number")
-    raise AUSpecError(f"'{text}' in '{where}' is not an intensity: give a number such as "
+    raise AUSpecError(f"{quoted(text)} in {quoted(where)} is not an intensity: give a number such as "
                       f"3, 2.5 or -2, or a FACS letter A-E; {_TERM_HELP}")
 
 
 def _to_float(value: Any, where: str) -> float:
     if isinstance(value, (bool, np.bool_)):
-        raise AUSpecError(f"{where}: {value!r} is a boolean, not an intensity")
+        raise AUSpecError(f"{where}: {quoted(repr(value))} is a boolean, not an intensity")
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
         return float(value.item())
     if isinstance(value, str):
         return _parse_intensity(re.sub(r"\s+", "", value), where)
-    raise AUSpecError(f"{where}: {value!r} ({type(value).__name__}) is not an intensity: "
+    raise AUSpecError(f"{where}: {quoted(repr(value))} ({type(value).__name__}) is not an intensity: "
                       f"give a number or a FACS letter A-E")
 
 
@@ -256,9 +258,50 @@ def split_specs(text: str, separator: str = ";") -> list[str]:
     return [part.strip() for part in text.split(separator) if part.strip()]
 
 
+def expression_title(spec: str) -> str:
+    """What the user wrote, as a cell's title, when it names a preset ("happiness", "surprise@4 + AU25@2");
+    "" when the spec is AU terms only (its label, the AU decomposition, says it all already)."""
+    terms = [re.sub(r"\s+", "", t) for t in re.split(r"[+,]", spec) if t.strip()]
+    if not any(_PRESET_TERM.fullmatch(t) and _norm_name(t.split("@", 1)[0]) not in _NEUTRAL_WORDS for t in terms):
+        return ""
+    return " + ".join(terms)
+
+
 def is_neutral(spec: str) -> bool:
     """``""``, ``"neutral"`` or ``"none"``: the neutral face, a whole spec that adds no AU."""
     return re.sub(r"\s+", "", spec).lower() in _NEUTRAL_WORDS
+
+
+def _parse_term(term: str, spec: str) -> list[tuple[int, float]]:
+    """One term without white space ("AU12@3", "happiness@4") -> (AU index, intensity) pairs."""
+    au_match = _AU_TERM.fullmatch(term)
+    if au_match:
+        au = _au_by_number(int(au_match[1]))
+        if au_match[2] is not None:
+            value = _parse_intensity(au_match[2], term)
+        elif au_match[3] is not None:
+            value = _parse_intensity(au_match[3], term)
+        else:
+            value = DEFAULT_INTENSITY
+        return [(au.index, _checked(au.code, value, quoted(term)))]
+    preset_match = _PRESET_TERM.fullmatch(term)
+    if not preset_match:
+        raise AUSpecError(f"cannot read the term {quoted(term)} in {quoted(spec)}: {_TERM_HELP}")
+    if _norm_name(preset_match[1]) in _NEUTRAL_WORDS:
+        raise AUSpecError(f"{quoted(term)} stands for the whole spec (a neutral face) and cannot "
+                          f"be combined with other terms in {quoted(spec)}")
+    preset = get_preset(preset_match[1])
+    level = None if preset_match[2] is None else _parse_intensity(preset_match[2], term)
+    return [(AU_BY_CODE[code].index, _checked(code, value if level is None else level, quoted(term)))
+            for code, value in preset.aus.items()]
+
+
+def _is_term(text: str) -> bool:
+    try:
+        _parse_term(text, text)
+    except AUSpecError:
+        return False
+    return True
 
 
 def _parse_string(spec: str) -> torch.Tensor:
@@ -268,30 +311,22 @@ def _parse_string(spec: str) -> torch.Tensor:
     for raw in re.split(r"[+,]", spec):
         term = re.sub(r"\s+", "", raw)
         if not term:
-            raise AUSpecError(f"empty term in '{spec}' (two separators in a row, or one at "
+            raise AUSpecError(f"empty term in {quoted(spec)} (two separators in a row, or one at "
                               f"an end); {_TERM_HELP}")
-        au_match = _AU_TERM.fullmatch(term)
-        if au_match:
-            au = _au_by_number(int(au_match[1]))
-            if au_match[2] is not None:
-                value = _parse_intensity(au_match[2], term)
-            elif au_match[3] is not None:
-                value = _parse_intensity(au_match[3], term)
-            else:
-                value = DEFAULT_INTENSITY
-            vec[au.index] = _checked(au.code, value, f"'{term}'")
-            continue
-        preset_match = _PRESET_TERM.fullmatch(term)
-        if not preset_match:
-            raise AUSpecError(f"cannot read the term '{term}' in '{spec}': {_TERM_HELP}")
-        if _norm_name(preset_match[1]) in _NEUTRAL_WORDS:
-            raise AUSpecError(f"'{term}' stands for the whole spec (a neutral face) and cannot "
-                              f"be combined with other terms in '{spec}'")
-        preset = get_preset(preset_match[1])
-        level = None if preset_match[2] is None else _parse_intensity(preset_match[2], term)
-        for code, value in preset.aus.items():
-            au = AU_BY_CODE[code]
-            vec[au.index] = _checked(code, value if level is None else level, f"'{term}'")
+        try:
+            updates = _parse_term(term, spec)
+        except AUSpecError:
+            # "AU12@3 AU6@2": white space inside a term is allowed ("AU 12 @ 3"), so two terms without
+            # a '+' read as one bad term; name the fix when every piece is a term of its own.
+            pieces = raw.split()
+            if 1 < len(pieces) <= 12 and all(_is_term(p) for p in pieces):
+                raise AUSpecError(
+                    f"{quoted(raw.strip())} holds {len(pieces)} terms without a '+' between them: "
+                    f"did you mean {quoted(' + '.join(pieces))}?"
+                ) from None
+            raise
+        for index, value in updates:
+            vec[index] = value
     return vec
 
 
@@ -301,10 +336,10 @@ def _parse_mapping(spec: Mapping) -> torch.Tensor:
     for key, value in spec.items():
         au = _au_from_key(key)
         if au.code in seen:
-            raise AUSpecError(f"{au.code} is given twice, as {seen[au.code]!r} and {key!r}")
+            raise AUSpecError(f"{au.code} is given twice, as {quoted(repr(seen[au.code]))} and {quoted(repr(key))}")
         seen[au.code] = key
         value = _to_float(value, au.code)
-        vec[au.index] = _checked(au.code, value, f"{{{key!r}: {spec[key]!r}}}")
+        vec[au.index] = _checked(au.code, value, quoted(f"{{{key!r}: {spec[key]!r}}}"))
     return vec
 
 
@@ -347,7 +382,7 @@ def parse_aus(spec: Any) -> torch.Tensor:
     if isinstance(spec, (list, tuple)):
         return _parse_sequence(spec)
     raise AUSpecError(
-        f"cannot read an AU spec from {type(spec).__name__} {spec!r}: give a string such as "
+        f"cannot read an AU spec from {type(spec).__name__} {quoted(repr(spec))}: give a string such as "
         f"'AU6@2 + AU12@4' or 'happiness', a dict such as {{'AU12': 3}}, or 12 numbers in "
         f"the order {_AU_LIST}"
     )

@@ -16,6 +16,8 @@ class AUVectors:
 
     values: torch.Tensor
     labels: tuple[str, ...] = ()
+    # What the user wrote where it names a preset ("happiness"), shown above the label; "" elsewhere.
+    titles: tuple[str, ...] = ()
 
     def __post_init__(self):
         values = torch.as_tensor(self.values, dtype=torch.float32)
@@ -29,12 +31,26 @@ class AUVectors:
         if len(labels) != len(values):
             raise AUSpecError(f"{len(values)} AU vectors but {len(labels)} labels")
         object.__setattr__(self, "labels", labels)
+        titles = tuple(self.titles) or ("",) * len(values)
+        if len(titles) != len(values):
+            raise AUSpecError(f"{len(values)} AU vectors but {len(titles)} titles")
+        object.__setattr__(self, "titles", titles)
 
     def __len__(self):
         return self.values.shape[0]
 
     def concat(self, other: "AUVectors") -> "AUVectors":
-        return AUVectors(torch.cat([self.values, other.values]), self.labels + other.labels)
+        return AUVectors(torch.cat([self.values, other.values]), self.labels + other.labels, self.titles + other.titles)
+
+    @property
+    def captions(self) -> tuple[str, ...]:
+        """A grid cell's text: the title (the preset as written) with the AUs under it, or the AUs alone."""
+        return tuple(f"{t}\n{label}" if t else label for t, label in zip(self.titles, self.labels))
+
+    @property
+    def text(self) -> str:
+        """One line per vector, for a STRING output: ``happiness: AU6@3 + AU12@3``."""
+        return "\n".join(f"{t}: {label}" if t else label for t, label in zip(self.titles, self.labels))
 
 
 @dataclass(frozen=True)

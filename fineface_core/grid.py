@@ -16,7 +16,8 @@ def _font(size: int):
 
 def labelled_grid(images: np.ndarray, labels: list[str], columns: int = 0, font_size: int = 0,
                   padding: int = 4) -> np.ndarray:
-    """``images`` [N, H, W, 3] float in 0..1 -> one [H', W', 3] grid with ``labels`` under the cells."""
+    """``images`` [N, H, W, 3] float in 0..1 -> one [H', W', 3] grid with ``labels`` under the cells
+    (a label's lines, e.g. a preset name over its AUs, stay lines)."""
     n, h, w = images.shape[:3]
     if len(labels) != n:
         raise ValueError(f"{n} images but {len(labels)} labels")
@@ -25,7 +26,7 @@ def labelled_grid(images: np.ndarray, labels: list[str], columns: int = 0, font_
     font_size = font_size or max(10, min(32, w // 14))
     font = _font(font_size)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    lines = [_wrap(probe, label, font, w) for label in labels]
+    lines = [[line for part in label.split("\n") for line in _wrap(probe, part, font, w)] for label in labels]
     line_h = font_size + 2
     label_h = max(len(ls) for ls in lines) * line_h + 2 * padding
     cell_h = h + label_h

@@ -27,7 +27,12 @@ class FineFaceApplyAdapter:
             "fineface": (FINEFACE, {"tooltip": "From FineFace Model Loader."}),
             "au_embedding": (AU_EMBEDDING, {"tooltip": "From AU Encoder, made with the same FineFace model."}),
             "weight": ("FLOAT", {"default": 1.0, "min": -3.0, "max": 3.0, "step": 0.05, "tooltip": "lambda_AU: strength of the AU attention (1.0 as trained; 0 turns the AU branch off)."}),
-            "lora_strength": ("FLOAT", {"default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05, "tooltip": "Strength of the FineFace LoRA (1.0 as in the official pipeline; 0 = no LoRA). The SD 1.5 release has no LoRA. A model patched already (a second Apply for other AUs in another start/end window) keeps its LoRA: give the same strength, or 0."}),
+            "lora_strength": ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05, "tooltip": (
+                "Strength of the FineFace LoRA; 1.0 = as trained (the official SD 2.1 release: alpha 8 / rank 32, scale "
+                "0.25; a file made by training/ keeps its own alpha); 0 = no LoRA. To reproduce the official code: 0 "
+                "under its pinned diffusers 0.27.2 + peft 0.7.0 (they load no LoRA), 4.0 under diffusers 0.29 or newer "
+                "(they load it at scale 1.0). The SD 1.5 release has no LoRA. A model patched already (a second Apply "
+                "for other AUs in another start/end window) keeps its LoRA: give the same strength, or 0.")}),
             "start_at": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the sampling schedule where the AU branch starts acting (the LoRA, merged into the weights, acts throughout)."}),
             "end_at": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the schedule where the AU branch stops acting."}),
         }}

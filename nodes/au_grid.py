@@ -14,7 +14,7 @@ class FineFaceAUGrid:
         return {
             "required": {
                 "images": ("IMAGE", {"tooltip": "One image per AU vector, in the same order."}),
-                "aus": (AU_VECTOR, {"tooltip": "The AU vectors the images were made with; their labels go under the cells."}),
+                "aus": (AU_VECTOR, {"tooltip": "The AU vectors the images were made with; their labels go under the cells (a preset's name, as written, over its AUs)."}),
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "Cells per row (never more than there are images); 0 = up to 6."}),
             },
         }
@@ -28,5 +28,5 @@ class FineFaceAUGrid:
     def grid(self, images, aus, columns=0):
         if images.shape[0] != len(aus):
             raise FineFaceError(f"{images.shape[0]} images but {len(aus)} AU vectors; connect the images made from these AU vectors")
-        grid = labelled_grid(images.float().cpu().numpy(), list(aus.labels), columns=columns)
+        grid = labelled_grid(images.float().cpu().numpy(), list(aus.captions), columns=columns)
         return (torch.from_numpy(grid)[None],)

@@ -58,5 +58,6 @@ class FineFaceAUSweep:
         values = (base.values if base is not None else torch.zeros(1, 12)).repeat(cells, 1)
         intensities = torch.linspace(float(start), float(end), cells)
         values[:, AU_BY_CODE[code].index] = intensities
-        vectors = AUVectors(values, sweep_labels(code, intensities, base))
-        return (vectors, out, "\n".join(vectors.labels))
+        titles = (base.titles[0],) * cells if base is not None else ()
+        vectors = AUVectors(values, sweep_labels(code, intensities, base), titles)
+        return (vectors, out, vectors.text)

@@ -1,7 +1,7 @@
 import torch
 
-from fineface_core.aus import (ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, is_neutral, parse_aus, split_specs,
-                                validate_intensities)
+from fineface_core.aus import (ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, expression_title, is_neutral, parse_aus,
+                                split_specs, validate_intensities)
 from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError
 
@@ -29,6 +29,19 @@ def spec_lines(spec: str) -> list[str]:
     return ["" if is_neutral(line) else line for line in lines]
 
 
+def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str]]:
+    """Per spec line: the preset and the line as one AU vector, and the title the user wrote."""
+    lines = spec_lines(spec)
+    rows = []
+    for n, line in enumerate(lines, 1):
+        written = " + ".join(s for s in ((preset if preset != "none" else ""), line) if s)
+        try:
+            rows.append((parse_aus(written), expression_title(written)))
+        except AUSpecError as err:
+            raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
+    return rows
+
+
 class FineFaceAUVector:
     DESCRIPTION = ("AU intensity vectors (one per image): the 12 FACS action units FineFace controls. "
                    "One spec line gives one vector; several lines give a batch.")
@@ -44,23 +57,35 @@ class FineFaceAUVector:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, spec=""):
+        # Runs when the prompt is queued: the front end marks the node before anything runs. Only the spec
+        # is taken (an input named here skips ComfyUI's own checks of it); a spec linked from another node
+        # has no value yet and is checked when the node runs.
+        if not isinstance(spec, str):
+            return True
+        try:
+            parse_lines(spec)
+        except AUSpecError as err:
+            return str(err)
+        return True
+
     RETURN_TYPES = (AU_VECTOR, "STRING")
     RETURN_NAMES = ("aus", "label")
-    OUTPUT_TOOLTIPS = ("AU vector(s), one per image, with labels.", "The vectors' labels (e.g. AU6@2.5 + AU12@4), one per line.")
+    OUTPUT_TOOLTIPS = ("AU vector(s), one per image, with labels.", "The vectors' labels, one per line (AU6@2.5 + AU12@4; happiness: AU6@3 + AU12@3 where a preset was named).")
     FUNCTION = "build"
     CATEGORY = CATEGORY
 
     def build(self, preset="none", spec="", append_to=None, **sliders):
         offset = torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS])
-        lines = spec_lines(spec)
-        rows = []
-        for n, line in enumerate(lines, 1):
+        rows = parse_lines(spec, preset)
+        values = []
+        for n, (base, _) in enumerate(rows, 1):
             try:
-                base = parse_aus(" + ".join(s for s in ((preset if preset != "none" else ""), line) if s))
-                rows.append(validate_intensities(base + offset))
+                values.append(validate_intensities(base + offset))
             except AUSpecError as err:
-                raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
-        vectors = AUVectors(torch.stack(rows))
+                raise AUSpecError(f"spec line {n} with the sliders: {err}" if len(rows) > 1 else f"with the sliders: {err}") from err
+        vectors = AUVectors(torch.stack(values), titles=tuple(title for _, title in rows))
         if append_to is not None:
             vectors = append_to.concat(vectors)
-        return (vectors, "\n".join(vectors.labels))
+        return (vectors, vectors.text)

@@ -72,6 +72,13 @@ def add_lora(model, lora: LoRAWeights, strength: float) -> int:
                     f"lora_strength to {record.strength:g}, or to 0"
                 )
             return 0
+    if applied:
+        # Two FineFace LoRAs merged into one UNet are neither model's method: each was trained alone.
+        raise FineFaceError(
+            "this MODEL already carries the LoRA of another FineFace model (an earlier Apply FineFace Adapter with "
+            "different weights); merging two FineFace LoRAs gives neither model's results. Use one FineFace Model "
+            "Loader for every Apply on this path, or set lora_strength to 0 on this Apply to add only its AU branch"
+        )
     patches = lora_patches(model, lora)
     landed = model.add_patches(patches, strength)
     if len(landed) != len(patches):

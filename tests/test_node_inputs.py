@@ -76,7 +76,8 @@ def test_au_vector_adds_sliders_to_preset_and_spec_and_labels_them(registry):
     expected = parse_aus("happiness") + parse_aus("AU1@2")
     expected[[au.code for au in ACTION_UNITS].index("AU12")] += 1.0
     assert torch.equal(aus.values[0], expected)
-    assert label == aus.labels[0] and "AU1@2" in label
+    assert aus.titles[0] == "happiness + AU1@2" and "AU1@2" in aus.labels[0]
+    assert label == f"happiness + AU1@2: {aus.labels[0]}"
     batch, labels = build(append_to=aus, **dict(sliders, AU4=3.0))
     assert len(batch) == 2 and labels.split("\n") == [label, "AU4@3"]
 
@@ -89,7 +90,8 @@ def test_au_vector_spec_lines_make_a_batch(registry):
     sad, lips = parse_aus("sadness"), parse_aus("AU25@2")
     for row, spec in zip(aus.values, ("sadness + AU12@1", "sadness + happiness", "sadness")):
         assert torch.equal(row, parse_aus(spec) + lips)
-    assert label.split("\n") == list(aus.labels) and len(set(aus.labels)) == 3
+    assert aus.titles == ("sadness + AU12@1", "sadness + happiness", "sadness")
+    assert label.split("\n") == [f"{t}: {l}" for t, l in zip(aus.titles, aus.labels)] and len(set(aus.labels)) == 3
     with pytest.raises(AUSpecError, match="spec line 2: .*AU7"):
         build(spec="AU12\nAU7@2", **sliders)
 
