@@ -8,8 +8,10 @@ Two variants share the key layout:
 * SD 1.5 (paired with IP-Adapter FaceID by the official code): ``sd15_au_encoder.ckpt``
   (768 wide, hidden 756, no padding) and ``sd15_attn_processors.ckpt`` ([C, 768]); no LoRA.
 
-The official pipeline applies the LoRA at scale 1.0 (the file stores no alpha, so diffusers
-takes alpha = rank), although training used peft's default alpha 8; we match the pipeline.
+The LoRA file stores no alpha. Training used peft's default alpha 8 at rank 32 (scale 0.25), and
+the AU adapter was trained together with the LoRA at that scale, so that is what it loads at:
+``lora_strength`` 1.0 means "as trained". (The official code loads no LoRA at all under its pinned
+diffusers 0.27.2 + peft 0.7.0, and the file at scale 1.0 under diffusers 0.29+: strengths 0 and 4.)
 """
 from __future__ import annotations
 
@@ -33,10 +35,15 @@ class OfficialVariant:
     processors_file: str
     lora_file: str | None
     encoder_hidden: int  # the official pipeline hard-codes it
+    lora_alpha: float | None = None  # the alpha training used; the file stores none
+
+
+# peft's default LoraConfig.lora_alpha, with which the official weights were trained ("α is set to default").
+TRAINED_LORA_ALPHA = 8.0
 
 
 OFFICIAL_VARIANTS = {
-    "sd21": OfficialVariant("sd21", "au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors", 64),
+    "sd21": OfficialVariant("sd21", "au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors", 64, TRAINED_LORA_ALPHA),
     "sd15": OfficialVariant("sd15", "sd15_au_encoder.ckpt", "sd15_attn_processors.ckpt", None, 756),
 }
 
@@ -106,7 +113,7 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
                 "three files (the LoRA is part of the method)."
             )
         tensors, _ = load_safetensors(lora_path, "LoRA file")
-        lora = parse_peft_lora(tensors, spec.lora_file)
+        lora = parse_peft_lora(tensors, spec.lora_file, default_alpha=spec.lora_alpha)
     return FineFaceWeights(
         family=family, encoder=encoder, au_to_v=au_to_v, au_to_k=au_to_k, lora=lora,
         lambda_au=1.0, source=f"official {family.key} release ({os.path.abspath(folder)})", ignored=ignored,
@@ -169,7 +176,8 @@ def encoder_from_official(sd: dict[str, torch.Tensor], width: int, name: str = "
 def parse_peft_lora(tensors: dict[str, torch.Tensor], name: str = "LoRA file", default_alpha: float | None = None) -> LoRAWeights:
     """peft-named LoRA (``unet.<module>.lora_A.weight``) -> LoRAWeights.
 
-    Without stored alphas, alpha = rank (scale 1.0), as the official pipeline loads it.
+    Without stored alphas: ``default_alpha`` (the official release passes the alpha it was trained with),
+    else alpha = rank (scale 1.0, what diffusers assumes).
     """
     _refuse_foreign_lora(tensors, name)
     down, up, alphas, unknown = {}, {}, {}, []
