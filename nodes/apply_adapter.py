@@ -2,10 +2,12 @@ import math
 
 from fineface_core.conditioning import check_embedding_matches
 from fineface_core.errors import FineFaceError
+from fineface_core.regional import check_mask, is_constant
 
 from .attn2_patch import AUBranch, install
 from .comfy_model import check_fits
 from .lora_patch import add_lora
+from .masked_branch import MaskedAUBranch
 from .types import AU_EMBEDDING, CATEGORY, FINEFACE
 
 
@@ -35,6 +37,11 @@ class FineFaceApplyAdapter:
                 "for other AUs in another start/end window) keeps its LoRA: give the same strength, or 0.")}),
             "start_at": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the sampling schedule where the AU branch starts acting (the LoRA, merged into the weights, acts throughout)."}),
             "end_at": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Fraction of the schedule where the AU branch stops acting."}),
+        }, "optional": {
+            "mask": ("MASK", {"tooltip": (
+                "Where these AUs act (regional expressions: one Apply per face, each with its mask): 1 = full weight, "
+                "0 = no change, in between scaled. One mask for every image or one per image, of the image's aspect "
+                "ratio. The LoRA stays global. An all-zero mask turns the AU branch off; overlapping masks add.")}),
         }}
 
     RETURN_TYPES = ("MODEL",)
@@ -43,7 +50,7 @@ class FineFaceApplyAdapter:
     FUNCTION = "apply"
     CATEGORY = CATEGORY
 
-    def apply(self, model, fineface, au_embedding, weight=1.0, lora_strength=1.0, start_at=0.0, end_at=1.0):
+    def apply(self, model, fineface, au_embedding, weight=1.0, lora_strength=1.0, start_at=0.0, end_at=1.0, mask=None):
         for name, value in (("weight", weight), ("lora_strength", lora_strength), ("start_at", start_at), ("end_at", end_at)):
             if not math.isfinite(value):
                 raise FineFaceError(f"{name} must be a finite number, got {value}")
@@ -52,6 +59,17 @@ class FineFaceApplyAdapter:
         layers = check_fits(model, fineface)
         check_embedding_matches(fineface, au_embedding)
 
+        if mask is not None:
+            mask = check_mask(mask)
+            # One mask for all images that is constant needs no per-token work (a batch is checked against
+            # the latent batch when sampling, so it always goes through the masked branch).
+            if mask.shape[0] > 1:
+                pass
+            elif is_constant(mask, 1.0):
+                mask = None  # everywhere: exactly the unmasked branch, without the multiply
+            elif is_constant(mask, 0.0):
+                weight = 0.0  # nowhere: the AU branch is off (documented; the LoRA stays)
+
         patched = model.clone()
         if weight != 0:
             sampling = model_sampling(patched)
@@ -59,7 +77,10 @@ class FineFaceApplyAdapter:
             cond = fineface.au_values(au_embedding.cond, weight)
             uncond = fineface.au_values(au_embedding.uncond, weight)
             for path, layer in layers.items():
-                install(patched.model_options, layer.key, AUBranch(cond[path], uncond[path]), sigma_start, sigma_end)
+                branch = AUBranch(cond[path], uncond[path])
+                if mask is not None:
+                    branch = MaskedAUBranch(branch, mask)
+                install(patched.model_options, layer.key, branch, sigma_start, sigma_end)
         if fineface.lora is not None and lora_strength != 0:
             add_lora(patched, fineface.lora, lora_strength)
         return (patched,)

@@ -12,6 +12,7 @@ Prints the median time of one UNet call with a CFG batch of 2 (uncond + cond) fo
   replace    ComfyUI's attn2 replace path with nothing added (the floor for any attn2 patch)
   au_branch  the nodes' AU branch alone (lora_strength 0)
   lora       the merged LoRA alone (weight 0)
+  masked     fineface with a mask (the left half of the image): the AU branch times the mask per token
 and then, free of timing noise, the aten operator calls and FLOPs of one call of each.
 
 ComfyUI merges a LoRA by replacing each patched weight with a new tensor (``--weight-patching
@@ -209,6 +210,13 @@ def time_variants(variants, x, sigma, ctx, repeats, calls=2):
     return {name: tuple(statistics.median(t[i] for t in ts) for i in (0, 1)) for name, ts in times.items()}, outputs
 
 
+def left_half(latent: int) -> torch.Tensor:
+    """A MASK at image resolution: 1 on the left half, 0 on the right."""
+    mask = torch.zeros(1, latent * 8, latent * 8)
+    mask[:, :, : latent * 4] = 1.0
+    return mask
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=32, help="latent side (64 = 512 px); default 32 on CPU")
@@ -246,6 +254,7 @@ def main(argv=None):
         "replace": (empty_replace(base), None),
         "au_branch": (au_only, None),
         "lora": (FineFaceApplyAdapter().apply(base, weights, emb, 0.0, 1.0, 0.0, 1.0)[0], None),
+        "masked": (FineFaceApplyAdapter().apply(base, weights, emb, 1.0, 1.0, 0.0, 1.0, left_half(args.latent))[0], None),
     }
     results, outputs = time_variants(variants, x, sigma, ctx, args.repeats)
     # the LoRA computed at run time must give what the merged one gives
@@ -262,11 +271,15 @@ def main(argv=None):
             line += f"   CPU time {cpu * 1000:9.1f} ms   x{cpu / plain_cpu:.3f}"
         print(line)
     print(f"  (unmerged vs merged LoRA output: relative difference {diff:.1e})")
-    print("Work per call (deterministic): aten operator calls and FLOPs, and what each variant adds to plain")
+    print("Work per call (deterministic): aten operator calls and FLOPs, and what each variant adds to plain "
+          "(masked: and to fineface)")
     work = {name: count_work(patcher, x, sigma, ctx, setup) for name, (patcher, setup) in variants.items()}
     plain_ops, plain_flops = work["plain"]
     for variant, (ops, flops) in work.items():
         print(f"  {variant:9s} {ops:7d} ops ({ops - plain_ops:+6d})   {flops / 1e9:9.2f} GFLOP ({(flops - plain_flops) / 1e9:+8.3f})")
+    ops, flops = work["masked"]
+    print(f"  masked vs fineface: {ops - work['fineface'][0]:+d} ops, {(flops - work['fineface'][1]) / 1e9:+.4f} GFLOP "
+          "(one multiply per cross-attention layer: 16)")
 
 
 if __name__ == "__main__":
