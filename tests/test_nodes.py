@@ -513,12 +513,7 @@ def test_real_ipadapter_plus_chains_with_fineface_like_the_reproduction(pack, sd
     protocol reproduction used by the other tests, fed the same layers and image tokens."""
     g = torch.Generator().manual_seed(11)
     ordered, _ = ip_layers(pack, sd15, seed=3)
-    state = {"image_proj": {"proj.weight": torch.randn(4 * 768, 32, generator=g) / 6, "proj.bias": torch.zeros(4 * 768),
-                            "norm.weight": torch.ones(768), "norm.bias": torch.zeros(768)},
-             "ip_adapter": {}}
-    for i, (to_k_ip, to_v_ip) in enumerate(ordered):
-        state["ip_adapter"][f"{2 * i + 1}.to_k_ip.weight"] = to_k_ip
-        state["ip_adapter"][f"{2 * i + 1}.to_v_ip.weight"] = to_v_ip
+    state = ipadapter_protocol.embeds_state(ordered, g)
     pos, neg = torch.randn(1, 32, generator=g), torch.randn(1, 32, generator=g)
     emb, = pack.encode(sd15.weights, aus(pack, "AU6@3 + AU12@4"))
     node = real_ipadapter()

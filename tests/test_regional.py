@@ -14,7 +14,7 @@ import torch
 from fineface_core.errors import FineFaceError
 from fineface_core.regional import mask_tokens, token_grid
 from tests.support import ipadapter_protocol
-from tests.test_nodes import Family, aus, inputs, ip_layers, pack, rel, run_comfy  # noqa: F401 (fixtures)
+from tests.test_nodes import Family, aus, inputs, ip_layers, pack, real_ipadapter, rel, run_comfy  # noqa: F401 (fixtures)
 
 LATENTS = {"square": (8, 8), "wide": (8, 12), "odd": (13, 21)}  # (h, w); odd = 104x168 px (grids 13x21, 7x11, 4x6, 2x3)
 
@@ -200,6 +200,39 @@ def test_ip_adapter_and_fineface_masks_both_act(pack, fams, order):
         outside = grid[:, :, w // 2:] if what == "ip" else grid[:, :, : max(w // 2 - 1, 0)]
         inside = grid[:, :, : max(w // 2 - 1, 1)] if what == "ip" else grid[:, :, w // 2 + (w > 2):]
         assert bool((outside == 0).all()) and float(inside.abs().max()) > 0, what
+
+
+@pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
+def test_real_ipadapter_plus_masks_chain_like_the_reproduction(pack, fams, real_ipadapter, order):
+    """IPAdapterEmbeds with its attn_mask and a masked FineFace, in either order, equal the reproduction."""
+    fam, hw = fams["sd15"], LATENTS["wide"]
+    g = torch.Generator().manual_seed(12)
+    ordered, _ = ip_layers(pack, fam, seed=4)
+    state = ipadapter_protocol.embeds_state(ordered, g)
+    pos, neg = torch.randn(1, 32, generator=g), torch.randn(1, 32, generator=g)
+    ip_mask, au_mask = half_mask(*hw, "left"), half_mask(*hw, "right")
+    node = real_ipadapter()
+
+    def real(model):
+        return node.apply_ipadapter(model, state, pos, 0.8, "linear", 0.0, 1.0, neg_embed=neg, attn_mask=ip_mask)[0]
+
+    if order == "ip_first":
+        got_model = apply(pack, fam, "AU6@3 + AU12@4", model=real(fam.model), mask=au_mask)
+    else:
+        got_model = real(apply(pack, fam, "AU6@3 + AU12@4", mask=au_mask))
+    kwargs = next(kw for kw in got_model.model_options["transformer_options"]["patches_replace"]["attn2"][("input", 1)].kwargs
+                  if "ipadapter" in kw)
+    tokens = dict(cond=kwargs["cond"], uncond=kwargs["uncond"], weight=0.8, attn_mask=ip_mask)
+    if order == "ip_first":
+        want_model = apply(pack, fam, "AU6@3 + AU12@4", mask=au_mask,
+                           model=ipadapter_protocol.apply_ip_adapter(fam.model, ordered, **tokens))
+    else:
+        want_model = ipadapter_protocol.apply_ip_adapter(apply(pack, fam, "AU6@3 + AU12@4", mask=au_mask), ordered, **tokens)
+    x, sigma, ctx = latent_inputs(fam, hw, seed=5)
+    got = run_comfy(pack, got_model, x, sigma, ctx, (1, 0))
+    assert rel(got, run_comfy(pack, want_model, x, sigma, ctx, (1, 0))) < 1e-5
+    unmasked = real(apply(pack, fam, "AU6@3 + AU12@4"))
+    assert rel(got, run_comfy(pack, unmasked, x, sigma, ctx, (1, 0))) > 1e-3
 
 
 def test_bad_masks_are_refused_with_what_to_do(pack, fams):

@@ -102,3 +102,15 @@ def apply_ip_adapter(model, ip_layers, cond, uncond, weight=1.0, start_at=0.0, e
         set_model_patch_replace(model, {"to_k_ip": to_k_ip, "to_v_ip": to_v_ip, "cond": cond, "uncond": uncond,
                                         "weight": weight, "mask": attn_mask, "sigma_start": sigma_start, "sigma_end": sigma_end}, key)
     return model
+
+
+def embeds_state(ordered, generator):
+    """An IP-Adapter model in the layout IPAdapter_plus loads (its basic SD 1.5 model: 4 image tokens
+    projected from 32-wide embeds), carrying the given per-layer (to_k_ip, to_v_ip) in its key order."""
+    state = {"image_proj": {"proj.weight": torch.randn(4 * 768, 32, generator=generator) / 6, "proj.bias": torch.zeros(4 * 768),
+                            "norm.weight": torch.ones(768), "norm.bias": torch.zeros(768)},
+             "ip_adapter": {}}
+    for i, (to_k_ip, to_v_ip) in enumerate(ordered):
+        state["ip_adapter"][f"{2 * i + 1}.to_k_ip.weight"] = to_k_ip
+        state["ip_adapter"][f"{2 * i + 1}.to_v_ip.weight"] = to_v_ip
+    return state
