@@ -5,6 +5,7 @@ import os
 
 from .errors import WeightFileError
 from .official import RELEASE_NAMES, load_official, official_variants_in
+from .safe_load import refuse_non_weights
 from .single_file import load_fineface
 from .weights import FineFaceWeights
 
@@ -15,6 +16,8 @@ def load_weights(path: str, variant: str = "auto") -> FineFaceWeights:
         return load_official(path, variant)
     if not os.path.exists(path):
         raise WeightFileError(f"FineFace weights not found: {path}")
+    if os.path.isfile(path) and os.path.getsize(path):
+        refuse_non_weights(path)
     if path.endswith((".ckpt", ".pt", ".pth", ".bin")):
         raise WeightFileError(
             f"{path} is one file of the official release; point at the folder that holds all of its files "
