@@ -18,7 +18,6 @@ import json
 import os
 
 import torch
-from safetensors.torch import save_file
 
 from .aus import AU_ORDER
 from .encoders import load_encoder
@@ -26,27 +25,44 @@ from .errors import WeightFileError
 from .lora_layout import describe_lora, is_official_sd21_lora
 from .metadata_schema import DAMAGED, FORMAT_NAME, FORMAT_VERSION, PREFIX as _M, is_fineface_file, parse_metadata
 from .official import OFFICIAL_VARIANTS, official_variants_in
+from .output_file import check_output_path, write_safetensors
 from .safe_load import load_safetensors, read_safetensors_header
 from .weights import FineFaceWeights, LoRAWeights
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "is_fineface_file", "load_fineface", "save_fineface"]
 
 
-def save_fineface(weights: FineFaceWeights, path: str, *, include_au_to_k: bool = True, dtype: torch.dtype | None = None) -> str:
-    """Write ``weights`` to one .safetensors file (atomically: a partial file never has the final name)."""
-    def cast(t: torch.Tensor) -> torch.Tensor:
-        t = t.detach().to("cpu")
-        return (t.to(dtype) if dtype is not None else t).contiguous()
+def save_fineface(weights: FineFaceWeights, path: str, *, include_au_to_k: bool = True, dtype: torch.dtype | None = None,
+                  overwrite: bool = True) -> str:
+    """Write ``weights`` to one .safetensors file, atomically (a failed write leaves nothing behind).
 
-    tensors = {f"encoder.{k}": cast(v) for k, v in weights.encoder.state_dict().items()}
+    Never writes over a file the weights were read from; an existing file is replaced only with
+    ``overwrite``. A ``dtype`` that would turn values into infinities (float16 above 65504) is refused.
+    """
+    check_output_path(path, overwrite=overwrite, inputs=weights.files)
+    tensors: dict[str, torch.Tensor] = {}
+
+    def put(key: str, t: torch.Tensor):
+        t = t.detach().to("cpu")
+        cast = (t.to(dtype) if dtype is not None else t).contiguous()
+        if dtype is not None and not bool(torch.isfinite(cast).all()) and bool(torch.isfinite(t).all()):
+            raise WeightFileError(
+                f"cannot store {key!r} as {str(dtype).replace('torch.', '')}: its values reach "
+                f"{float(t.abs().max()):.6g}, beyond that type's range ({torch.finfo(dtype).max:.6g}), and would become "
+                f"infinite. Keep the precision (--dtype keep) or use bfloat16 (--dtype bf16). Nothing was written."
+            )
+        tensors[key] = cast
+
+    for k, v in weights.encoder.state_dict().items():
+        put(f"encoder.{k}", v)
     for p in weights.layers:
-        tensors[f"adapter.{p}.au_to_v.weight"] = cast(weights.au_to_v[p])
+        put(f"adapter.{p}.au_to_v.weight", weights.au_to_v[p])
         if include_au_to_k and weights.au_to_k:
-            tensors[f"adapter.{p}.au_to_k.weight"] = cast(weights.au_to_k[p])
+            put(f"adapter.{p}.au_to_k.weight", weights.au_to_k[p])
     if weights.lora is not None:
         for p in weights.lora.down:
-            tensors[f"lora.{p}.lora_A.weight"] = cast(weights.lora.down[p])
-            tensors[f"lora.{p}.lora_B.weight"] = cast(weights.lora.up[p])
+            put(f"lora.{p}.lora_A.weight", weights.lora.down[p])
+            put(f"lora.{p}.lora_B.weight", weights.lora.up[p])
     metadata = {
         _M + "format": FORMAT_NAME,
         _M + "format_version": str(FORMAT_VERSION),
@@ -60,11 +76,7 @@ def save_fineface(weights: FineFaceWeights, path: str, *, include_au_to_k: bool 
         _M + "source": weights.source,
         _M + "au_to_k": "included" if include_au_to_k and weights.au_to_k else "omitted",
     }
-    tmp = f"{path}.partial"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
-    return path
+    return write_safetensors(tensors, path, metadata)
 
 
 def load_fineface(path: str) -> FineFaceWeights:
