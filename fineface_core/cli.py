@@ -26,6 +26,8 @@ def main(argv=None) -> int:
                       help="omit the AU key projections (unused at inference; halves the adapter's size)")
     conv.add_argument("--dtype", default="keep", choices=sorted(DTYPES),
                       help="store tensors in this precision (default: keep, which is lossless)")
+    conv.add_argument("--overwrite", action="store_true",
+                      help="replace the output file if it exists (never one of the files being converted)")
 
     insp = sub.add_parser("inspect", help="print what a FineFace file or release folder holds")
     insp.add_argument("path")
@@ -37,7 +39,8 @@ def main(argv=None) -> int:
             if not args.out.endswith(".safetensors"):
                 parser.error("the output file name must end in .safetensors")
             weights = load_weights(args.source, args.variant)
-            save_fineface(weights, args.out, include_au_to_k=not args.drop_au_to_k, dtype=DTYPES[args.dtype])
+            save_fineface(weights, args.out, include_au_to_k=not args.drop_au_to_k, dtype=DTYPES[args.dtype],
+                          overwrite=args.overwrite)
             if weights.ignored:
                 print(f"not converted: {len(weights.ignored)} keys ({next(iter(weights.ignored.values()))})")
             print(describe(load_weights(args.out)))

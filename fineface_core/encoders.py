@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import ClassVar
 
 import torch
@@ -23,6 +24,8 @@ from torch import nn
 from .errors import WeightFileError
 
 N_AUS = 12
+MAX_WIDTH = 8192  # wider than any text encoder a FineFace model could sit beside
+MAX_HIDDEN = 16384
 
 
 class AUEncoder(nn.Module):
@@ -30,6 +33,8 @@ class AUEncoder(nn.Module):
 
     kind: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
+    # Settings beyond ``width`` that a config may give, with their types (checked before building).
+    settings: ClassVar[dict[str, type]] = {}
 
     def __init__(self, width: int):
         super().__init__()
@@ -99,6 +104,7 @@ class ResMLPEncoder(AUEncoder):
     """
 
     kind = "res_mlp"
+    settings = {"hidden_dim": int}
 
     def __init__(self, width: int, hidden_dim: int | None = None):
         super().__init__(width)
@@ -131,6 +137,7 @@ class Res3MLPEncoder(AUEncoder):
 
     kind = "res_3mlp"
     display_name = "Res + 3MLP"
+    settings = {"hidden_dim": int, "out_dim": int, "negative_slope": float}
 
     def __init__(self, width: int, hidden_dim: int = 256, out_dim: int = 64, negative_slope: float = 0.2):
         super().__init__(width)
@@ -166,6 +173,7 @@ class IndividualMLPEncoder(AUEncoder):
 
     kind = "individual_mlp"
     display_name = "Individual encoding + MLP"
+    settings = {"negative_slope": float}
 
     def __init__(self, width: int, negative_slope: float = 0.2):
         super().__init__(width)
@@ -214,22 +222,69 @@ def build_encoder(config: dict | str, width: int | None = None) -> AUEncoder:
         raise WeightFileError(f"bad settings for the {kind!r} AU encoder: {config} ({e})") from None
 
 
-def load_encoder(config: dict, state_dict: dict[str, torch.Tensor]) -> AUEncoder:
-    """Build an encoder and load its weights strictly; a mismatch is a clear WeightFileError."""
-    encoder = build_encoder(config)
-    expected = encoder.state_dict()
+def check_encoder_config(config, where: str = "the AU encoder config") -> dict:
+    """A stored encoder config, checked for types, known settings and ranges; returns it with its kind resolved.
+
+    Nothing is built here: a config alone never sizes a module (see ``load_encoder``).
+    """
+    if not isinstance(config, dict):
+        raise WeightFileError(f"{where} must be a JSON object like {{\"kind\": \"res_mlp\", \"width\": 1024, "
+                              f"\"hidden_dim\": 64}}, got {json.dumps(config)[:80]}")
+    config = dict(config)
+    kind = config.pop("kind", None)
+    if kind is None:
+        raise WeightFileError(f"{where} has no 'kind'; known kinds: {', '.join(ENCODER_CLASSES)}")
+    if isinstance(kind, str) and kind in ENCODER_ALIASES:
+        config = {**ENCODER_ALIASES[kind], **config}
+        kind = config.pop("kind")
+    if not isinstance(kind, str) or kind not in ENCODER_CLASSES:
+        raise WeightFileError(f"{where}: unknown AU encoder kind {kind!r}; known: {', '.join(ENCODER_CLASSES)}")
+    types = {"width": int, **ENCODER_CLASSES[kind].settings}
+    unknown = sorted(set(config) - set(types))
+    if unknown:
+        raise WeightFileError(f"{where}: unknown setting(s) {unknown} for the {kind!r} encoder; allowed: {', '.join(types)}")
+    if "width" not in config:
+        raise WeightFileError(f"{where}: the {kind!r} encoder needs a 'width' (1024 for SD 2.x, 768 for SD 1.5)")
+    for name, value in config.items():
+        if types[name] is int:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise WeightFileError(f"{where}: {name!r} must be a whole number, got {value!r}")
+            low, high = (N_AUS + 1, MAX_WIDTH) if name == "width" else (1, MAX_HIDDEN)
+            if not low <= value <= high:
+                raise WeightFileError(f"{where}: {name!r} is {value}, outside {low}..{high}")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not 0 <= value <= 1:
+            raise WeightFileError(f"{where}: {name!r} must be a number in 0..1, got {value!r}")
+    return {"kind": kind, **config}
+
+
+def load_encoder(config: dict, state_dict: dict[str, torch.Tensor], where: str = "the AU encoder config") -> AUEncoder:
+    """Build an encoder and load its weights strictly; a mismatch is a clear WeightFileError.
+
+    The layout is first built on the meta device (no memory) and compared with the stored
+    tensors' shapes; only an encoder exactly as large as its stored tensors is then built.
+    """
+    config = check_encoder_config(config, where)
+    settings = {k: v for k, v in config.items() if k != "kind"}
+    try:
+        with torch.device("meta"):
+            layout = ENCODER_CLASSES[config["kind"]](**settings)
+    except ValueError as e:
+        raise WeightFileError(f"{where}: {e}") from None
+    expected = layout.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     if missing or unexpected:
         raise WeightFileError(
-            f"the AU encoder weights do not fit a {config.get('kind')} encoder: "
+            f"{where} ({config}) does not fit the stored AU encoder weights: "
             f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}"
         )
     for key, tensor in state_dict.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise WeightFileError(
-                f"AU encoder weight {key!r} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}"
+                f"{where} ({config}) does not fit the stored AU encoder weights: {key!r} has shape "
+                f"{tuple(tensor.shape)}, the config implies {tuple(expected[key].shape)}"
             )
+    encoder = ENCODER_CLASSES[config["kind"]](**settings)
     dtypes = {t.dtype for t in state_dict.values()}
     if len(dtypes) == 1:
         # Keep the stored precision so that a file read and written again is bit-identical.

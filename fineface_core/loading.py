@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 
 from .errors import WeightFileError
-from .official import RELEASE_NAMES, load_official, official_variants_in
+from .folder_walk import walk_folders
+from .official import RELEASE_NAMES, load_official, official_variants_among
+from .safe_load import refuse_non_weights
 from .single_file import load_fineface
 from .weights import FineFaceWeights
 
@@ -15,6 +17,8 @@ def load_weights(path: str, variant: str = "auto") -> FineFaceWeights:
         return load_official(path, variant)
     if not os.path.exists(path):
         raise WeightFileError(f"FineFace weights not found: {path}")
+    if os.path.isfile(path) and os.path.getsize(path):
+        refuse_non_weights(path)
     if path.endswith((".ckpt", ".pt", ".pth", ".bin")):
         raise WeightFileError(
             f"{path} is one file of the official release; point at the folder that holds all of its files "
@@ -59,13 +63,11 @@ def find_weights(roots: list[str]) -> dict[str, tuple[str, str]]:
     for root in roots:
         if not os.path.isdir(root):
             continue
-        for folder, dirs, files in os.walk(root, followlinks=True):
-            dirs.sort()
-            rel = os.path.relpath(folder, root)
-            variants = official_variants_in(folder)
+        for folder, rel, files in walk_folders(root):
+            variants = official_variants_among(files)
             for variant in variants:
                 entries[f"{'' if rel == '.' else rel + '/'}[official {RELEASE_NAMES[variant]}]"] = (folder, variant)
-            for name in sorted(files):
+            for name in files:
                 if not name.endswith(".safetensors") or name.endswith(".partial"):
                     continue
                 if variants and name == "pytorch_lora_weights.safetensors":

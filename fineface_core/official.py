@@ -24,7 +24,8 @@ import torch
 from .encoders import load_encoder
 from .errors import WeightFileError
 from .families import FAMILIES, family_for_context_dim
-from .safe_load import load_pickled_state_dict, load_safetensors
+from .lora_layout import describe_lora, layout_problem
+from .safe_load import load_pickled_state_dict, load_safetensors, read_safetensors_header
 from .weights import ATTN2_PATH, FineFaceWeights, LoRAWeights
 
 
@@ -58,7 +59,12 @@ def official_variants_in(folder: str) -> list[str]:
     """Variants whose encoder and processor files are both in ``folder``."""
     if not os.path.isdir(folder):
         return []
-    names = set(os.listdir(folder))
+    return official_variants_among(os.listdir(folder))
+
+
+def official_variants_among(names) -> list[str]:
+    """Variants whose encoder and processor files are both among these file names."""
+    names = set(names)
     return [k for k, v in OFFICIAL_VARIANTS.items() if v.encoder_file in names and v.processors_file in names]
 
 
@@ -82,9 +88,9 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
     if variant not in present:
         raise WeightFileError(_missing_message(folder, spec))
 
+    files = [os.path.join(folder, spec.processors_file), os.path.join(folder, spec.encoder_file)]
     au_to_v, au_to_k, ignored = parse_processor_state_dict(
-        load_pickled_state_dict(os.path.join(folder, spec.processors_file), "AU adapter file"),
-        spec.processors_file,
+        load_pickled_state_dict(files[0], "AU adapter file"), spec.processors_file,
     )
     context_dims = {int(w.shape[1]) for w in au_to_v.values()}
     if len(context_dims) != 1:
@@ -95,10 +101,7 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
             f"{spec.processors_file} is built for {family}, but that file name belongs to the "
             f"{FAMILIES[spec.family].display_name} release; the files were mixed up or renamed."
         )
-    encoder = encoder_from_official(
-        load_pickled_state_dict(os.path.join(folder, spec.encoder_file), "AU encoder file"),
-        family.context_dim, spec.encoder_file,
-    )
+    encoder = encoder_from_official(load_pickled_state_dict(files[1], "AU encoder file"), family.context_dim, spec.encoder_file)
     if encoder.hidden_dim != spec.encoder_hidden:
         raise WeightFileError(
             f"{spec.encoder_file} has a {encoder.hidden_dim}-wide MLP; the official {RELEASE_NAMES[variant]} "
@@ -112,12 +115,30 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
                 f"{folder} has the SD 2.1 adapter files but not {spec.lora_file}; the SD 2.1 release needs all "
                 "three files (the LoRA is part of the method)."
             )
+        _refuse_other_lora(lora_path, {p: int(w.shape[0]) for p, w in au_to_v.items()}, family.context_dim)
         tensors, _ = load_safetensors(lora_path, "LoRA file")
         lora = parse_peft_lora(tensors, spec.lora_file, default_alpha=spec.lora_alpha)
+        files.append(lora_path)
     return FineFaceWeights(
         family=family, encoder=encoder, au_to_v=au_to_v, au_to_k=au_to_k, lora=lora,
         lambda_au=1.0, source=f"official {family.key} release ({os.path.abspath(folder)})", ignored=ignored,
+        files=tuple(files),
     )
+
+
+def _refuse_other_lora(lora_path: str, attn2_widths: dict[str, int], context_dim: int):
+    """The release's LoRA must fit its own adapter: every attention projection of those blocks, at their widths."""
+    _, shapes = read_safetensors_header(lora_path, "LoRA file")
+    lora = describe_lora(shapes)
+    if lora is None:
+        _refuse_foreign_lora(shapes, os.path.basename(lora_path))
+        return  # no LoRA keys at all: parse_peft_lora says what it found
+    problem = layout_problem(shapes, attn2_widths, context_dim)
+    if problem:
+        raise WeightFileError(
+            f"{lora_path} is {lora}, not FineFace's: {problem}. Put the release's own {os.path.basename(lora_path)} "
+            "(Hugging Face Tvaranka/fineface) in that folder."
+        )
 
 
 def _missing_message(folder: str, spec: OfficialVariant | None = None) -> str:
@@ -170,7 +191,7 @@ def encoder_from_official(sd: dict[str, torch.Tensor], width: int, name: str = "
         raise WeightFileError(f"{name}: au_encoder.weight has shape {tuple(w.shape)}, expected [hidden, 12]")
     if w.shape[0] + 12 > width:
         raise WeightFileError(f"{name}: encoder output {w.shape[0] + 12} is wider than the text width {width}")
-    return load_encoder({"kind": "res_mlp", "width": width, "hidden_dim": int(w.shape[0])}, sd)
+    return load_encoder({"kind": "res_mlp", "width": width, "hidden_dim": int(w.shape[0])}, sd, where=name)
 
 
 def parse_peft_lora(tensors: dict[str, torch.Tensor], name: str = "LoRA file", default_alpha: float | None = None) -> LoRAWeights:

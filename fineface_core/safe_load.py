@@ -3,6 +3,8 @@
 A ``.ckpt`` is a Python pickle: unpickling an untrusted one can run arbitrary code. Pickles
 are read only with ``torch.load(weights_only=True)``, which admits tensors and plain
 containers and refuses everything else before it is constructed.
+
+Every tensor read here passes ``tensor_checks.check_tensors`` (precision policy, NaN / inf).
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .errors import WeightFileError
+from .tensor_checks import check_tensors
+
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+_SNIFF = 1024
 
 
 def _require_file(path: str, what: str):
@@ -23,6 +29,38 @@ def _require_file(path: str, what: str):
         raise WeightFileError(f"{what} is not a file: {path}")
     if os.path.getsize(path) == 0:
         raise WeightFileError(f"{what} is empty (0 bytes): {path}. Download it again.")
+    refuse_non_weights(path)
+
+
+def refuse_non_weights(path: str):
+    """Name the usual stand-ins for a weight file: a Git LFS pointer, a web page, other text."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF)
+    except OSError as e:
+        raise WeightFileError(f"cannot read {path}: {e.strerror}") from None
+    if head.startswith(LFS_POINTER):
+        raise WeightFileError(
+            f"{path} is a Git LFS pointer ({os.path.getsize(path)} bytes), not the weights: download the real file "
+            "(`git lfs pull` in the cloned repository, or the download button on the Hugging Face page)."
+        )
+    # Weight files start with binary bytes (a safetensors header length, a zip or pickle opcode).
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:
+            return
+        text = head[: e.start].decode("utf-8")  # a character cut at the end of the sample
+    if any(c < " " and c not in "\t\r\n" for c in text):
+        return
+    start = text.lstrip().lower()
+    if start.startswith(("<!doctype html", "<html", "<head", "<?xml")):
+        raise WeightFileError(
+            f"{path} is a web page (HTML), not weights: the download saved an error or sign-in page. Download the "
+            "file again (on Hugging Face, the download button of the file, not its page)."
+        )
+    first = text.strip().splitlines()[0][:80] if text.strip() else ""
+    raise WeightFileError(f"{path} is a text file ({first!r}), not weights: the download failed. Download it again.")
 
 
 def load_pickled_state_dict(path: str, what: str = "weight file") -> dict[str, torch.Tensor]:
@@ -46,11 +84,24 @@ def load_pickled_state_dict(path: str, what: str = "weight file") -> dict[str, t
         ) from None
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise WeightFileError(f"{path} does not hold a state dict (a mapping of names to tensors); found {type(obj).__name__}")
-    return obj
+    return check_tensors(obj, path)
+
+
+def read_safetensors_header(path: str, what: str = "weight file") -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """Metadata and tensor shapes of a .safetensors file, without reading a tensor."""
+    _require_file(path, what)
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {}), {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightFileError(
+            f"{path} is not a readable .safetensors file ({str(e)[:300]}); it may be truncated or "
+            "still downloading. Download it again."
+        ) from None
 
 
 def load_safetensors(path: str, what: str = "weight file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """All tensors and the metadata of a .safetensors file, with readable errors."""
+    """All tensors (checked) and the metadata of a .safetensors file, with readable errors."""
     _require_file(path, what)
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
@@ -61,13 +112,8 @@ def load_safetensors(path: str, what: str = "weight file") -> tuple[dict[str, to
             f"{path} is not a readable .safetensors file ({str(e)[:300]}); it may be truncated or "
             "still downloading. Download it again."
         ) from None
-    return tensors, metadata
+    return check_tensors(tensors, path), metadata
 
 
 def read_safetensors_metadata(path: str) -> dict[str, str]:
-    _require_file(path, "weight file")
-    try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            return dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise WeightFileError(f"{path} is not a readable .safetensors file ({str(e)[:300]})") from None
+    return read_safetensors_header(path)[0]

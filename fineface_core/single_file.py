@@ -18,35 +18,51 @@ import json
 import os
 
 import torch
-from safetensors.torch import save_file
 
 from .aus import AU_ORDER
 from .encoders import load_encoder
 from .errors import WeightFileError
-from .families import FAMILIES
-from .safe_load import load_safetensors
+from .lora_layout import describe_lora, is_official_sd21_lora
+from .metadata_schema import DAMAGED, FORMAT_NAME, FORMAT_VERSION, PREFIX as _M, is_fineface_file, parse_metadata
+from .official import OFFICIAL_VARIANTS, official_variants_in
+from .output_file import check_output_path, write_safetensors
+from .safe_load import load_safetensors, read_safetensors_header
 from .weights import FineFaceWeights, LoRAWeights
 
-FORMAT_NAME = "fineface"
-FORMAT_VERSION = 1
-_M = "fineface."
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "is_fineface_file", "load_fineface", "save_fineface"]
 
 
-def save_fineface(weights: FineFaceWeights, path: str, *, include_au_to_k: bool = True, dtype: torch.dtype | None = None) -> str:
-    """Write ``weights`` to one .safetensors file (atomically: a partial file never has the final name)."""
-    def cast(t: torch.Tensor) -> torch.Tensor:
+def save_fineface(weights: FineFaceWeights, path: str, *, include_au_to_k: bool = True, dtype: torch.dtype | None = None,
+                  overwrite: bool = True) -> str:
+    """Write ``weights`` to one .safetensors file, atomically (a failed write leaves nothing behind).
+
+    Never writes over a file the weights were read from; an existing file is replaced only with
+    ``overwrite``. A ``dtype`` that would turn values into infinities (float16 above 65504) is refused.
+    """
+    check_output_path(path, overwrite=overwrite, inputs=weights.files)
+    tensors: dict[str, torch.Tensor] = {}
+
+    def put(key: str, t: torch.Tensor):
         t = t.detach().to("cpu")
-        return (t.to(dtype) if dtype is not None else t).contiguous()
+        cast = (t.to(dtype) if dtype is not None else t).contiguous()
+        if dtype is not None and not bool(torch.isfinite(cast).all()) and bool(torch.isfinite(t).all()):
+            raise WeightFileError(
+                f"cannot store {key!r} as {str(dtype).replace('torch.', '')}: its values reach "
+                f"{float(t.abs().max()):.6g}, beyond that type's range ({torch.finfo(dtype).max:.6g}), and would become "
+                f"infinite. Keep the precision (--dtype keep) or use bfloat16 (--dtype bf16). Nothing was written."
+            )
+        tensors[key] = cast
 
-    tensors = {f"encoder.{k}": cast(v) for k, v in weights.encoder.state_dict().items()}
+    for k, v in weights.encoder.state_dict().items():
+        put(f"encoder.{k}", v)
     for p in weights.layers:
-        tensors[f"adapter.{p}.au_to_v.weight"] = cast(weights.au_to_v[p])
+        put(f"adapter.{p}.au_to_v.weight", weights.au_to_v[p])
         if include_au_to_k and weights.au_to_k:
-            tensors[f"adapter.{p}.au_to_k.weight"] = cast(weights.au_to_k[p])
+            put(f"adapter.{p}.au_to_k.weight", weights.au_to_k[p])
     if weights.lora is not None:
         for p in weights.lora.down:
-            tensors[f"lora.{p}.lora_A.weight"] = cast(weights.lora.down[p])
-            tensors[f"lora.{p}.lora_B.weight"] = cast(weights.lora.up[p])
+            put(f"lora.{p}.lora_A.weight", weights.lora.down[p])
+            put(f"lora.{p}.lora_B.weight", weights.lora.up[p])
     metadata = {
         _M + "format": FORMAT_NAME,
         _M + "format_version": str(FORMAT_VERSION),
@@ -60,103 +76,92 @@ def save_fineface(weights: FineFaceWeights, path: str, *, include_au_to_k: bool 
         _M + "source": weights.source,
         _M + "au_to_k": "included" if include_au_to_k and weights.au_to_k else "omitted",
     }
-    tmp = f"{path}.partial"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
-    return path
-
-
-def is_fineface_file(metadata: dict[str, str]) -> bool:
-    return metadata.get(_M + "format") == FORMAT_NAME
+    return write_safetensors(tensors, path, metadata)
 
 
 def load_fineface(path: str) -> FineFaceWeights:
-    """Read a FineFace .safetensors file; anything else gets an error that says what it is."""
-    tensors, metadata = load_safetensors(path, "FineFace file")
-    if not is_fineface_file(metadata):
-        raise WeightFileError(_foreign_message(path, tensors, metadata))
-    version = metadata.get(_M + "format_version", "")
-    if version != str(FORMAT_VERSION):
-        raise WeightFileError(
-            f"{path} uses FineFace file format version {version!r}; this version of the nodes reads version "
-            f"{FORMAT_VERSION}. Update the node pack (or convert the file again)."
-        )
-    order = metadata.get(_M + "au_order", "")
-    if order != ",".join(AU_ORDER):
-        raise WeightFileError(f"{path} orders its AUs as {order!r}; expected {','.join(AU_ORDER)}")
-    family_key = metadata.get(_M + "family", "")
-    if family_key not in FAMILIES:
-        raise WeightFileError(f"{path}: unknown base model family {family_key!r}; expected one of {sorted(FAMILIES)}")
-    family = FAMILIES[family_key]
-    if metadata.get(_M + "context_dim") != str(family.context_dim):
-        raise WeightFileError(f"{path}: metadata says text width {metadata.get(_M + 'context_dim')} for {family}")
-    try:
-        encoder_config = json.loads(metadata.get(_M + "encoder", ""))
-    except json.JSONDecodeError:
-        raise WeightFileError(f"{path}: the encoder metadata is not valid JSON") from None
+    """Read a FineFace .safetensors file; anything else gets an error that says what it is.
 
-    groups: dict[str, dict[str, torch.Tensor]] = {"encoder": {}, "adapter": {}, "lora": {}}
-    for key, tensor in tensors.items():
+    The metadata and the tensors' shapes are checked before any tensor is read or any module built.
+    """
+    metadata, shapes = read_safetensors_header(path, "FineFace file")
+    if not is_fineface_file(metadata):
+        raise WeightFileError(_foreign_message(path, shapes))
+    meta = parse_metadata(path, metadata)
+
+    groups: dict[str, dict[str, tuple[int, ...]]] = {"encoder": {}, "adapter": {}, "lora": {}}
+    for key, shape in shapes.items():
         head, _, rest = key.partition(".")
         if head not in groups or not rest:
             raise WeightFileError(f"{path}: unexpected tensor {key!r} (expected encoder.*, adapter.* or lora.*)")
-        groups[head][rest] = tensor
-
-    au_to_v, au_to_k = {}, {}
-    for key, tensor in groups["adapter"].items():
-        for suffix, target in ((".au_to_v.weight", au_to_v), (".au_to_k.weight", au_to_k)):
-            if key.endswith(suffix):
-                target[key[: -len(suffix)]] = tensor
-                break
-        else:
+        groups[head][rest] = shape
+    for key in groups["adapter"]:
+        if not key.endswith((".au_to_v.weight", ".au_to_k.weight")):
             raise WeightFileError(f"{path}: unexpected adapter tensor 'adapter.{key}'")
+    for key in groups["lora"]:
+        if not key.endswith((".lora_A.weight", ".lora_B.weight")):
+            raise WeightFileError(f"{path}: unexpected LoRA tensor 'lora.{key}'")
+    has_k = any(k.endswith(".au_to_k.weight") for k in groups["adapter"])
+    if meta.au_to_k is not None and has_k != (meta.au_to_k == "included"):
+        raise WeightFileError(f"{path}: metadata field '{_M}au_to_k' says {meta.au_to_k!r}, but the file "
+                              f"{'holds' if has_k else 'holds no'} au_to_k tensors.{DAMAGED}")
+    if groups["lora"] and not meta.lora_rank:
+        raise WeightFileError(f"{path}: the file holds LoRA tensors but metadata field '{_M}lora_rank' announces none.{DAMAGED}")
+    if meta.lora_rank and not groups["lora"]:
+        raise WeightFileError(f"{path}: metadata announces a rank-{meta.lora_rank} LoRA but the file holds no LoRA tensors "
+                              "(truncated?). Convert or export the weights again.")
+    for key, shape in groups["lora"].items():
+        if len(shape) != 2 or shape[0 if key.endswith(".lora_A.weight") else 1] != meta.lora_rank:
+            raise WeightFileError(f"{path}: metadata field '{_M}lora_rank' says {meta.lora_rank}, but 'lora.{key}' "
+                                  f"has shape {list(shape)}.{DAMAGED}")
 
+    tensors, _ = load_safetensors(path, "FineFace file")
+    parts: dict[str, dict[str, torch.Tensor]] = {"encoder": {}, "adapter": {}, "lora": {}}
+    for key, tensor in tensors.items():
+        head, _, rest = key.partition(".")
+        parts[head][rest] = tensor
+    au_to_v, au_to_k = {}, {}
+    for key, tensor in parts["adapter"].items():
+        layer, name, _ = key.rsplit(".", 2)
+        (au_to_v if name == "au_to_v" else au_to_k)[layer] = tensor
     lora = None
-    rank = int(metadata.get(_M + "lora_rank", "0") or 0)
-    if groups["lora"]:
-        down, up = {}, {}
-        for key, tensor in groups["lora"].items():
-            if key.endswith(".lora_A.weight"):
-                down[key[: -len(".lora_A.weight")]] = tensor
-            elif key.endswith(".lora_B.weight"):
-                up[key[: -len(".lora_B.weight")]] = tensor
-            else:
-                raise WeightFileError(f"{path}: unexpected LoRA tensor 'lora.{key}'")
-        try:
-            alpha = float(metadata.get(_M + "lora_alpha", ""))
-        except ValueError:
-            raise WeightFileError(f"{path}: LoRA weights without a valid 'fineface.lora_alpha' metadata entry") from None
-        lora = LoRAWeights(down=down, up=up, alpha=alpha)
+    if parts["lora"]:
+        down = {k[: -len(".lora_A.weight")]: t for k, t in parts["lora"].items() if k.endswith(".lora_A.weight")}
+        up = {k[: -len(".lora_B.weight")]: t for k, t in parts["lora"].items() if k.endswith(".lora_B.weight")}
+        lora = LoRAWeights(down=down, up=up, alpha=meta.lora_alpha)
         lora.validate()
-        if lora.rank != rank:
-            raise WeightFileError(f"{path}: metadata says LoRA rank {rank}, the tensors have rank {lora.rank}")
-    elif rank:
-        raise WeightFileError(f"{path}: metadata announces a rank-{rank} LoRA but the file holds no LoRA tensors (truncated?)")
-
-    try:
-        lambda_au = float(metadata.get(_M + "lambda_au", "1.0"))
-    except ValueError:
-        raise WeightFileError(f"{path}: invalid lambda_au metadata {metadata.get(_M + 'lambda_au')!r}") from None
     return FineFaceWeights(
-        family=family,
-        encoder=load_encoder(encoder_config, groups["encoder"]),
-        au_to_v=au_to_v, au_to_k=au_to_k, lora=lora, lambda_au=lambda_au,
-        source=metadata.get(_M + "source", "") or os.path.basename(path),
+        family=meta.family,
+        encoder=_encoder(meta.encoder, parts["encoder"], path),
+        au_to_v=au_to_v, au_to_k=au_to_k, lora=lora, lambda_au=meta.lambda_au,
+        source=meta.source or os.path.basename(path), files=(path,),
     )
 
 
-def _foreign_message(path: str, tensors: dict, metadata: dict) -> str:
-    keys = list(tensors)
-    name = os.path.basename(path)
-    if name == "pytorch_lora_weights.safetensors" or any(".lora_A." in k and k.startswith("unet.") for k in keys):
+def _encoder(config: dict, state_dict: dict[str, torch.Tensor], path: str):
+    try:
+        return load_encoder(config, state_dict, where=f"{path}: metadata field '{_M}encoder'")
+    except WeightFileError as e:
+        raise WeightFileError(f"{e}.{DAMAGED}") from None
+
+
+def _foreign_message(path: str, shapes: dict[str, tuple[int, ...]]) -> str:
+    keys = list(shapes)
+    if any(k.startswith(("lora_unet_", "lora_te")) for k in keys) or any(".lora_up." in k or ".lora_down." in k for k in keys):
+        return f"{path} is a Stable Diffusion LoRA, not a FineFace file. Load it with ComfyUI's LoraLoader."
+    lora = describe_lora(shapes)
+    beside_release = os.path.basename(path) == OFFICIAL_VARIANTS["sd21"].lora_file and \
+        "sd21" in official_variants_in(os.path.dirname(os.path.abspath(path)))
+    if lora is not None and (beside_release or is_official_sd21_lora(shapes)):
+        # In a release folder, loading the folder checks this LoRA against the release's adapter.
         return (
             f"{path} is the LoRA part of the official FineFace release, not a complete model. Point the loader "
             "at the folder holding au_encoder.ckpt, attn_processors.ckpt and this file, or convert the folder "
             "with `python -m fineface_core convert FOLDER OUT.safetensors`."
         )
-    if any(k.startswith(("lora_unet_", "lora_te")) for k in keys) or any(".lora_up." in k or ".lora_down." in k for k in keys):
-        return f"{path} is a Stable Diffusion LoRA, not a FineFace file. Load it with ComfyUI's LoraLoader."
+    if lora is not None:
+        return (f"{path} is {lora}, not FineFace's: FineFace weights are a FineFace .safetensors file or an official "
+                "release folder. Load this LoRA with a LoRA loader.")
     if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
         return f"{path} is a Stable Diffusion checkpoint, not a FineFace file. It belongs in models/checkpoints."
     if any(k.startswith(("input_blocks.", "down_blocks.", "conv_in.")) for k in keys):

@@ -5,6 +5,7 @@ the names of the official release; the ComfyUI glue maps them onto its own block
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -75,7 +76,7 @@ class LoRAWeights:
             ranks.add(d.shape[0])
         if len(ranks) != 1:
             raise WeightFileError(f"the LoRA mixes ranks {sorted(ranks)}; FineFace uses one rank for all layers")
-        if not (self.alpha == self.alpha) or self.alpha <= 0:
+        if not math.isfinite(self.alpha) or self.alpha <= 0:
             raise WeightFileError(f"LoRA alpha must be a positive number, got {self.alpha}")
 
 
@@ -92,6 +93,8 @@ class FineFaceWeights:
     source: str = ""
     # Keys that were present in the input files but deliberately not used, with the reason.
     ignored: dict[str, str] = field(default_factory=dict)
+    # The files these weights were read from (a writer refuses to overwrite them).
+    files: tuple[str, ...] = ()
 
     def __post_init__(self):
         if isinstance(self.family, str):
@@ -121,8 +124,8 @@ class FineFaceWeights:
             raise WeightFileError("au_to_k is given for some layers only; give it for all or none")
         if self.lora is not None:
             self.lora.validate()
-        if not (self.lambda_au == self.lambda_au):
-            raise WeightFileError("default lambda_AU is NaN")
+        if not math.isfinite(self.lambda_au):
+            raise WeightFileError(f"default lambda_AU is {self.lambda_au}; it must be a finite number")
 
     # -- facts --------------------------------------------------------------------------
     @property
