@@ -75,3 +75,18 @@ def find_weights(roots: list[str]) -> dict[str, tuple[str, str]]:
                 label = name if rel == "." else f"{rel}/{name}"
                 entries.setdefault(label, (os.path.join(folder, name), "auto"))
     return entries
+
+
+def find_release_files(roots: list[str], suffixes: tuple[str, ...]) -> dict[str, str]:
+    """Files ending in ``suffixes`` under ``roots``: label (path relative to its root, '/'-separated) -> file.
+    What the release loader offers per file (au_encoder.ckpt, attn_processors.ckpt, ...)."""
+    entries: dict[str, str] = {}
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for folder, rel, files in walk_folders(root):
+            for name in files:
+                if name.lower().endswith(suffixes) and not name.endswith(".partial"):
+                    label = name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")
+                    entries.setdefault(label, os.path.join(folder, name))
+    return entries

@@ -88,26 +88,7 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
     if variant not in present:
         raise WeightFileError(_missing_message(folder, spec))
 
-    files = [os.path.join(folder, spec.processors_file), os.path.join(folder, spec.encoder_file)]
-    au_to_v, au_to_k, ignored = parse_processor_state_dict(
-        load_pickled_state_dict(files[0], "AU adapter file"), spec.processors_file,
-    )
-    context_dims = {int(w.shape[1]) for w in au_to_v.values()}
-    if len(context_dims) != 1:
-        raise WeightFileError(f"{spec.processors_file}: layers disagree on the text width: {sorted(context_dims)}")
-    family = family_for_context_dim(context_dims.pop(), what=f"the adapter in {spec.processors_file}")
-    if family.key != spec.family:
-        raise WeightFileError(
-            f"{spec.processors_file} is built for {family}, but that file name belongs to the "
-            f"{FAMILIES[spec.family].display_name} release; the files were mixed up or renamed."
-        )
-    encoder = encoder_from_official(load_pickled_state_dict(files[1], "AU encoder file"), family.context_dim, spec.encoder_file)
-    if encoder.hidden_dim != spec.encoder_hidden:
-        raise WeightFileError(
-            f"{spec.encoder_file} has a {encoder.hidden_dim}-wide MLP; the official {RELEASE_NAMES[variant]} "
-            f"encoder has {spec.encoder_hidden}. The release files were mixed up."
-        )
-    lora = None
+    lora_path = None
     if spec.lora_file is not None:
         lora_path = os.path.join(folder, spec.lora_file)
         if not os.path.exists(lora_path):
@@ -115,14 +96,62 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
                 f"{folder} has the SD 2.1 adapter files but not {spec.lora_file}; the SD 2.1 release needs all "
                 "three files (the LoRA is part of the method)."
             )
+    weights = load_release_files(os.path.join(folder, spec.encoder_file), os.path.join(folder, spec.processors_file),
+                                 lora_path, expected_family=spec.family)
+    weights.source = f"official {weights.family.key} release ({os.path.abspath(folder)})"
+    return weights
+
+
+NO_LORA = "none"
+RELEASE_URL = "https://huggingface.co/Tvaranka/fineface"
+
+
+def load_release_files(encoder_path: str, processors_path: str, lora_path: str | None,
+                       expected_family: str | None = None) -> FineFaceWeights:
+    """The release's files wherever they are (the front end's model dialog puts each into models/fineface/).
+
+    The adapter's text width says which release it is; the encoder and the LoRA must be that release's.
+    """
+    processors_name, encoder_name = os.path.basename(processors_path), os.path.basename(encoder_path)
+    au_to_v, au_to_k, ignored = parse_processor_state_dict(
+        load_pickled_state_dict(processors_path, "AU adapter file"), processors_name,
+    )
+    context_dims = {int(w.shape[1]) for w in au_to_v.values()}
+    if len(context_dims) != 1:
+        raise WeightFileError(f"{processors_name}: layers disagree on the text width: {sorted(context_dims)}")
+    family = family_for_context_dim(context_dims.pop(), what=f"the adapter in {processors_name}")
+    if expected_family is not None and family.key != expected_family:
+        raise WeightFileError(
+            f"{processors_name} is built for {family}, but that file name belongs to the "
+            f"{FAMILIES[expected_family].display_name} release; the files were mixed up or renamed."
+        )
+    spec = OFFICIAL_VARIANTS[family.key]
+    encoder = encoder_from_official(load_pickled_state_dict(encoder_path, "AU encoder file"), family.context_dim, encoder_name)
+    if encoder.hidden_dim != spec.encoder_hidden:
+        raise WeightFileError(
+            f"{encoder_name} has a {encoder.hidden_dim}-wide MLP; the official {RELEASE_NAMES[family.key]} "
+            f"encoder has {spec.encoder_hidden} ({spec.encoder_file}). The release files were mixed up: "
+            f"{processors_name} is the {RELEASE_NAMES[family.key]} adapter."
+        )
+    files = [processors_path, encoder_path]
+    lora = None
+    if spec.lora_file is not None and lora_path is None:
+        raise WeightFileError(
+            f"the {RELEASE_NAMES[family.key]} release needs its LoRA ({spec.lora_file}, part of the method); choose it "
+            "(Apply FineFace Adapter's lora_strength 0 turns it off)."
+        )
+    if spec.lora_file is None and lora_path is not None:
+        raise WeightFileError(f"the {RELEASE_NAMES[family.key]} release has no LoRA; choose '{NO_LORA}' for the LoRA "
+                              f"(found {os.path.basename(lora_path)})")
+    if lora_path is not None:
         _refuse_other_lora(lora_path, {p: int(w.shape[0]) for p, w in au_to_v.items()}, family.context_dim)
         tensors, _ = load_safetensors(lora_path, "LoRA file")
-        lora = parse_peft_lora(tensors, spec.lora_file, default_alpha=spec.lora_alpha)
+        lora = parse_peft_lora(tensors, os.path.basename(lora_path), default_alpha=spec.lora_alpha)
         files.append(lora_path)
     return FineFaceWeights(
         family=family, encoder=encoder, au_to_v=au_to_v, au_to_k=au_to_k, lora=lora,
-        lambda_au=1.0, source=f"official {family.key} release ({os.path.abspath(folder)})", ignored=ignored,
-        files=tuple(files),
+        lambda_au=1.0, source=f"official {family.key} release ({', '.join(os.path.abspath(f) for f in files)})",
+        ignored=ignored, files=tuple(files),
     )
 
 

@@ -6,9 +6,11 @@ from .au_grid import FineFaceAUGrid
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
 from .model_loader import FineFaceModelLoader
+from .release_loader import FineFaceReleaseLoader
 
 NODE_CLASS_MAPPINGS = {
     "FineFaceModelLoader": FineFaceModelLoader,
+    "FineFaceReleaseLoader": FineFaceReleaseLoader,
     "FineFaceAUVector": FineFaceAUVector,
     "FineFaceAUEncoder": FineFaceAUEncoder,
     "FineFaceApplyAdapter": FineFaceApplyAdapter,
@@ -18,6 +20,7 @@ NODE_CLASS_MAPPINGS = {
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceModelLoader": "FineFace Model Loader",
+    "FineFaceReleaseLoader": "FineFace Release Loader",
     "FineFaceAUVector": "AU Vector",
     "FineFaceAUEncoder": "AU Encoder",
     "FineFaceApplyAdapter": "Apply FineFace Adapter",

@@ -16,6 +16,7 @@ from tests.support import comfy_env
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACK = {
     "FineFaceModelLoader": "FineFace Model Loader",
+    "FineFaceReleaseLoader": "FineFace Release Loader",
     "FineFaceAUVector": "AU Vector",
     "FineFaceAUEncoder": "AU Encoder",
     "FineFaceApplyAdapter": "Apply FineFace Adapter",
