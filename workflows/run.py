@@ -14,9 +14,7 @@ is missing it says which, where it comes from and where it goes, and exits with 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
-import inspect
 import json
 import os
 import random
@@ -24,9 +22,9 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 
 from . import workflow_path
+from .executor import ExecutionFailed, ExecutorServer, run_prompt, wait
 from .api_format import WorkflowError, find_node, node_info_from_classes, set_widget, used_node_types, workflow_to_prompt
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -174,33 +172,21 @@ def has_transparency(path: str) -> bool:
 # ComfyUI, headless
 # --------------------------------------------------------------------------------------
 
-class HeadlessServer:
+class HeadlessServer(ExecutorServer):
     """Stands in for ComfyUI's PromptServer: the executor reports to it; it prints progress."""
 
     def __init__(self, stream=None):
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.prompt = {}
-        self.messages = []
+        super().__init__()
         self.outputs = {}  # node id -> ui output ({"images": [...]})
         self.stream = stream or sys.stdout
         self._last_progress = None
 
-    def queue_updated(self):
-        pass
-
-    def _name(self, node_id) -> str:
-        entry = self.prompt.get(str(node_id), {})
-        title = entry.get("_meta", {}).get("title") or entry.get("class_type", "")
-        return f"{title} (#{node_id})" if title else f"#{node_id}"
-
     def send_sync(self, event, data, sid=None):
         if not isinstance(event, str):  # binary preview images
             return
-        self.messages.append((event, data))
+        super().send_sync(event, data, sid)
         if event == "executing" and data.get("node") is not None:
-            print(f"[{time.strftime('%H:%M:%S')}] {self._name(data['node'])}", file=self.stream, flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] {self.node_name(data['node'])}", file=self.stream, flush=True)
         elif event == "progress":
             key = (data.get("node"), data.get("value"), data.get("max"))
             if key != self._last_progress:
@@ -208,9 +194,6 @@ class HeadlessServer:
                 print(f"    step {data.get('value')}/{data.get('max')}", file=self.stream, flush=True)
         elif event == "executed" and data.get("output"):
             self.outputs[str(data.get("node"))] = data["output"]
-        elif event == "execution_error":
-            print(f"error in {self._name(data.get('node_id'))}: {data.get('exception_type')}: "
-                  f"{data.get('exception_message')}", file=sys.stderr, flush=True)
 
     def progress_hook(self, value, total, preview=None, prompt_id=None, node_id=None, **_):
         self.send_sync("progress", {"value": value, "max": total, "prompt_id": prompt_id or self.last_prompt_id,
@@ -245,15 +228,11 @@ def boot_comfyui(path: str, cpu: bool):
     return folder_paths, nodes, execution, comfy.utils
 
 
-def _run_maybe_async(value):
-    return asyncio.run(value) if inspect.isawaitable(value) else value
-
-
 def load_pack(nodes_module):
     """Register this repo's nodes as ComfyUI does for a folder in custom_nodes."""
     if "FineFaceModelLoader" in nodes_module.NODE_CLASS_MAPPINGS:
         return
-    ok = _run_maybe_async(nodes_module.load_custom_node(REPO_ROOT))
+    ok = wait(nodes_module.load_custom_node(REPO_ROOT))
     if not ok or "FineFaceModelLoader" not in nodes_module.NODE_CLASS_MAPPINGS:
         raise RuntimeError(f"ComfyUI could not load the FineFace nodes from {REPO_ROOT} (see the log above)")
 
@@ -419,25 +398,10 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 def execute(execution_module, server: HeadlessServer, prompt: dict, workflow: dict):
-    prompt_id = str(uuid.uuid4())
-    validate = execution_module.validate_prompt
-    params = list(inspect.signature(validate).parameters)
-    result = validate(prompt_id, prompt, None) if len(params) >= 3 else validate(prompt)
-    valid, error, outputs, node_errors = _run_maybe_async(result)
-    if not valid:
-        details = []
-        for node_id, err in (node_errors or {}).items():
-            for e in err.get("errors", []):
-                details.append(f"  {server._name(node_id)}: {e.get('message')}: {e.get('details')}")
-        raise RuntimeError(f"ComfyUI rejected the prompt: {error.get('message') if isinstance(error, dict) else error}\n" + "\n".join(details))
-    executor = execution_module.PromptExecutor(server)
-    server.last_prompt_id = prompt_id
+    """Run the prompt through ComfyUI's executor (built as this tree's main.py builds it); the
+    saved images carry the editor workflow, as when queued from the editor."""
     extra = {"client_id": "fineface-headless", "extra_pnginfo": {"workflow": workflow}}
-    executor.execute(prompt, prompt_id, extra, list(outputs))
-    if not executor.success:
-        errors = [d for e, d in server.messages if e == "execution_error"]
-        msg = errors[-1].get("exception_message", "") if errors else "see the log above"
-        raise RuntimeError(f"the workflow failed: {msg}")
+    run_prompt(execution_module, server, prompt, extra)
     return server.outputs
 
 
@@ -526,7 +490,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         try:
             outputs = execute(execution_module, server, prompt, wf)
-        except RuntimeError as e:
+        except ExecutionFailed as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         images = saved_images(fp, outputs, prompt)
