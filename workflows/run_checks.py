@@ -1,0 +1,191 @@
+"""The headless runner's options, checked before ComfyUI is imported.
+
+Booting ComfyUI and loading a checkpoint take a while, and a render minutes; a bad value must
+not cost either. Everything here runs on the command line's values alone (and fineface_core,
+which never imports ComfyUI). What only ComfyUI knows -- sampler names, the model files in its
+folders -- is checked after it starts but still before anything renders.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+
+from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, AU_ORDER, OTHER_FACS_AUS, SAFE_MAX, SAFE_MIN, parse_aus, split_specs
+
+# The AU Sweep node's menu entries ("AU12 Lip Corner Puller"), from the same table it is built from.
+SWEEP_CHOICES = tuple(f"{au.code} {au.name}" for au in ACTION_UNITS)
+MAX_SEED = 0xFFFFFFFFFFFFFFFF  # KSampler's range
+
+
+class UsageError(Exception):
+    pass
+
+
+def sweep_choice(au: str) -> str:
+    """--sweep AU12 / 12 / 'AU12 Lip Corner Puller' -> the AU Sweep node's menu entry."""
+    word = au.strip().split(" ", 1)[0] if au.strip() else ""
+    m = re.fullmatch(r"(?:AU)?(\d+)", word, re.IGNORECASE)
+    code = f"AU{int(m[1])}" if m else None
+    if code in AU_BY_CODE:
+        return SWEEP_CHOICES[AU_BY_CODE[code].index]
+    known = f" ({code} {OTHER_FACS_AUS[int(m[1])]} is a FACS action unit FineFace was not trained on)" \
+        if m and int(m[1]) in OTHER_FACS_AUS else ""
+    raise UsageError(f"--sweep {au}: not one of the 12 AUs FineFace knows{known}; choose one of {', '.join(AU_ORDER)}")
+
+
+def grid_specs(aus: str) -> list[str]:
+    """'neutral; happiness; AU4@4' -> one spec per cell of the expression grid."""
+    return split_specs(aus)
+
+
+def check_args(args, name: str):
+    """Every option of the command line, for the workflow ``name``; raises UsageError (or
+    AUSpecError for --aus) with what is wrong and what to do."""
+    check_workflow_options(args, name)
+    check_numbers(args, name)
+    if args.sweep is not None:
+        sweep_choice(args.sweep)
+    if args.aus is not None:
+        specs = grid_specs(args.aus)
+        if name != "grid" and len(specs) > 1:
+            raise UsageError("several expressions (separated by ';') are for the grid workflow")
+        for spec in specs or [args.aus]:
+            parse_aus(spec)  # raises AUSpecError with the reason
+    for flag, path in (("--comfyui", args.comfyui), ("--models-dir", args.models_dir)):
+        if path is not None:
+            check_folder(flag, path)
+    if args.output_dir is not None:
+        check_output_dir(args.output_dir)
+    if args.image is not None:
+        check_image(args.image, args.mask_from_alpha)
+    if args.out is not None:
+        check_out(args.out)
+
+
+def check_workflow_options(args, name: str):
+    if name != "sweep" and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
+        raise UsageError("--sweep / --from / --to / --cells belong to the sweep workflow")
+    if name == "sweep" and args.aus:
+        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit and grid")
+    if name != "edit" and (args.image or args.denoise is not None or args.mask_from_alpha):
+        raise UsageError("--image / --denoise / --mask-from-alpha belong to the edit workflow")
+    if name == "edit" and not args.image:
+        raise UsageError("the edit workflow needs --image")
+
+
+def _finite(flag: str, value: float | None):
+    if value is not None and not math.isfinite(value):
+        raise UsageError(f"{flag} {value}: give a finite number")
+
+
+def check_numbers(args, name: str):
+    for flag, value in (("--cfg", args.cfg), ("--from", args.sweep_from), ("--to", args.sweep_to),
+                        ("--denoise", args.denoise)):
+        _finite(flag, value)
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed {args.seed}: give a whole number from 0 to {MAX_SEED}")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps {args.steps}: give at least 1 sampling step")
+    if args.cells is not None and args.cells < 2:
+        raise UsageError(f"--cells {args.cells}: a sweep has at least 2 cells")
+    if args.cfg is not None and args.cfg < 0:
+        raise UsageError(f"--cfg {args.cfg:g}: the guidance scale is 0 or more (the official pipeline uses 7.5)")
+    if args.denoise is not None and not 0 <= args.denoise <= 1:
+        raise UsageError(f"--denoise {args.denoise:g}: give a value from 0 (keep the image) to 1 (redraw it all)")
+    for flag, value in (("--from", args.sweep_from), ("--to", args.sweep_to)):
+        if value is not None and not SAFE_MIN <= value <= SAFE_MAX:
+            raise UsageError(f"{flag} {value:g}: intensities go from {SAFE_MIN:g} to {SAFE_MAX:g} "
+                             "(trained on 0..5; negative reverses the movement)")
+    for flag, value in (("--width", args.width), ("--height", args.height)):
+        if value is None:
+            continue
+        if name == "edit" and value == 0:
+            continue  # Image Scale: 0 keeps the input's aspect ratio
+        if value <= 0 or value % 8:
+            zero = " (or 0 to keep the input's aspect ratio)" if name == "edit" else ""
+            raise UsageError(f"{flag} {value}: give a positive multiple of 8{zero}, e.g. 512")
+
+
+def check_folder(flag: str, path: str):
+    if not os.path.exists(path):
+        raise UsageError(f"{flag} {path}: no such folder")
+    if not os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a file, not a folder")
+
+
+def _nearest_existing(path: str) -> str:
+    """``path`` or the closest folder above it that exists (a finite walk up, never into links)."""
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def _check_can_make(flag: str, target: str, folder: str):
+    """``folder`` exists as a writable folder, or can be made: its nearest existing ancestor is one."""
+    base = _nearest_existing(folder)
+    if not os.path.isdir(base):
+        raise UsageError(f"{flag} {target}: {base} is a file, so no folder can be made under it")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {target}: cannot write in {base} (no permission)")
+
+
+def check_output_dir(path: str):
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--output-dir {path}: is a file, not a folder")
+    _check_can_make("--output-dir", path, path)
+
+
+def check_out(out: str):
+    if os.path.isdir(out):
+        raise UsageError(f"--out {out}: is a folder; give a file name in it, e.g. {os.path.join(out, 'fineface.png')}")
+    if not out.lower().endswith(".png"):
+        raise UsageError(f"--out {out}: must be a .png file")
+    _check_can_make("--out", out, os.path.dirname(os.path.abspath(out)))
+    if os.path.exists(out) and not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: the file exists and cannot be written (no permission)")
+
+
+def out_paths(out: str, count: int) -> list[str]:
+    """Where ``count`` images go: ``out`` itself for one, ``<out>_1.png``, ``<out>_2.png`` ... for several."""
+    if count == 1:
+        return [out]
+    stem = os.path.splitext(out)[0]
+    return [f"{stem}_{i + 1}.png" for i in range(count)]
+
+
+def check_unnamed_outputs(out: str, count: int, overwrite: bool):
+    """The numbered files several images would go to: the user did not name them, so none is
+    replaced unless --overwrite. (A single image goes to --out itself, which the user named.)"""
+    if count < 2 or overwrite:
+        return
+    taken = [p for p in out_paths(out, count) if os.path.lexists(p)]
+    if taken:
+        raise UsageError(f"--out {out}: {count} images would be written as {os.path.basename(out_paths(out, count)[0])}"
+                         f" ... but {', '.join(taken)} exist{'s' if len(taken) == 1 else ''}; "
+                         "choose another --out, or pass --overwrite to replace them")
+
+
+def check_image(path: str, mask_from_alpha: bool):
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.exists(path):
+        raise UsageError(f"--image {path}: no such file")
+    if not os.path.isfile(path):
+        raise UsageError(f"--image {path}: is not a file")
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes it all: a truncated file fails here, not in ComfyUI
+            transparent = "A" in im.getbands() or "transparency" in im.info
+            if transparent:
+                transparent = im.convert("RGBA").getchannel("A").getextrema()[0] < 255
+    except UnidentifiedImageError:
+        raise UsageError(f"--image {path}: not an image file PIL can read (PNG, JPEG, WebP ...)") from None
+    except OSError as e:
+        raise UsageError(f"--image {path}: cannot be read ({e})") from None
+    if mask_from_alpha and not transparent:
+        raise UsageError(f"--mask-from-alpha: {path} has no transparent area (nothing would be redrawn)")
