@@ -346,6 +346,7 @@ README = os.path.join(os.path.dirname(workflow_path("basic")), "README.md")
 # Model widgets and the file each shipped workflow names (workflows/README.md tells where they come from).
 MODEL_WIDGETS = {
     ("CheckpointLoaderSimple", "ckpt_name"), ("FineFaceModelLoader", "weights"), ("VAELoader", "vae_name"),
+    ("FineFaceReleaseLoader", "au_encoder"), ("FineFaceReleaseLoader", "attn_processors"), ("FineFaceReleaseLoader", "lora"),
     ("IPAdapterModelLoader", "ipadapter_file"), ("CLIPVisionLoader", "clip_name"),
 }
 
@@ -466,8 +467,36 @@ def test_shipped_workflow_is_an_editor_file_and_tidy(name, node_info):
         for ctype, field in MODEL_WIDGETS:
             if n["type"] == ctype:
                 value = widget_values(n, node_info)[field]
+                if value == "none":  # the SD 1.5 release's LoRA
+                    continue
                 assert value in readme, f"{value} is not in workflows/README.md"
                 assert any(value in t for t in notes), f"{value} is not in the workflow's notes"
+
+
+FOLDER_OF = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "IPAdapterModelLoader": "ipadapter",
+             "CLIPVisionLoader": "clip_vision", "FineFaceReleaseLoader": "fineface"}
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_every_loader_names_its_downloads_for_the_front_end(name, node_info):
+    """properties.models (name, url, directory) on every node with a model file: what the front end's missing-models
+    dialog offers. Front ends 1.27 and 1.58 read an entry only when its name is one of the node's widget values."""
+    wf = load_shipped(name)
+    loaders = [n for n in wf["nodes"] if n["type"] in FOLDER_OF]
+    assert loaders
+    for n in loaders:
+        files = [v for v in n["widgets_values"] if isinstance(v, str) and v.endswith((".safetensors", ".ckpt", ".bin"))]
+        models = n["properties"].get("models")
+        assert models and sorted(m["name"] for m in models) == sorted(files), (n["type"], files)
+        for m in models:
+            assert m["directory"] == FOLDER_OF[n["type"]]
+            assert m["url"].startswith("https://huggingface.co/") and "/resolve/main/" in m["url"]
+            if n["type"] == "FineFaceReleaseLoader":
+                assert m["url"] == f"https://huggingface.co/Tvaranka/fineface/resolve/main/{m['name']}"
+            elif m["name"] != "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors":  # saved under the name IPAdapter_plus expects
+                assert m["url"].endswith("/" + m["name"])
+    release = [n for n in loaders if n["type"] == "FineFaceReleaseLoader"]
+    assert len(release) == 1 and len(release[0]["properties"]["models"]) == (2 if name == "faceid" else 3)
 
 
 def test_sampler_settings_follow_the_official_pipeline(node_info):
@@ -501,7 +530,8 @@ def test_faceid_workflow_uses_ipadapter_plus_as_declared(node_info, node_outputs
     assert faceid["weight"] == 0.9  # the official demo's ip_scale
     assert by_type["CheckpointLoaderSimple"]["ckpt_name"] == "Realistic_Vision_V4.0_noVAE.safetensors"
     assert by_type["VAELoader"]["vae_name"] == "vae-ft-mse-840000-ema-pruned.safetensors"
-    assert by_type["FineFaceModelLoader"]["weights"] == "fineface_sd15.safetensors"
+    assert by_type["FineFaceReleaseLoader"] == {"au_encoder": "sd15_au_encoder.ckpt", "attn_processors": "sd15_attn_processors.ckpt",
+                                                "lora": "none"}
     # FineFace patches the model IP-Adapter patched: KSampler <- FineFace <- IPAdapterFaceID <- checkpoint
     ids = {v["class_type"]: k for k, v in prompt.items()}
     assert prompt[ids["KSampler"]]["inputs"]["model"][0] == ids["FineFaceApplyAdapter"]
@@ -541,7 +571,8 @@ def sd21_test_unet_config():
 
 @pytest.fixture(scope="module")
 def models_dir(comfy, tmp_path_factory):
-    """models/checkpoints/<the workflows' SD 2.1 name> and models/fineface/fineface_sd21.safetensors, made here."""
+    """models/checkpoints/<the workflows' SD 2.1 name>, the SD 2.1 release's own files straight in models/fineface/
+    (as the front end's missing-models dialog downloads them) and a converted fineface_sd21.safetensors, made here."""
     root = tmp_path_factory.mktemp("models")
     os.makedirs(root / "checkpoints")
     comfy_env.write_detectable_checkpoint(str(root / "checkpoints" / "v2-1_512-ema-pruned.safetensors"), "sd21", 0)
@@ -549,8 +580,8 @@ def models_dir(comfy, tmp_path_factory):
 
     with torch.device("meta"):  # only the layer shapes are needed to write the weights
         unet = UNet2DConditionModel(**sd21_test_unet_config())
-    release = root / "fineface" / "release_sd21"
-    write_official_release(str(release), unet, "sd21", seed=1)
+    release = root / "fineface"
+    write_official_release(str(release), unet, "sd21", seed=1, rank=32)
     save_fineface(load_weights(str(release)), str(root / "fineface" / "fineface_sd21.safetensors"))
     return root
 
@@ -698,7 +729,7 @@ def test_headless_sweep(comfy, models_dir, tmp_path, capsys):
     rc = headless.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
                         "--prompt", "a close-up photo of a man", "--sweep", "AU4", "--from", "0", "--to", "4",
                         "--cells", "3", "--steps", "2", "--width", "64", "--height", "64",
-                        "--fineface", "release_sd21/[official SD 2.1]", "--out", str(out)])
+                        "--fineface", "[official SD 2.1]", "--out", str(out)])
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     grid = np.asarray(Image.open(out))
@@ -710,7 +741,8 @@ def test_headless_expression_grid(comfy, models_dir, tmp_path, capsys):
     out = tmp_path / "grid.png"
     rc = headless.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
                         "--prompt", "a close-up photo of a woman", "--aus", "neutral; happiness; AU4@4 + AU15@3",
-                        "--steps", "2", "--width", "64", "--height", "64", "--out", str(out)])
+                        "--steps", "2", "--width", "64", "--height", "64", "--fineface", "fineface_sd21.safetensors",
+                        "--out", str(out)])
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     assert "fineface_expression_grid.json" in printed.out  # several expressions choose the grid
@@ -727,11 +759,9 @@ def test_headless_command_reports_missing_weights_and_renders_nothing(comfy, tmp
     assert rc == 2
     assert "v2-1_512-ema-pruned.safetensors" in err and "stabilityai/stable-diffusion-2-1-base" in err
     assert os.path.join(str(empty), "checkpoints") in err
-    assert "fineface_sd21.safetensors" in err and "Tvaranka/fineface" in err
     for f in ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors"):
-        assert f in err
-    assert os.path.join(str(empty), "fineface") in err
-    assert "python -m fineface_core convert models/fineface/<folder> models/fineface/fineface_sd21.safetensors" in err
+        assert f"https://huggingface.co/Tvaranka/fineface/resolve/main/{f}" in err
+    assert os.path.join(str(empty), "fineface") in err and "--fineface fineface_sd21.safetensors" in err
     assert not (tmp_path / "out.png").exists()
     assert not (tmp_path / "output").exists() or not list((tmp_path / "output").rglob("*.png"))
 

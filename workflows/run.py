@@ -52,7 +52,8 @@ WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "grid": "sd
 # Node titles / types in the shipped workflows.
 POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
 AU_VECTOR, SWEEP, SAMPLER = "FineFaceAUVector", "FineFaceAUSweep", "KSampler"
-CHECKPOINT, FINEFACE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader"
+CHECKPOINT, FINEFACE_LOADER, RELEASE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader", "FineFaceReleaseLoader"
+RELEASE_FILES_URL = "https://huggingface.co/Tvaranka/fineface/resolve/main/"
 LATENT, LOAD_IMAGE, SCALE, NOISE_MASK, SAVE = "EmptyLatentImage", "LoadImage", "ImageScale", "SetLatentNoiseMask", "SaveImage"
 
 
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="redraw only where the image is transparent (enables the Set Latent Noise Mask node)")
     g = p.add_argument_group("models and folders")
     g.add_argument("--checkpoint", help="checkpoint file name in models/checkpoints (default: the workflow's)")
-    g.add_argument("--fineface", help="FineFace weights as listed by FineFace Model Loader, e.g. fineface_sd21.safetensors "
+    g.add_argument("--fineface", help="instead of the release's own files in models/fineface (the workflows' default): FineFace weights as listed by FineFace Model Loader, e.g. fineface_sd21.safetensors "
                                       "or '<folder>/[official SD 2.1]' (default: the workflow's)")
     g.add_argument("--models-dir", help="use this folder instead of ComfyUI/models (checkpoints/, fineface/, ... under it)")
     g.add_argument("--output-dir", help="ComfyUI output folder, made if missing (default: ComfyUI/output)")
@@ -290,7 +291,8 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
     put(SAMPLER, "sampler_name", args.sampler)
     put(SAMPLER, "scheduler", args.scheduler)
     put(CHECKPOINT, "ckpt_name", args.checkpoint)
-    put(FINEFACE_LOADER, "weights", args.fineface)
+    if args.fineface is not None:
+        use_model_loader(wf, args.fineface, info)
     if name == "edit":
         put(SCALE, "width", args.width)
         put(SCALE, "height", args.height)
@@ -309,6 +311,35 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
         put(SWEEP, "cells", args.cells)
 
 
+def use_model_loader(wf: dict, weights: str, info: dict):
+    """--fineface: the shipped graphs load the release's own files; a converted file or a release folder goes
+    through FineFace Model Loader instead, which has the same outputs (fineface, info)."""
+    for node in wf["nodes"]:
+        if node["type"] == RELEASE_LOADER:
+            node["type"] = FINEFACE_LOADER
+            node["properties"] = {"Node name for S&R": FINEFACE_LOADER}
+            node["widgets_values"] = [weights]
+    set_widget(wf, FINEFACE_LOADER, "weights", weights, info)
+
+
+def missing_release_files(entry: dict, fp, nodes_module) -> list[str]:
+    loader = nodes_module.NODE_CLASS_MAPPINGS[RELEASE_LOADER]
+    menus = loader.INPUT_TYPES()["required"]  # also registers models/fineface
+    folder = fp.get_folder_paths("fineface")[0]
+    problems = []
+    for field in ("au_encoder", "attn_processors", "lora"):
+        name = entry["inputs"].get(field)
+        if name == "none" or (name in menus[field][0] and not str(name).startswith("(")):
+            continue
+        problems.append(
+            f"FineFace file {name!r}\n"
+            f"    from:   {RELEASE_FILES_URL}{name}  (Hugging Face Tvaranka/fineface)\n"
+            f"    put in: {folder}{os.sep}\n"
+            f"    (or give a converted file or a release folder instead: --fineface fineface_sd21.safetensors)"
+        )
+    return problems
+
+
 def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
     """What the prompt needs that is not on disk, each with its source and destination."""
     problems = []
@@ -323,6 +354,8 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
                     f"    from:   {source}\n"
                     f"    put in: {folder}{os.sep}"
                 )
+        elif entry["class_type"] == RELEASE_LOADER:
+            problems.extend(missing_release_files(entry, fp, nodes_module))
         elif entry["class_type"] == FINEFACE_LOADER:
             weights = entry["inputs"].get("weights")
             loader = nodes_module.NODE_CLASS_MAPPINGS[FINEFACE_LOADER]
@@ -457,7 +490,7 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
         if missing_nodes:
             print(f"error: this ComfyUI lacks the node types {', '.join(missing_nodes)}", file=sys.stderr)
             return 2
-        info = node_info_from_classes(nodes_module.NODE_CLASS_MAPPINGS, needed)
+        info = node_info_from_classes(nodes_module.NODE_CLASS_MAPPINGS, needed | {FINEFACE_LOADER})  # --fineface swaps it in
         try:
             apply_overrides(wf, name, args, info, image_name)
             prompt = workflow_to_prompt(wf, info, rng=random.Random(args.seed))
