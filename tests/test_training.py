@@ -26,7 +26,7 @@ from fineface_core.loading import load_weights
 from fineface_core.reference import attach_fineface
 from fineface_core.single_file import load_fineface
 from training import train as trainer
-from training.checkpoints import list_checkpoints, load_trainable, prune, resolve_resume, save_trainable
+from training.checkpoints import REQUIRED_FILES, list_checkpoints, load_trainable, prune, resolve_resume, save_trainable
 from training.config import RUN_CONFIG_FILE, TRAINABLE_FILE, parse_args
 from training.export import export_checkpoint
 from training.export import main as export_main
@@ -365,20 +365,23 @@ def test_dry_run_prints_the_models_parameter_counts(tiny_sd, capsys):
 # -- checkpoint folders -----------------------------------------------------------------------------------
 
 def test_checkpoint_listing_resume_and_pruning(tmp_path):
-    for step in (2, 10, 4):
+    for step in (2, 10, 4, 12):
         d = tmp_path / f"checkpoint-{step}"
         d.mkdir()
-        (d / TRAINABLE_FILE).write_bytes(b"x")
-    (tmp_path / "checkpoint-12.partial").mkdir()  # an interrupted save is never picked
+        for name in REQUIRED_FILES:
+            (d / name).write_bytes(b"x")
+    os.rename(tmp_path / "checkpoint-12", tmp_path / "checkpoint-12.partial")  # an interrupted save is never picked
     (tmp_path / "checkpoint-11").mkdir()  # incomplete: no weights
+    (tmp_path / "checkpoint-11" / TRAINABLE_FILE).write_bytes(b"x")  # nor optimizer state
     assert [s for s, _ in list_checkpoints(str(tmp_path))] == [2, 4, 10]
     assert resolve_resume("latest", str(tmp_path)).endswith("checkpoint-10")
     assert resolve_resume("checkpoint-4", str(tmp_path)).endswith("checkpoint-4")
     assert resolve_resume("latest", str(tmp_path / "nothing")) is None
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         resolve_resume("checkpoint-11", str(tmp_path))
-    prune(str(tmp_path), 2)  # room for one more: keep 1
-    assert [s for s, _ in list_checkpoints(str(tmp_path))] == [10]
+    prune(str(tmp_path), 2)  # after a save: the newest 2 stay, leftovers of interrupted saves go
+    assert [s for s, _ in list_checkpoints(str(tmp_path))] == [4, 10]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-10", "checkpoint-11", "checkpoint-4"]
 
 
 # -- whole runs -------------------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ def test_read_metadata_keeps_good_rows_and_counts_each_problem_kind(messy):
 
 def test_au_range_is_an_option(messy):
     records, report = read_metadata(str(messy), au_range=(-1.0, 10.0))
-    assert len(records) == 6 and report.problems["out_of_range"] == 0
+    assert report.problems["out_of_range"] == 0
+    # the two rows now in range label img/ok0.png differently from its first row: all three are dropped
+    assert report.problems["conflicting_labels"] == 3 and len(records) == 6 - 3
 
 
 def test_csv_metadata_with_a_bom_and_an_absent_column(tmp_path):
@@ -511,3 +513,63 @@ def test_check_command_fails_when_nothing_is_usable(tmp_path, capsys):
     assert cli.main(["check", str(tmp_path), "--quick"]) == 1
     err = capsys.readouterr().err
     assert f"no usable samples in {tmp_path}" in err and "1 image file missing" in err
+
+
+# -- an image listed more than once ------------------------------------------------------------------
+
+def test_an_image_with_conflicting_labels_is_dropped_and_repeats_are_kept_once(tmp_path):
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        image(tmp_path / name)
+    write_metadata(str(tmp_path), [
+        row("a.png", "a smile", AU12=4),
+        row("b.png", "a frown", AU4=3),
+        row("./a.png", "a smile", AU12=2, AU6=1),  # line 3: the same image, other labels
+        row("c.png", "brows up", AU1=2),
+        row("c.png", "brows up", AU1=2),  # line 5: repeats line 4
+        row("d.png", "a face", AU25=1),
+        row("d.png", "an open mouth", AU25=1),  # same labels, another caption
+    ])
+    records, report = read_metadata(str(tmp_path))
+    assert [(os.path.basename(r.file), r.caption) for r in records] == [
+        ("b.png", "a frown"), ("c.png", "brows up"), ("d.png", "a face"), ("d.png", "an open mouth")]
+    assert dict(report.problems) == {"conflicting_labels": 2, "duplicate_row": 1}
+    assert report.rows == 7 and report.kept == 4 and report.skipped == report.rows - report.kept
+    summary = report.summary()
+    for text in ("2 rows of an image with conflicting AU labels (all dropped) (e.g. a.png: line 1 and line 3 "
+                 "(AU6 0 vs 1, AU12 4 vs 2))", "1 row repeating an earlier one (kept once) (e.g. c.png: line 5 "
+                 "repeats line 4)", "1 images have several rows with the same AUs and different captions"):
+        assert text in summary, summary
+    assert len(AUImageDataset(str(tmp_path), resolution=8)) == 4  # what training reads
+
+
+def test_merge_drops_an_image_two_folders_label_differently(tmp_path):
+    image(tmp_path / "shared.png")
+    image(tmp_path / "own.png")
+    write_metadata(str(tmp_path / "one"), [row("../shared.png", AU12=4), row("../own.png", AU4=2)])
+    write_metadata(str(tmp_path / "two"), [row("../shared.png", AU12=1)])
+    report = merge_folders(str(tmp_path / "all"), [str(tmp_path / "one"), str(tmp_path / "two")])
+    records, _ = read_metadata(str(tmp_path / "all"))
+    assert [os.path.basename(r.file) for r in records] == ["own.png"]
+    assert report.problems == {"conflicting_labels": 2} and report.kept == 1
+    assert "AU12 4 vs 1" in report.summary() and str(tmp_path / "two") in report.summary()
+
+
+def test_affectnet_and_disfa_report_an_image_labelled_twice(tmp_path):
+    rows = [an_row("twice.jpg", {"AU12": 0.8}), an_row("twice.jpg", {"AU12": 0.4}), an_row("ok.jpg", {"AU4": 0.6}),
+            an_row("again.jpg", {"AU1": 0.5}), an_row("again.jpg", {"AU1": 0.5})]
+    os.makedirs(tmp_path / "an")
+    path, images = affectnet_tree(tmp_path / "an", rows)
+    report = prepare_affectnet(str(path), str(images), str(tmp_path / "an_out"))
+    assert [os.path.basename(r.file) for r in read_metadata(str(tmp_path / "an_out"))[0]] == ["ok.jpg", "again.jpg"]
+    assert report.problems == {"conflicting_labels": 2, "duplicate_row": 1} and report.kept == 2
+    assert "twice.jpg: line 2 (twice.jpg) and line 3 (twice.jpg) (AU12 0.8 vs 0.4)" in report.summary()
+
+    disfa_tree(tmp_path / "disfa", subjects=("SN001",), frames=6, neutral=())
+    au12 = tmp_path / "disfa" / "ActionUnit_Labels" / "SN001" / "SN001_au12.txt"
+    lines = au12.read_text().splitlines()
+    frame3 = lines[2].split(",")
+    lines += [f"3,{int(frame3[1]) + 1}", lines[3]]  # frame 3 labelled again, differently; frame 4 repeated as is
+    au12.write_text("\n".join(lines) + "\n")
+    report = prepare_disfa(str(tmp_path / "disfa"), str(tmp_path / "disfa_out"))
+    assert report.problems == {"conflicting_labels": 1} and report.kept == 5
+    assert f"SN001 frame 3: SN001_au12.txt lines 3 and 7 give {frame3[1]} and {int(frame3[1]) + 1}" in report.summary()

@@ -9,8 +9,10 @@ random generator) plus, from the save hook here:
 - ``fineface_run.json``: how the weights were made (base model, family, encoder, LoRA rank and
   alpha, global step, ...).
 
-A checkpoint is written under ``checkpoint-<step>.partial`` and renamed when complete, so a run
-killed while saving never leaves a half checkpoint that ``--resume_from_checkpoint latest`` picks.
+A checkpoint is written under ``checkpoint-<step>.partial`` and renamed when complete; old ones are
+pruned only after that, through a ``.deleting`` rename. So a run killed at any moment of saving or
+pruning keeps its newest complete checkpoint, and ``--resume_from_checkpoint latest`` never picks a
+half one (see ``save_checkpoint``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 
 import torch
 
@@ -26,9 +29,9 @@ from fineface_core.reference import ADAPTER_NAME, extract_weights
 from fineface_core.single_file import load_fineface, save_fineface
 
 from .config import RUN_CONFIG_FILE, TRAINABLE_FILE
+from .finite import check_weights_finite
 
 logger = logging.getLogger("training")
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 # -- the trainable weights ------------------------------------------------------------------------
@@ -52,8 +55,10 @@ def to_weights(model, source: str = ""):
 
 
 def save_trainable(model, folder: str, run_config: dict, source: str = "") -> str:
+    weights = to_weights(model, source=source)
+    check_weights_finite(weights, os.path.join(folder, TRAINABLE_FILE))
     os.makedirs(folder, exist_ok=True)
-    path = save_fineface(to_weights(model, source=source), os.path.join(folder, TRAINABLE_FILE), include_au_to_k=True)
+    path = save_fineface(weights, os.path.join(folder, TRAINABLE_FILE), include_au_to_k=True)
     with open(os.path.join(folder, RUN_CONFIG_FILE), "w") as f:
         json.dump(run_config, f, indent=2, sort_keys=True)
     return path
@@ -132,17 +137,49 @@ def register_hooks(accelerator, run_config_fn, rng: "TrainingRandom | None" = No
 
 # -- folders --------------------------------------------------------------------------------------
 
+TMP_SUFFIX = ".partial"  # a checkpoint being written
+TRASH_SUFFIX = ".deleting"  # a checkpoint being removed (pruned or replaced)
+# Files a checkpoint needs to resume: ours and accelerate's (random_states_*.pkl are optional to it).
+REQUIRED_FILES = (TRAINABLE_FILE, RUN_CONFIG_FILE, "optimizer.bin", "scheduler.bin")
+CHECKPOINT_ANY_RE = re.compile(r"^checkpoint-(\d+)(\.partial|\.deleting)?$")
+# Test hook: "<point>" or "<point>:<step>" makes this process SIGKILL itself there (tests/test_training_safety.py).
+KILL_ENV = "FINEFACE_TEST_KILL_AT"
+
+
+def _kill_point(point: str, step: int) -> None:
+    if os.environ.get(KILL_ENV) in (point, f"{point}:{step}"):
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def missing_files(path: str) -> list[str]:
+    return [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(path, f))]
+
+
+def scan_checkpoints(output_dir: str) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
+    """(complete checkpoints as (step, path), oldest first; incomplete ones as (path, why))."""
+    complete, incomplete = [], []
+    if not os.path.isdir(output_dir):
+        return complete, incomplete
+    for name in sorted(os.listdir(output_dir)):
+        m = CHECKPOINT_ANY_RE.match(name)
+        path = os.path.join(output_dir, name)
+        if not m or not os.path.isdir(path):
+            continue
+        missing = missing_files(path)
+        if m.group(2) == TMP_SUFFIX:
+            incomplete.append((path, "an interrupted save"))
+        elif m.group(2) == TRASH_SUFFIX:
+            incomplete.append((path, "an interrupted removal"))
+        elif missing:
+            incomplete.append((path, f"no {', '.join(missing)}"))
+        else:
+            complete.append((int(m.group(1)), path))
+    return sorted(complete), incomplete
+
+
 def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
     """Complete checkpoints in ``output_dir`` as (step, path), oldest first."""
-    if not os.path.isdir(output_dir):
-        return []
-    found = []
-    for name in os.listdir(output_dir):
-        m = CHECKPOINT_RE.match(name)
-        path = os.path.join(output_dir, name)
-        if m and os.path.isfile(os.path.join(path, TRAINABLE_FILE)):
-            found.append((int(m.group(1)), path))
-    return sorted(found)
+    return scan_checkpoints(output_dir)[0]
 
 
 def resolve_resume(value: str | None, output_dir: str) -> str | None:
@@ -152,11 +189,22 @@ def resolve_resume(value: str | None, output_dir: str) -> str | None:
     if value == "latest":
         found = list_checkpoints(output_dir)
         return found[-1][1] if found else None
-    candidates = [value, os.path.join(output_dir, value)]
+    candidates = list(dict.fromkeys([value, os.path.join(output_dir, value)]))
+    if os.path.normpath(value).endswith((TMP_SUFFIX, TRASH_SUFFIX)):
+        raise FileNotFoundError(f"--resume_from_checkpoint {value}: an interrupted save or removal, not a checkpoint; "
+                                "resume from a checkpoint-N folder, or 'latest'")
     for path in candidates:
-        if os.path.isfile(os.path.join(path, TRAINABLE_FILE)):
+        if os.path.isdir(path) and not missing_files(path):
             return path
-    raise FileNotFoundError(f"--resume_from_checkpoint {value}: no checkpoint (with {TRAINABLE_FILE}) there")
+    for path in candidates:
+        if os.path.isdir(path):
+            parent = os.path.dirname(os.path.abspath(path))
+            others = [os.path.basename(p) for _, p in list_checkpoints(parent)]
+            raise FileNotFoundError(f"--resume_from_checkpoint {value}: {path} is not a complete checkpoint (no "
+                                    f"{', '.join(missing_files(path))}); complete ones in {parent}: "
+                                    f"{', '.join(others) or 'none'}")
+    raise FileNotFoundError(f"--resume_from_checkpoint {value}: no such folder (looked for {' and '.join(candidates)}); "
+                            "give a checkpoint-N folder, or 'latest'")
 
 
 def checkpoint_step(path: str) -> int:
@@ -164,32 +212,85 @@ def checkpoint_step(path: str) -> int:
         return int(json.load(f)["global_step"])
 
 
-def prune(output_dir: str, keep: int | None):
-    """Delete the oldest checkpoints so that ``keep - 1`` remain (room for the one about to be saved)."""
+def _fsync_tree(folder: str) -> None:
+    """Flush a finished checkpoint to disk before the rename makes it count (a power cut, not only a kill)."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # folders cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _set_aside(path: str) -> str:
+    """Rename a checkpoint to ``.deleting`` before deleting it, so that a kill while deleting never leaves
+    a checkpoint-N that looks complete but is half gone."""
+    trash = path + TRASH_SUFFIX
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(path, trash)
+    return trash
+
+
+def _delete(trash: str, step: int) -> None:
+    names = sorted(os.listdir(trash))
+    if names and os.environ.get(KILL_ENV):  # the test hook's "mid_prune": killed with the folder half deleted
+        os.remove(os.path.join(trash, names[0]))
+        _kill_point("mid_prune", step)
+    shutil.rmtree(trash)
+
+
+def prune(output_dir: str, keep: int | None, step: int = 0):
+    """Delete the oldest complete checkpoints so that the newest ``keep`` remain, and the leftovers of
+    interrupted saves and removals. Called after a checkpoint is complete, never before."""
+    found, incomplete = scan_checkpoints(output_dir)
+    for path, why in incomplete:
+        if path.endswith((TMP_SUFFIX, TRASH_SUFFIX)):
+            logger.info("removing %s (%s)", path, why)
+            shutil.rmtree(path, ignore_errors=True)
     if keep is None:
         return
-    found = list_checkpoints(output_dir)
-    excess = len(found) - (keep - 1)
-    for _, path in found[: max(excess, 0)]:
+    for _, path in found[: max(len(found) - keep, 0)]:
         logger.info("removing old checkpoint %s (--checkpoints_total_limit %d)", path, keep)
-        shutil.rmtree(path, ignore_errors=True)
+        _delete(_set_aside(path), step)
 
 
 def save_checkpoint(accelerator, output_dir: str, global_step: int, total_limit: int | None) -> str:
-    """``accelerator.save_state`` into a temporary folder, renamed when complete. Call on every process."""
+    """``accelerator.save_state`` into ``checkpoint-N.partial``, renamed to ``checkpoint-N`` when complete;
+    only then are old checkpoints pruned. A kill at any point leaves the newest complete checkpoint
+    in place for ``--resume_from_checkpoint latest``. Call on every process."""
     final = os.path.join(output_dir, f"checkpoint-{global_step}")
-    tmp = final + ".partial"
+    tmp = final + TMP_SUFFIX
     if accelerator.is_main_process:
-        prune(output_dir, total_limit)
         shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.isdir(final):
-            shutil.rmtree(final)
     accelerator.wait_for_everyone()
     accelerator.save_state(tmp)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        _fsync_tree(tmp)
+        _kill_point("after_tmp_write", global_step)
+        replaced = _set_aside(final) if os.path.isdir(final) else None  # the same step saved again
         os.replace(tmp, final)
+        if replaced:
+            _delete(replaced, global_step)
+        _fsync_dir(output_dir)
         logger.info("saved checkpoint %s", final)
+        _kill_point("after_rename", global_step)
+        prune(output_dir, total_limit, global_step)
     accelerator.wait_for_everyone()
     return final
 

@@ -3,8 +3,11 @@ the paper is silent, the official training script's (train.sh), each noted in it
 from __future__ import annotations
 
 import argparse
+import math
 
+from fineface_core.aus import parse_aus, split_specs
 from fineface_core.encoders import DEFAULT_ENCODER, ENCODER_CHOICES
+from fineface_core.errors import AUSpecError
 
 DEFAULT_BASE_MODEL = "stabilityai/stable-diffusion-2-1-base"
 DEFAULT_VALIDATION_AUS = "neutral; AU12@5 + AU6@3; AU1@3 + AU2@3 + AU5@3 + AU26@3; AU4@4; AU15@4 + AU17@3; AU25@5 + AU26@5"
@@ -91,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpointing_steps", type=int, default=5000, help="save a resumable checkpoint every N steps")
     g.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep at most this many checkpoints")
     g.add_argument("--resume_from_checkpoint", default=None,
-                   help="'latest' (newest checkpoint in --output_dir) or a checkpoint folder")
+                   help="'latest' (newest complete checkpoint in --output_dir; none: a new run) or a checkpoint folder")
+    g.add_argument("--overwrite_output_dir", action="store_true",
+                   help="start a new run in an --output_dir that holds another run's checkpoints or weights: they are "
+                        "moved (not deleted) into OUTPUT_DIR/replaced-<date-time>/ first. Without it such a run is "
+                        "refused, unless resuming")
     g.add_argument("--report_to", default="tensorboard", choices=("tensorboard", "none"))
     g.add_argument("--logging_dir", default="logs", help="TensorBoard folder, relative to --output_dir")
     g.add_argument("--tracker_project_name", default="fineface")
@@ -115,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
+    nonfinite = [f"--{name} must be a finite number, not {value}" for name, value in vars(args).items()
+                 if isinstance(value, float) and not math.isfinite(value)]
+    if nonfinite:
+        parser.error("; ".join(nonfinite))
     problems = []
     if not args.dry_run and not args.train_data_dir:
         problems.append("--train_data_dir is required (unless --dry_run)")
@@ -136,6 +147,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--checkpoints_total_limit must be >= 1")
     if args.resolution % 8:
         problems.append("--resolution must be a multiple of 8")
+    if args.validation_resolution is not None and (args.validation_resolution < 8 or args.validation_resolution % 8):
+        problems.append("--validation_resolution must be a positive multiple of 8")
+    if not 0 < args.learning_rate <= 1:  # AdamW moves each weight by about the lr per step: > 1 is a typo
+        problems.append(f"--learning_rate {args.learning_rate:g} must be in (0, 1] (the paper's is 1e-4)")
+    if not args.adam_epsilon > 0:
+        problems.append("--adam_epsilon must be > 0 (0 divides by zero on parameters without gradient)")
+    for name in ("adam_beta1", "adam_beta2"):
+        if not 0.0 <= getattr(args, name) < 1.0:
+            problems.append(f"--{name} must be in [0, 1)")
+    for name in ("adam_weight_decay", "max_grad_norm", "noise_offset", "lr_warmup_steps", "dataloader_num_workers",
+                 "validation_steps", "validation_guidance_scale"):
+        if getattr(args, name) < 0:
+            problems.append(f"--{name} must be >= 0")
+    if args.snr_gamma is not None and not args.snr_gamma > 0:
+        problems.append("--snr_gamma must be > 0")
+    if args.encoder_hidden_dim is not None and args.encoder_hidden_dim < 1:
+        problems.append("--encoder_hidden_dim must be >= 1")
+    if args.validation_steps and args.validation_inference_steps < 1:
+        problems.append("--validation_inference_steps must be >= 1")
+    specs = split_specs(args.validation_aus)
+    if not specs:
+        problems.append("--validation_aus holds no AU spec ('neutral' is one)")
+    for i, spec in enumerate(specs, 1):  # here, not at the first validation thousands of steps later
+        try:
+            parse_aus(spec)
+        except AUSpecError as exc:
+            problems.append(f"--validation_aus spec {i} of {len(specs)} ({spec!r}): {exc}")
     if problems:
         parser.error("; ".join(problems))
     if args.validation_resolution is None:

@@ -17,10 +17,13 @@ import sys
 
 import torch
 
+from fineface_core.errors import FineFaceError
 from fineface_core.loading import describe
 from fineface_core.single_file import load_fineface, save_fineface
 
 from .config import RUN_CONFIG_FILE, TRAINABLE_FILE
+from .errors import TrainingError
+from .finite import check_weights_finite, weight_tensors
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -33,6 +36,14 @@ def source_label(run_config: dict) -> str:
 
 def export_weights(weights, out_path: str, run_config: dict, *, include_au_to_k: bool = False,
                    dtype: torch.dtype | None = None) -> str:
+    """Write ``weights`` as a FineFace file; TrainingError (naming the tensor) if any holds NaN or inf."""
+    check_weights_finite(weights, out_path)
+    if dtype is not None and dtype != torch.float32:
+        cast = {name: t.to(dtype) for name, t in weight_tensors(weights).items() if t.is_floating_point()}
+        bad = [name for name, t in cast.items() if not torch.isfinite(t).all()]
+        if bad:
+            raise TrainingError(f"refusing to write {out_path}: {len(bad)} tensors overflow {dtype} (first: {bad[0]}); "
+                                "export in fp32 or bf16")
     weights.source = source_label(run_config)
     return save_fineface(weights, out_path, include_au_to_k=include_au_to_k, dtype=dtype)
 
@@ -62,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.out.endswith(".safetensors"):
         p.error("the output file must end in .safetensors")
-    path = export_checkpoint(args.checkpoint_dir, args.out, include_au_to_k=args.include_au_to_k, dtype=args.dtype)
+    try:
+        path = export_checkpoint(args.checkpoint_dir, args.out, include_au_to_k=args.include_au_to_k, dtype=args.dtype)
+    except (TrainingError, FineFaceError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     print(describe(load_fineface(path)))
     return 0

@@ -21,9 +21,11 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import (TrainingRandom, checkpoint_step, register_hooks, resolve_resume, save_checkpoint,
-                          save_trainable, to_weights, unwrap)
+from .checkpoints import TrainingRandom, register_hooks, save_checkpoint, save_trainable, to_weights, unwrap
 from .config import parse_args
+from .errors import TrainingError
+from .finite import loss_error, params_error
+from .preflight import move_aside, preflight
 from .smoothing import SmoothingConfig, smooth_aus
 
 logger = logging.getLogger("training")
@@ -62,13 +64,6 @@ def make_collate(tokenizer):
         }
 
     return collate
-
-
-def load_dataset(args):
-    from training.data.generic import AUImageDataset
-
-    return AUImageDataset(args.train_data_dir, resolution=args.resolution, center_crop=args.center_crop,
-                          random_flip=args.random_flip, verify_images=not args.no_verify_images)
 
 
 def report_dataset(dataset) -> str:
@@ -236,10 +231,20 @@ def dry_run(args) -> dict:
 
 # -- main -----------------------------------------------------------------------------------------
 
+def log_to_file(message: str) -> None:
+    """Put an error that ends the run into train_log.txt too (the console gets it on stderr)."""
+    for h in logger.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None))
+
+
 def main(argv: list[str] | None = None) -> dict:
+    """Train; a problem the user can fix raises TrainingError (``cli`` prints it and exits 1)."""
     args = parse_args(argv)
     if args.dry_run:
         return dry_run(args)
+    # Options, folders, the checkpoint to resume and the data, before any model is built or loaded.
+    plan = preflight(args, num_processes=int(os.environ.get("WORLD_SIZE", "1")))
 
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
@@ -255,8 +260,17 @@ def main(argv: list[str] | None = None) -> dict:
         project_config=ProjectConfiguration(project_dir=args.output_dir,
                                             logging_dir=os.path.join(args.output_dir, args.logging_dir)),
     )
+    if accelerator.is_main_process and plan.move_aside:
+        dest = move_aside(args.output_dir, plan.move_aside)
+        plan.notes.append(f"--overwrite_output_dir: moved the earlier run's {', '.join(plan.move_aside)} into {dest} "
+                          "(delete it when no longer needed)")
+    accelerator.wait_for_everyone()
     setup_logging(args.output_dir, accelerator.is_main_process)
     logger.info("command: %s", " ".join(sys.argv if argv is None else ["training.train", *argv]))
+    for note in plan.notes:
+        logger.info("%s", note)
+    for warning in plan.warnings:
+        logger.warning("%s", warning)
     logger.info("%s", accelerator.state)
     set_seed(args.seed)  # same initial weights on every process
     if args.allow_tf32 and torch.cuda.is_available():
@@ -291,12 +305,10 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("base model %s: %s, prediction type %s", args.pretrained_model_name_or_path, base.family,
                 base.noise_scheduler.config.prediction_type)
 
-    # Data.
-    dataset = load_dataset(args)
+    # Data (read and checked by preflight).
+    dataset = plan.dataset
     summary = report_dataset(dataset)
     logger.info("dataset %s: %d usable samples; problems: %s", args.train_data_dir, len(dataset), summary)
-    if len(dataset) == 0:
-        raise SystemExit(f"no usable training samples in {args.train_data_dir} ({summary})")
     sampler = EpochSampler(len(dataset), args.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, sampler=sampler,
                                          collate_fn=make_collate(base.tokenizer),
@@ -335,13 +347,11 @@ def main(argv: list[str] | None = None) -> dict:
                 args.gradient_accumulation_steps, args.max_train_steps)
 
     global_step, first_epoch, skip_batches = 0, 0, 0
-    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
-    if args.resume_from_checkpoint and resume is None:
-        logger.info("no checkpoint in %s to resume from: starting a new run", args.output_dir)
+    resume = plan.resume
     if resume is not None:
-        logger.info("resuming from %s", resume)
+        logger.info("resuming from %s (step %d)", resume, plan.resume_step)
         accelerator.load_state(resume)
-        global_step = checkpoint_step(resume)
+        global_step = plan.resume_step
         first_epoch = global_step // updates_per_epoch
         skip_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
     run_config["global_step"] = global_step
@@ -356,46 +366,54 @@ def main(argv: list[str] | None = None) -> dict:
     losses: list[float] = []
     step_loss = 0.0
     last_checkpoint = None
+    precision = accelerator.mixed_precision
     t0 = time.time()
     done = global_step >= args.max_train_steps
-    for epoch in range(first_epoch, num_epochs):
-        if done:
-            break
-        sampler.epoch = epoch
-        model.train()
-        epoch_loader = loader
-        if epoch == first_epoch and skip_batches:
-            epoch_loader = accelerator.skip_first_batches(loader, skip_batches)
-        for batch in epoch_loader:
-            with accelerator.accumulate(model):
-                latents, text, aus, noise, timesteps = batch_inputs(batch, base, args, rng, weight_dtype, empty_text)
-                loss = diffusion_loss(model, base.noise_scheduler, latents, text, aus, noise, timesteps, args.snr_gamma)
-                avg = accelerator.gather(loss.detach().repeat(latents.shape[0])).mean()
-                step_loss += avg.item() / args.gradient_accumulation_steps
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(params, args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            if not accelerator.sync_gradients:
-                continue
-            global_step += 1
-            run_config["global_step"] = global_step
-            progress.update(1)
-            current_lr = lr_scheduler.get_last_lr()[0]
-            losses.append(step_loss)
-            accelerator.log({"train/loss": step_loss, "train/lr": current_lr}, step=global_step)
-            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{current_lr:.2e}")
-            step_loss = 0.0
-            if global_step % args.checkpointing_steps == 0 or global_step >= args.max_train_steps:
-                last_checkpoint = save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
-            if accelerator.is_main_process and args.validation_steps and global_step % args.validation_steps == 0:
-                run_validation(model, base, args, global_step, weight_dtype, device, accelerator)
-            if global_step >= args.max_train_steps:
-                done = True
+    try:
+        for epoch in range(first_epoch, num_epochs):
+            if done:
                 break
-    progress.close()
+            sampler.epoch = epoch
+            model.train()
+            epoch_loader = loader
+            if epoch == first_epoch and skip_batches:
+                epoch_loader = accelerator.skip_first_batches(loader, skip_batches)
+            for batch in epoch_loader:
+                with accelerator.accumulate(model):
+                    latents, text, aus, noise, timesteps = batch_inputs(batch, base, args, rng, weight_dtype, empty_text)
+                    loss = diffusion_loss(model, base.noise_scheduler, latents, text, aus, noise, timesteps, args.snr_gamma)
+                    avg = accelerator.gather(loss.detach().repeat(latents.shape[0])).mean().item()
+                    if not math.isfinite(avg):  # every process sees the gathered value: all stop together
+                        raise loss_error(global_step + 1, avg, args, precision, last_checkpoint or resume)
+                    step_loss += avg / args.gradient_accumulation_steps
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and args.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(params, args.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                if not accelerator.sync_gradients:
+                    continue
+                global_step += 1
+                run_config["global_step"] = global_step
+                progress.update(1)
+                current_lr = lr_scheduler.get_last_lr()[0]
+                losses.append(step_loss)
+                accelerator.log({"train/loss": step_loss, "train/lr": current_lr}, step=global_step)
+                progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{current_lr:.2e}")
+                step_loss = 0.0
+                if global_step % args.checkpointing_steps == 0 or global_step >= args.max_train_steps:
+                    diverged = params_error(unwrap(model), global_step, args, precision, last_checkpoint or resume)
+                    if diverged:
+                        raise diverged
+                    last_checkpoint = save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
+                if accelerator.is_main_process and args.validation_steps and global_step % args.validation_steps == 0:
+                    run_validation(model, base, args, global_step, weight_dtype, device, accelerator)
+                if global_step >= args.max_train_steps:
+                    done = True
+                    break
+    finally:  # before any error message, so it gets a line of its own
+        progress.close()
 
     accelerator.wait_for_everyone()
     export_path = None
@@ -410,8 +428,19 @@ def main(argv: list[str] | None = None) -> dict:
         logger.info("finished at step %d in %.1f s; dataset problems: %s", global_step, time.time() - t0, summary)
     accelerator.end_training()
     return {"global_step": global_step, "losses": losses, "export": export_path, "last_checkpoint": last_checkpoint,
-            "output_dir": args.output_dir, "dataset_summary": summary, "counts": counts}
+            "output_dir": args.output_dir, "dataset_summary": summary, "counts": counts, "resumed_from": resume,
+            "start_step": plan.resume_step}
+
+
+def cli(argv: list[str] | None = None) -> int:
+    try:
+        main(argv)
+    except TrainingError as exc:
+        log_to_file(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

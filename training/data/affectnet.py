@@ -30,7 +30,7 @@ from PIL import Image
 
 from fineface_core.aus import AU_ORDER
 
-from .generic import FALLBACK_CAPTION, parse_intensity, write_metadata
+from .generic import FALLBACK_CAPTION, Record, drop_duplicates, parse_intensity, write_metadata
 from .report import DataReport
 
 
@@ -153,7 +153,7 @@ def prepare_affectnet(csv_path: str, image_root: str, out_folder: str, options: 
     o = dataclasses.replace(options or AffectNetOptions(), **changes)
     check_options(o)
     report = DataReport(source=csv_path)
-    kept, values = [], []
+    items = []  # (where, Record with the raw 0..1 AUs)
     uncaptioned = 0
     with open(csv_path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
@@ -207,10 +207,13 @@ def prepare_affectnet(csv_path: str, image_root: str, out_folder: str, options: 
             if not caption:
                 caption = o.default_caption
                 uncaptioned += 1
-            kept.append({"file": os.path.relpath(image, out_folder), "caption": caption})
-            values.append(aus)
+            items.append((where, Record(os.path.abspath(image), caption, tuple(aus))))
     if uncaptioned:
         report.note(f"{uncaptioned} rows without a {o.caption_column} got the caption {o.default_caption!r}")
+    # An image listed twice: compared on LibreFace's raw values, before the corrections use column statistics.
+    survivors = [r for _, r in drop_duplicates(items, report, image_root)]
+    kept = [{"file": os.path.relpath(r.file, out_folder), "caption": r.caption} for r in survivors]
+    values = [r.aus for r in survivors]
     report.kept = len(kept)
     if not kept:
         raise ValueError(f"no usable AffectNet row in {csv_path}:\n{report.summary()}")

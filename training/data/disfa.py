@@ -91,10 +91,12 @@ def read_captions(path: str | None, frames_root: str) -> dict[str, str]:
 
 def read_subject(labels_root: str, subject: str, report: DataReport) -> dict[int, list]:
     """frame -> 12 entries in AU_ORDER: a float, or (problem kind, text) for a bad label, or None
-    where that AU's file has no line for the frame."""
+    where that AU's file has no line for the frame. A frame with two different lines in one file gets
+    ``conflicting_labels`` (the frame is dropped); a repeated identical line is harmless."""
     frames: dict[int, list] = {}
     for i, code in enumerate(AU_ORDER):
         path = os.path.join(labels_root, subject, f"{subject}_{code.lower()}.txt")
+        lines: dict[int, int] = {}  # frame -> line number of its first label in this file
         if not os.path.isfile(path):
             raise FileNotFoundError(f"DISFA label file missing: {path} (expected "
                                     f"<labels_dir>/<subject>/<subject>_au<N>.txt for AUs {DISFA_AU_NUMBERS})")
@@ -110,8 +112,13 @@ def read_subject(labels_root: str, subject: str, report: DataReport) -> dict[int
                     report.skip("bad_row", f"{os.path.basename(path)} line {n}: {line.strip()!r}")
                     continue
                 v = parse_intensity(parts[1] if len(parts) > 1 else None)
-                frames.setdefault(frame, [None] * len(AU_ORDER))[i] = \
-                    v if isinstance(v, float) else (v, f"{code}={line.strip()!r}")
+                row = frames.setdefault(frame, [None] * len(AU_ORDER))
+                if row[i] is None:
+                    row[i] = v if isinstance(v, float) else (v, f"{code}={line.strip()!r}")
+                    lines[frame] = n
+                elif isinstance(row[i], float) and row[i] != v:  # the same frame labelled twice, differently
+                    row[i] = ("conflicting_labels", f"{os.path.basename(path)} lines {lines[frame]} and {n} give "
+                                                    f"{row[i]:g} and {parts[1] if len(parts) > 1 else '-'}")
     return frames
 
 

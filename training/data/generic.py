@@ -8,7 +8,8 @@ A folder with ``metadata.jsonl`` (or ``metadata.csv``), one row per image:
   FACS scale 0..5 (floats).
 
 Other columns are ignored. Rows with a missing image, a missing / non-numeric / NaN / out-of-range
-value, and images that do not open are skipped and counted in a :class:`DataReport`.
+value, and images that do not open are skipped and counted in a :class:`DataReport`; so are images
+listed more than once (see :func:`drop_duplicates`).
 """
 from __future__ import annotations
 
@@ -118,11 +119,61 @@ def _absent_columns_note(missing_counts, rows, seen_keys) -> str | None:
     return f"column(s) {', '.join(absent)} in no row: names must be exactly {', '.join(COLUMNS)}{hint}"
 
 
+def _differences(a, b) -> str:
+    diffs = [f"{code} {x:g} vs {y:g}" for code, x, y in zip(AU_ORDER, a, b) if x != y]
+    return ", ".join(diffs[:3]) + (", ..." if len(diffs) > 3 else "")
+
+
+def drop_duplicates(items: list[tuple[str, Record]], report: DataReport, folder: str = "") -> list[tuple[str, Record]]:
+    """One image, one set of labels. ``items`` are (where, Record) in file order; returns those kept.
+
+    - An image listed with *different* AU labels: every row of it is dropped (``conflicting_labels``),
+      since nothing tells which label is right, and keeping one would be an arbitrary choice.
+    - A row repeating an earlier one (same image, AUs and caption): kept once (``duplicate_row``).
+    - Same image and AUs with different captions: every row kept, each a sample (a note says how many).
+    """
+    groups: dict[str, list[tuple[str, Record]]] = {}
+    for where, r in items:
+        groups.setdefault(r.file, []).append((where, r))
+    conflicting, captioned = set(), 0
+    for file, group in groups.items():
+        if len(group) == 1:
+            continue
+        name = os.path.relpath(file, folder) if folder else file
+        (w1, r1) = group[0]
+        other = next((g for g in group if g[1].aus != r1.aus), None)
+        if other is not None:
+            conflicting.add(file)
+            report.skip("conflicting_labels", f"{name}: {w1} and {other[0]} ({_differences(r1.aus, other[1].aus)})",
+                        count=len(group))
+            continue
+        firsts: dict[str, str] = {}
+        repeats = []
+        for where, r in group:
+            if r.caption in firsts:
+                repeats.append(f"{where} repeats {firsts[r.caption]}")
+            else:
+                firsts[r.caption] = where
+        if repeats:
+            report.skip("duplicate_row", f"{name}: {repeats[0]}", count=len(repeats))
+        captioned += len(firsts) > 1
+    if captioned:
+        report.note(f"{captioned} images have several rows with the same AUs and different captions: every such "
+                    "row is kept as a sample")
+    kept, seen = [], set()
+    for where, r in items:
+        if r.file in conflicting or (r.file, r.caption) in seen:
+            continue
+        seen.add((r.file, r.caption))
+        kept.append((where, r))
+    return kept
+
+
 def read_metadata(folder: str, au_range=AU_RANGE) -> tuple[list[Record], DataReport]:
     """The usable rows of ``folder``'s metadata, and a report of the others. Images are not opened here."""
     path = metadata_path(folder)
     report = DataReport(source=path)
-    records = []
+    items = []
     missing_counts = {c: 0 for c in COLUMNS}
     seen_keys: set = set()
     for line, row in iter_rows(path):
@@ -133,12 +184,13 @@ def read_metadata(folder: str, au_range=AU_RANGE) -> tuple[list[Record], DataRep
                 missing_counts[c] += row.get(c) is None
         result = parse_row(folder, row, au_range)
         if isinstance(result, Record):
-            records.append(result)
+            items.append((f"line {line}", result))
         else:
             report.skip(result[0], f"line {line}: {result[1]}")
     note = _absent_columns_note(missing_counts, report.rows, seen_keys)
     if note:
         report.note(note)
+    records = [r for _, r in drop_duplicates(items, report, folder)]
     report.kept = len(records)
     return records, report
 

@@ -18,6 +18,9 @@ PROBLEMS = {
     "out_of_range": "value out of range",
     "missing_file": "image file missing",
     "corrupt_image": "image unreadable",
+    # The same image in several rows (see generic.drop_duplicates):
+    "conflicting_labels": "rows of an image with conflicting AU labels (all dropped)",
+    "duplicate_row": "row repeating an earlier one (kept once)",
 }
 EXAMPLES_PER_KIND = 3
 
@@ -32,11 +35,11 @@ class DataReport:
     examples: dict = field(default_factory=dict)  # kind or reason -> a few "where: what" strings
     notes: list = field(default_factory=list)  # facts worth a line: defaults applied, columns absent
 
-    def skip(self, kind: str, where: str) -> None:
-        """Count a broken row; ``kind`` is one of PROBLEMS."""
+    def skip(self, kind: str, where: str, count: int = 1) -> None:
+        """Count ``count`` broken rows (one example); ``kind`` is one of PROBLEMS."""
         if kind not in PROBLEMS:
             raise KeyError(f"unknown problem kind {kind!r}; one of {', '.join(PROBLEMS)}")
-        self.problems[kind] += 1
+        self.problems[kind] += count
         self._example(kind, where)
 
     def drop(self, reason: str, where: str | None = None, count: int = 1) -> None:
