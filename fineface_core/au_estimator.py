@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from dataclasses import dataclass
 
 import torch
@@ -87,10 +88,12 @@ def _read(path: str):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
+        # weights_only refused a global: the file wants to build objects or call functions (run code)
+        wanted = re.search(r"Unsupported (?:global|class):? (?:GLOBAL )?(\S+)", str(e))
+        if wanted:
             raise WeightFileError(
-                f"refused to load {path}: it is a pickle that asks for more than tensors to load, and loading it "
-                f"could run code. Nothing from it was executed. {WHERE_TO_GET}") from None
+                f"refused to load {path}: it is a pickle that asks for more than tensors to load (it wants "
+                f"{wanted.group(1)}), and loading it could run code. Nothing from it was executed. {WHERE_TO_GET}") from None
         raise WeightFileError(f"cannot read {path} as a torch checkpoint ({str(e)[:200]}); it may be truncated "
                               "or not a checkpoint. Download it again.") from None
     except (EOFError, RuntimeError, OSError, ValueError, KeyError, IndexError, TypeError) as e:
