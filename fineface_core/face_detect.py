@@ -23,6 +23,7 @@ from .errors import FineFaceError
 
 FACE_CASCADE, EYE_CASCADE = "haarcascade_frontalface_alt2.xml", "haarcascade_eye.xml"
 MIN_SIDE = 24  # the face cascade's window is 20 px; smaller images hold no readable face
+EYE_SEARCH_WIDTH = 120  # px of face width the eyes are searched at (at least)
 DETECT_MAX_SIDE = 1024  # larger images are searched at this size (faces smaller than ~2 % are missed)
 
 # A mean face in the face cascade's box (fractions of its width / height): eye centres and the
@@ -122,13 +123,19 @@ def _gray(rgb: np.ndarray) -> tuple[np.ndarray, float]:
 def _eye_pair(gray: np.ndarray, box) -> np.ndarray | None:
     """Both eye centres inside a face box (detection scale), image-left first; None unless a plausible
     pair (one each side, level within 30 degrees, 0.25-0.75 box widths apart) is found."""
+    import cv2
+
     x, y, w, h = box
     top, bottom = y + int(0.15 * h), y + int(0.6 * h)
     roi = gray[top:bottom, x:x + w]
-    side = max(5, w // 10)
-    found = _cascade(EYE_CASCADE).detectMultiScale(roi, scaleFactor=1.1, minNeighbors=3,
-                                                    minSize=(side, side), maxSize=(w // 2, w // 2))
-    centres = [np.array([x + ex + ew / 2, top + ey + eh / 2]) for ex, ey, ew, eh in found]
+    # the eye cascade's window is 20 px: a small face is enlarged until its eyes are about 25 px wide
+    zoom = max(1.0, EYE_SEARCH_WIDTH / w)
+    if zoom > 1.0:
+        roi = cv2.resize(roi, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+    side = max(20, round(zoom * w) // 10)
+    found = _cascade(EYE_CASCADE).detectMultiScale(roi, scaleFactor=1.1, minNeighbors=3, minSize=(side, side),
+                                                    maxSize=(round(zoom * w) // 2,) * 2)
+    centres = [np.array([x + (ex + ew / 2) / zoom, top + (ey + eh / 2) / zoom]) for ex, ey, ew, eh in found]
     mean = np.array([x, y]) + MEAN_EYES * [w, h]
     best, best_cost = None, np.inf
     for left in (c for c in centres if c[0] < x + w / 2):
