@@ -29,33 +29,36 @@ def spec_lines(spec: str) -> list[str]:
     return ["" if is_neutral(line) else line for line in lines]
 
 
-def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str]]:
-    """Per spec line: the preset and the line as one AU vector, and the title the user wrote."""
+def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str, str]]:
+    """Per spec line: the preset and the line as one AU vector, the title the user wrote, and what was written."""
     lines = spec_lines(spec)
     rows = []
     for n, line in enumerate(lines, 1):
         written = " + ".join(s for s in ((preset if preset != "none" else ""), line) if s)
         try:
-            rows.append((parse_aus(written), expression_title(written)))
+            rows.append((parse_aus(written), expression_title(written), written))
         except AUSpecError as err:
             raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
     return rows
 
 
-def with_base(rows: list[tuple[torch.Tensor, str]], base: AUVectors | None) -> list[tuple[torch.Tensor, str]]:
-    """The spec lines added to the base vectors: one base for every line, every base for one line, or pairs."""
+def with_base(rows: list[tuple[torch.Tensor, str, str]], base: AUVectors | None) -> list[tuple[torch.Tensor, str]]:
+    """(vector, title) per output: the spec lines added to the base vectors -- one base for every line, every
+    base for one line, or pairs."""
     if base is None:
-        return rows
+        return [(row, title) for row, title, _ in rows]
     n, m = len(base), len(rows)
     if n != 1 and m != 1 and n != m:
         raise AUSpecError(f"{n} base AU vectors and {m} spec lines: give one base vector, one spec line, or as many "
                           "spec lines as base vectors (they are added in pairs)")
     out = []
     for i in range(max(n, m)):
-        row, title = rows[i if m > 1 else 0]
+        row, title, written = rows[i if m > 1 else 0]
         b = i if n > 1 else 0
-        # the base's own title (a preset it was made with) stays in front of what is added here
-        out.append((base.values[b] + row, " + ".join(t for t in (base.titles[b], title) if t)))
+        # a base titled by its preset keeps it in front of what is written here
+        if base.titles[b]:
+            title = expression_title(" + ".join(t for t in (base.titles[b], written) if t))
+        out.append((base.values[b] + row, title))
     return out
 
 
