@@ -185,7 +185,8 @@ def load_estimator(path: str, device: torch.device | str = "cpu") -> AUEstimator
     with torch.device("meta"):  # no random initialisation: every weight comes from the file
         model = LibreFaceAUModel(detection)
     model.load_state_dict(sd, strict=True, assign=True)
-    model.float().eval().to(device)
+    # channels-last: oneDNN's convolutions run about twice as fast on a CPU in that layout (measured here)
+    model.float().eval().to(device, memory_format=torch.channels_last)
     return AUEstimator(model=model, path=path, has_detection_head=detection)
 
 
@@ -194,12 +195,13 @@ def load_estimator(path: str, device: torch.device | str = "cpu") -> AUEstimator
 # ------------------------------------------------------------------------------------------
 
 def normalise(crops: torch.Tensor) -> torch.Tensor:
-    """Face crops [N, 224, 224, 3] in 0..1 -> the network's input [N, 3, 224, 224] (ImageNet mean / std)."""
+    """Face crops [N, 224, 224, 3] in 0..1 -> the network's input [N, 3, 224, 224] (ImageNet mean / std),
+    channels-last in memory (which is how the crops already lie)."""
     if crops.ndim != 4 or tuple(crops.shape[1:]) != (CROP_SIZE, CROP_SIZE, 3):
         raise ValueError(f"face crops must be [N, {CROP_SIZE}, {CROP_SIZE}, 3], got {list(crops.shape)}")
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=crops.device)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=crops.device)
-    return ((crops.float() - mean) / std).permute(0, 3, 1, 2).contiguous()
+    return ((crops.float() - mean) / std).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
 
 @torch.inference_mode()
