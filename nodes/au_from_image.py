@@ -5,7 +5,7 @@ import torch
 from fineface_core.au_estimator import AUEstimator, load_estimator
 from fineface_core.errors import WeightFileError
 from fineface_core.face_detect import CHOICES
-from fineface_core.photo_aus import NO_FACE, read_expressions
+from fineface_core.photo_aus import NO_FACE, SCALES, read_expressions
 
 from .libreface_paths import estimator_menu, estimator_path, missing_message
 from .types import AU_VECTOR, CATEGORY
@@ -45,6 +45,7 @@ class FineFaceAUFromImage:
             "which_face": (list(CHOICES), {"default": "largest", "tooltip": "Which face to read when an image has several: the largest, the leftmost, ..., or 'by index' (the index below, counted from the left)."}),
             "index": ("INT", {"default": 0, "min": 0, "max": 99, "tooltip": "With which_face = 'by index': which face, 0 = the leftmost."}),
             "no_face": (list(NO_FACE), {"default": "error", "tooltip": "An image without a face found: stop with an error naming it, or read the whole image (its centre square) instead."}),
+            "intensities": (list(SCALES), {"default": SCALES[0], "tooltip": "FineFace training labels: LibreFace's readings corrected as the paper corrected them to make FineFace's AffectNet labels (AU1, AU4 lowered; AU15, AU17, AU20 raised; under 1 set to 0). LibreFace raw: as the estimator reads them."}),
         }}
 
     @classmethod
@@ -66,11 +67,11 @@ class FineFaceAUFromImage:
     FUNCTION = "read"
     CATEGORY = CATEGORY
 
-    def read(self, images, estimator, which_face="largest", index=0, no_face="error"):
+    def read(self, images, estimator, which_face="largest", index=0, no_face="error", intensities=SCALES[0]):
         path = estimator_path(estimator)
         if path is None:
             raise WeightFileError(missing_message(estimator))
         reading = read_expressions(images.detach().float().cpu().numpy(), cached_estimator(path), which_face, index,
-                                   no_face)
+                                   no_face, intensities)
         return (reading.aus, reading.aus.text, torch.from_numpy(reading.crops), torch.from_numpy(reading.masks),
                 torch.from_numpy(reading.all_masks), "\n".join(reading.report))

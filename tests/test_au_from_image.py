@@ -12,6 +12,7 @@ from fineface_core.aus import ACTION_UNITS, parse_aus
 from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError, FineFaceError, WeightFileError
 from fineface_core import face_detect as fd
+from fineface_core.photo_aus import as_training_labels
 from tests.support import comfy_env
 from tests.support.libreface_files import (ASTRONAUT_EYES, ASTRONAUT_MOUTH, as_image_batch, skimage_photo,
                                            write_libreface_checkpoint)
@@ -67,14 +68,15 @@ def test_menu_lists_libreface_s_files_first_and_what_the_folder_holds(node, libr
     assert cls.VALIDATE_INPUTS(estimator="resnet.pt") is True
     message = cls.VALIDATE_INPUTS(estimator="combined_resnet.pt")  # listed, not downloaded yet
     assert "not found" in message and str(libreface_dir) in message and "docs/copy_expression.md" in message
-    assert list(cls.INPUT_TYPES()["required"]) == ["images", "estimator", "which_face", "index", "no_face"]
+    assert list(cls.INPUT_TYPES()["required"]) == ["images", "estimator", "which_face", "index", "no_face", "intensities"]
 
 
 def test_reads_one_vector_per_photo_with_the_crop_and_mask_it_read(node, libreface_dir, astronaut):
     _, read = node
     flipped = astronaut[:, ::-1].copy()
     aus, label, face, mask, all_masks, found = read(images=as_image_batch(astronaut, flipped), estimator="resnet.pt",
-                                                    which_face="largest", index=0, no_face="error")
+                                                    which_face="largest", index=0, no_face="error",
+                                                    intensities="LibreFace raw")
     assert isinstance(aus, AUVectors) and aus.values.shape == (2, 12)
     assert torch.isfinite(aus.values).all() and aus.values.min() >= 0 and aus.values.max() <= 5
     assert label.split("\n") == list(aus.labels) and all(lab.startswith("AU1@") for lab in aus.labels)
@@ -94,6 +96,10 @@ def test_reads_one_vector_per_photo_with_the_crop_and_mask_it_read(node, librefa
     assert found.split("\n")[0].startswith("image 1: one face, box x=") and "eyes found" in found
     # a mirrored face is not the same face to the estimator
     assert not torch.allclose(aus.values[0], aus.values[1])
+    # by default the readings are put on the scale of FineFace's training labels
+    labels_scale = read(images=as_image_batch(astronaut, flipped), estimator="resnet.pt", which_face="largest", index=0,
+                        no_face="error")[0]
+    assert torch.allclose(labels_scale.values, as_training_labels(aus.values))
 
 
 def test_a_batch_with_an_image_without_a_face_names_it_or_reads_it_whole(node, astronaut):
@@ -215,3 +221,19 @@ def test_au_vector_adds_sliders_and_spec_to_the_base(registry):
     aus, _ = build(base=titled, preset="surprise", **SLIDERS)
     assert aus.titles == ("happiness + surprise",)
     assert torch.allclose(aus.values[0], parse_aus("happiness") + parse_aus("surprise"))
+
+
+def test_training_label_scale_is_the_paper_s_correction_of_libreface_s_readings():
+    """AU1, AU4 x**1.8 and AU15, AU17, AU20 x**0.8 on the 0..1 scale, x 5, under 1 set to 0 (paper, supplementary)."""
+    raw = torch.zeros(2, 12)
+    order = [au.code for au in ACTION_UNITS]
+    for code, value in (("AU1", 2.5), ("AU4", 5.0), ("AU15", 2.5), ("AU17", 0.8), ("AU20", 0.5), ("AU6", 0.9),
+                        ("AU12", 3.0), ("AU2", 1.2)):
+        raw[0, order.index(code)] = value
+    out = as_training_labels(raw)
+    want = {"AU1": 5 * 0.5 ** 1.8, "AU4": 5.0, "AU15": 5 * 0.5 ** 0.8, "AU17": 5 * 0.16 ** 0.8, "AU20": 0.0,
+            "AU6": 0.0, "AU12": 3.0, "AU2": 1.2}
+    for code, value in want.items():
+        assert out[0, order.index(code)].item() == pytest.approx(value, abs=1e-5), code
+    assert out[0, order.index("AU17")] > 1  # 0.8 raised past the cut at 1: kept (AU20's 0.5 stays under it)
+    assert (out[1] == 0).all() and out.max() <= 5

@@ -25,6 +25,9 @@ def add_arguments(parser):
     g.add_argument("--face-index", type=int, default=0, help="with --which-face 'by index': 0 = the leftmost face")
     g.add_argument("--no-face", default="error", choices=("error", "whole image"),
                    help="a photo where no face is found: stop (default), or read the whole photo's centre square")
+    g.add_argument("--intensities", default="FineFace training labels", choices=("FineFace training labels", "LibreFace raw"),
+                   help="the readings corrected as the paper made FineFace's AffectNet labels from them (default), "
+                        "or as LibreFace gives them")
 
 
 class PhotoUsageError(Exception):
@@ -107,7 +110,8 @@ def spec_from_photo(args, fp, stream=None) -> str:
     path = find_estimator(fp, args.au_estimator)
     estimator = load_estimator(path)
     try:
-        reading = read_expressions(read_photo(args.aus_from), estimator, args.which_face, args.face_index, args.no_face)
+        reading = read_expressions(read_photo(args.aus_from), estimator, args.which_face, args.face_index, args.no_face,
+                                   args.intensities)
     except NoFaceError as e:
         raise FineFaceError(f"--aus-from {args.aus_from}: {e} (here: --no-face 'whole image')") from None
     except FineFaceError as e:
