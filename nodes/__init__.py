@@ -2,6 +2,7 @@
 from .apply_adapter import FineFaceApplyAdapter
 from .au_batch_latent import FineFaceAUBatchLatent
 from .au_encoder import FineFaceAUEncoder
+from .au_from_image import FineFaceAUFromImage
 from .au_grid import FineFaceAUGrid
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
@@ -17,6 +18,7 @@ NODE_CLASS_MAPPINGS = {
     "FineFaceAUSweep": FineFaceAUSweep,
     "FineFaceAUBatchLatent": FineFaceAUBatchLatent,
     "FineFaceAUGrid": FineFaceAUGrid,
+    "FineFaceAUFromImage": FineFaceAUFromImage,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceModelLoader": "FineFace Model Loader",
@@ -27,4 +29,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUSweep": "AU Intensity Sweep",
     "FineFaceAUBatchLatent": "AU Batch Latent",
     "FineFaceAUGrid": "AU Label Grid",
+    "FineFaceAUFromImage": "AU From Image",
 }

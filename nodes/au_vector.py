@@ -29,17 +29,37 @@ def spec_lines(spec: str) -> list[str]:
     return ["" if is_neutral(line) else line for line in lines]
 
 
-def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str]]:
-    """Per spec line: the preset and the line as one AU vector, and the title the user wrote."""
+def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str, str]]:
+    """Per spec line: the preset and the line as one AU vector, the title the user wrote, and what was written."""
     lines = spec_lines(spec)
     rows = []
     for n, line in enumerate(lines, 1):
         written = " + ".join(s for s in ((preset if preset != "none" else ""), line) if s)
         try:
-            rows.append((parse_aus(written), expression_title(written)))
+            rows.append((parse_aus(written), expression_title(written), written))
         except AUSpecError as err:
             raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
     return rows
+
+
+def with_base(rows: list[tuple[torch.Tensor, str, str]], base: AUVectors | None) -> list[tuple[torch.Tensor, str]]:
+    """(vector, title) per output: the spec lines added to the base vectors -- one base for every line, every
+    base for one line, or pairs."""
+    if base is None:
+        return [(row, title) for row, title, _ in rows]
+    n, m = len(base), len(rows)
+    if n != 1 and m != 1 and n != m:
+        raise AUSpecError(f"{n} base AU vectors and {m} spec lines: give one base vector, one spec line, or as many "
+                          "spec lines as base vectors (they are added in pairs)")
+    out = []
+    for i in range(max(n, m)):
+        row, title, written = rows[i if m > 1 else 0]
+        b = i if n > 1 else 0
+        # a base titled by its preset keeps it in front of what is written here
+        if base.titles[b]:
+            title = expression_title(" + ".join(t for t in (base.titles[b], written) if t))
+        out.append((base.values[b] + row, title))
+    return out
 
 
 class FineFaceAUVector:
@@ -54,6 +74,7 @@ class FineFaceAUVector:
                 "preset": (["none", *PRESETS], {"default": "none", "tooltip": "An expression made of these 12 AUs (basic emotions after EMFACS, compound ones after Du et al. 2014); the sliders and the spec add to it."}),
                 "spec": ("STRING", {"default": "", "multiline": True, "dynamicPrompts": False, "tooltip": SPEC_HELP}),
                 "append_to": (AU_VECTOR, {"tooltip": "Append these vectors to an existing batch: one AU vector per image of the latent batch."}),
+                "base": (AU_VECTOR, {"tooltip": "AU vectors the preset, spec and sliders are added to (e.g. the AUs AU From Image read off a photo). One base vector goes with every spec line; a batch of bases with one spec line gives one vector per base; otherwise as many bases as lines, in pairs."}),
             },
         }
 
@@ -76,15 +97,16 @@ class FineFaceAUVector:
     FUNCTION = "build"
     CATEGORY = CATEGORY
 
-    def build(self, preset="none", spec="", append_to=None, **sliders):
+    def build(self, preset="none", spec="", append_to=None, base=None, **sliders):
         offset = torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS])
-        rows = parse_lines(spec, preset)
+        rows = with_base(parse_lines(spec, preset), base)
         values = []
-        for n, (base, _) in enumerate(rows, 1):
+        for n, (row, _) in enumerate(rows, 1):
             try:
-                values.append(validate_intensities(base + offset))
+                values.append(validate_intensities(row + offset))
             except AUSpecError as err:
-                raise AUSpecError(f"spec line {n} with the sliders: {err}" if len(rows) > 1 else f"with the sliders: {err}") from err
+                where = f"spec line {n}" if base is None else f"vector {n} (base + spec)"
+                raise AUSpecError(f"{where} with the sliders: {err}" if len(rows) > 1 else f"with the sliders: {err}") from err
         vectors = AUVectors(torch.stack(values), titles=tuple(title for _, title in rows))
         if append_to is not None:
             vectors = append_to.concat(vectors)

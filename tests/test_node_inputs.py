@@ -23,6 +23,7 @@ PACK = {
     "FineFaceAUSweep": "AU Intensity Sweep",
     "FineFaceAUBatchLatent": "AU Batch Latent",
     "FineFaceAUGrid": "AU Label Grid",
+    "FineFaceAUFromImage": "AU From Image",
 }
 
 

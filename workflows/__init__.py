@@ -13,6 +13,8 @@ SHIPPED = {
     "faceid": "fineface_ipadapter_faceid.json",
     "edit": "fineface_expression_edit.json",
     "grid": "fineface_expression_grid.json",
+    "copy": "fineface_copy_expression.json",
+    "copy_faceid": "fineface_copy_expression_faceid.json",
 }
 
 

@@ -1,0 +1,34 @@
+"""models/libreface/: where users put LibreFace's AU intensity model (resnet.pt, combined_resnet.pt)."""
+from __future__ import annotations
+
+import os
+
+import folder_paths
+
+from fineface_core.au_estimator import CHECKPOINT_NAMES, EXTENSIONS
+
+FOLDER = "libreface"
+
+
+def libreface_dirs() -> list[str]:
+    if FOLDER not in folder_paths.folder_names_and_paths:
+        folder_paths.folder_names_and_paths[FOLDER] = ([os.path.join(folder_paths.models_dir, FOLDER)], set(EXTENSIONS))
+    return list(folder_paths.folder_names_and_paths[FOLDER][0])
+
+
+def estimator_menu() -> list[str]:
+    """LibreFace's two file names first (listed even before they are downloaded, so a shipped workflow
+    names one and the node says where to get it), then any other model file in the folder."""
+    libreface_dirs()
+    found = folder_paths.get_filename_list(FOLDER)
+    return list(CHECKPOINT_NAMES) + sorted(f for f in found if f not in CHECKPOINT_NAMES)
+
+
+def estimator_path(name: str) -> str | None:
+    libreface_dirs()
+    return folder_paths.get_full_path(FOLDER, name)
+
+
+def missing_message(name: str) -> str:
+    return (f"LibreFace AU model {name!r} not found in {' or '.join(libreface_dirs())}. Download resnet.pt (or "
+            "combined_resnet.pt) as docs/copy_expression.md says, put it there and refresh the page.")

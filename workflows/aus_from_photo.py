@@ -1,0 +1,125 @@
+"""``python -m workflows.run --aus-from photo.jpg``: the expression of a photo as the AU spec to render.
+
+Reads the photo (its EXIF orientation applied, as ComfyUI's Load Image does), finds the face,
+reads its 12 AUs with LibreFace's AU model from ComfyUI's models/libreface, prints them and
+returns the spec that then stands for ``--aus``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+LIBREFACE = "libreface"
+
+
+def add_arguments(parser):
+    g = parser.add_argument_group("copy an expression from a photo")
+    g.add_argument("--aus-from", metavar="PHOTO",
+                   help="read the 12 AUs off the face in this photo (LibreFace's AU model, models/libreface) and "
+                        "render them: stands for --aus")
+    g.add_argument("--au-estimator", metavar="NAME",
+                   help="LibreFace AU model file in models/libreface (default: resnet.pt, else combined_resnet.pt)")
+    g.add_argument("--which-face", default="largest",
+                   choices=("largest", "leftmost", "rightmost", "topmost", "closest to centre", "by index"),
+                   help="the face to read when the photo has several (default: largest)")
+    g.add_argument("--face-index", type=int, default=0, help="with --which-face 'by index': 0 = the leftmost face")
+    g.add_argument("--no-face", default="error", choices=("error", "whole image"),
+                   help="a photo where no face is found: stop (default), or read the whole photo's centre square")
+    g.add_argument("--intensities", default="FineFace training labels", choices=("FineFace training labels", "LibreFace raw"),
+                   help="the readings corrected as the paper made FineFace's AffectNet labels from them (default), "
+                        "or as LibreFace gives them")
+
+
+class PhotoUsageError(Exception):
+    pass
+
+
+def check(args, workflow: str):
+    """Before ComfyUI starts: what --aus-from cannot be combined with, and that the photo is there."""
+    if not getattr(args, "aus_from", None):
+        if getattr(args, "au_estimator", None):
+            raise PhotoUsageError("--au-estimator goes with --aus-from")
+        return
+    if args.aus:
+        raise PhotoUsageError("give the expression either as --aus or as --aus-from PHOTO, not both")
+    if workflow in ("sweep", "grid"):
+        raise PhotoUsageError(f"--aus-from gives one expression; the {workflow} workflow takes no single one "
+                              "(use basic or edit)")
+    if not os.path.isfile(args.aus_from):
+        raise PhotoUsageError(f"--aus-from {args.aus_from}: no such file")
+
+
+def libreface_dirs(fp) -> list[str]:
+    """models/libreface as the AU From Image node registers it (or as --models-dir moved it)."""
+    from fineface_core.au_estimator import EXTENSIONS
+
+    if LIBREFACE not in fp.folder_names_and_paths:
+        fp.folder_names_and_paths[LIBREFACE] = ([os.path.join(fp.models_dir, LIBREFACE)], set(EXTENSIONS))
+    return list(fp.folder_names_and_paths[LIBREFACE][0])
+
+
+def find_estimator(fp, name: str | None) -> str:
+    from fineface_core.au_estimator import CHECKPOINT_NAMES
+    from fineface_core.errors import WeightFileError
+
+    folders = libreface_dirs(fp)
+    for candidate in [name] if name else CHECKPOINT_NAMES:
+        path = fp.get_full_path(LIBREFACE, candidate)
+        if path:
+            return path
+    wanted = repr(name) if name else " or ".join(CHECKPOINT_NAMES)
+    raise WeightFileError(
+        f"LibreFace AU model {wanted} not found -- nothing was rendered.\n"
+        f"    from:   GitHub ihp-lab/LibreFace, file AU_Recognition/resnet_disfa_all/DISFA/all/resnet.pt "
+        f"(USC research license, non-commercial use only; see docs/copy_expression.md)\n"
+        f"    put in: {folders[0]}{os.sep}")
+
+
+def read_photo(path: str):
+    """The photo as ComfyUI's IMAGE batch [1, H, W, C] in 0..1, upright by its EXIF orientation."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from fineface_core.errors import FineFaceError
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            pixels = np.asarray(im, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as e:
+        raise FineFaceError(f"--aus-from {path}: not an image that can be read ({e})") from None
+    return pixels[None]
+
+
+def aus_table(values) -> str:
+    from fineface_core.aus import ACTION_UNITS
+
+    return "\n".join(f"  {au.code:<5} {au.name:<22} {float(v):4.2f}" for au, v in zip(ACTION_UNITS, values))
+
+
+def spec_from_photo(args, fp, stream=None) -> str:
+    """Reads the AUs off the photo ``args.aus_from``; prints them; returns the spec for --aus."""
+    from fineface_core.au_estimator import load_estimator
+    from fineface_core.aus import format_aus
+    from fineface_core.errors import FineFaceError
+    from fineface_core.face_detect import NoFaceError
+    from fineface_core.photo_aus import read_expressions
+
+    stream = stream or sys.stdout
+    path = find_estimator(fp, args.au_estimator)
+    estimator = load_estimator(path)
+    try:
+        reading = read_expressions(read_photo(args.aus_from), estimator, args.which_face, args.face_index, args.no_face,
+                                   args.intensities)
+    except NoFaceError as e:
+        raise FineFaceError(f"--aus-from {args.aus_from}: {e} (here: --no-face 'whole image')") from None
+    except FineFaceError as e:
+        raise FineFaceError(f"--aus-from {args.aus_from}: {e}") from None
+    values = reading.aus.values[0]
+    spec = format_aus(values, precision=2)
+    where = reading.report[0].split(": ", 1)[1]
+    print(f"AUs read off {args.aus_from} ({where}; {estimator.description}):", file=stream)
+    print(aus_table(values), file=stream)
+    print(f'as --aus "{spec}"', file=stream, flush=True)
+    return spec
