@@ -33,7 +33,6 @@ def fp(tmp_path):
 
 def parse(*argv):
     parser = headless.build_parser()
-    aus_from_photo.add_arguments(parser)
     return parser.parse_args(list(argv))
 
 

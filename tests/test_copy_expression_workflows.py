@@ -61,7 +61,8 @@ def test_copy_expression_workflow_is_basic_with_the_aus_from_the_photo(node_info
     assert preview["inputs"]["images"] == [ids["FineFaceAUFromImage"], 2]
     basic = workflow_to_prompt(load_shipped("basic"), node_info, rng=random.Random(0))
     for node, field in (("KSampler", "cfg"), ("KSampler", "steps"), ("KSampler", "sampler_name"),
-                        ("CheckpointLoaderSimple", "ckpt_name"), ("FineFaceModelLoader", "weights")):
+                        ("CheckpointLoaderSimple", "ckpt_name"), ("FineFaceReleaseLoader", "au_encoder"),
+                        ("FineFaceReleaseLoader", "lora")):
         assert get_widget(wf, node, field, node_info) == get_widget(load_shipped("basic"), node, field, node_info)
     assert len(prompt) == len(basic) + 3  # + Load Image, AU From Image, Face read
 
@@ -76,7 +77,8 @@ def test_faceid_copy_expression_workflow_uses_ipadapter_plus_as_declared(node_in
     faceid = by_type["IPAdapterFaceID"]
     assert faceid["weight"] == 0.9
     assert by_type["CheckpointLoaderSimple"]["ckpt_name"] == "Realistic_Vision_V4.0_noVAE.safetensors"
-    assert by_type["FineFaceModelLoader"]["weights"] == "fineface_sd15.safetensors"
+    assert by_type["FineFaceReleaseLoader"] == {"au_encoder": "sd15_au_encoder.ckpt", "attn_processors": "sd15_attn_processors.ckpt",
+                                                "lora": "none"}
     ids = ids_by_type(prompt)
     # identity from one photo, expression from the other
     assert prompt[faceid["image"][0]]["_meta"]["title"] == "Face photo"

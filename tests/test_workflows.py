@@ -810,3 +810,20 @@ def test_headless_command_as_a_process(comfy, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Missing model files" in proc.stderr and "v2-1_512-ema-pruned.safetensors" in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow
+def test_headless_copies_the_expression_of_a_photo(comfy, models_dir, tmp_path, capsys):
+    from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
+
+    write_libreface_checkpoint(str(models_dir / "libreface" / "resnet.pt"), seed=4)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(skimage_photo("astronaut.png")).save(photo)
+    out = tmp_path / "copied.png"
+    rc = headless.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
+                        "--prompt", "a close-up photo of a man", "--aus-from", str(photo), "--steps", "2",
+                        "--width", "64", "--height", "64", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "AU12  Lip Corner Puller" in printed.out and 'as --aus "' in printed.out
+    assert np.asarray(Image.open(out)).shape[:2] == (64, 64)

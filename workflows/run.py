@@ -30,7 +30,7 @@ import time
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import AUSpecError
 
-from . import workflow_path
+from . import aus_from_photo, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
                          used_node_types, workflow_to_prompt)
 from .executor import ExecutionFailed, ExecutorServer, run_prompt, wait
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--models-dir", help="use this folder instead of ComfyUI/models (checkpoints/, fineface/, ... under it)")
     g.add_argument("--output-dir", help="ComfyUI output folder, made if missing (default: ComfyUI/output)")
     g.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
+    aus_from_photo.add_arguments(p)
     return p
 
 
@@ -414,6 +415,10 @@ def prepare(args) -> tuple[str, str, dict]:
     workflow). Raises UsageError / AUSpecError."""
     name = choose_workflow(args)
     check_args(args, name)
+    try:
+        aus_from_photo.check(args, name)
+    except aus_from_photo.PhotoUsageError as e:
+        raise UsageError(str(e)) from None
     comfyui = args.comfyui or default_comfyui()
     if not comfyui:
         raise UsageError("no ComfyUI found: pass --comfyui /path/to/ComfyUI, set COMFYUI_PATH, or clone this repo "
@@ -484,6 +489,12 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
         except ExecutionFailed as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
+        if args.aus_from:
+            try:
+                args.aus = aus_from_photo.spec_from_photo(args, fp)
+            except Exception as e:  # FineFaceError: no face, the LibreFace model missing or refused
+                print(f"error: {e}", file=sys.stderr)
+                return 2
 
         needed = used_node_types(wf)
         missing_nodes = sorted(t for t in needed if t not in nodes_module.NODE_CLASS_MAPPINGS)
