@@ -554,6 +554,10 @@ SPEED_OVERRIDES = {
     "sweep": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     "edit": [("ImageScale", "width", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     "grid": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
+    # the masks at the image's size, as the workflow's note says
+    "regions": [("EmptyLatentImage", "width", 96), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS),
+                ("Half-width rectangle", "width", 48), ("Half-width rectangle", "height", TEST_SIZE),
+                ("Image-size black", "width", 96), ("Image-size black", "height", TEST_SIZE)],
 }
 
 
@@ -827,3 +831,20 @@ def test_headless_copies_the_expression_of_a_photo(comfy, models_dir, tmp_path, 
     assert rc == 0, printed.err
     assert "AU12  Lip Corner Puller" in printed.out and 'as --aus "' in printed.out
     assert np.asarray(Image.open(out)).shape[:2] == (64, 64)
+
+
+@pytest.mark.slow
+def test_two_expressions_workflow_gives_each_half_its_own_aus(comfy_dirs, node_info):
+    """Two chained Apply nodes, masks made with core mask nodes (left half, its inverse), one image."""
+    wf, prompt, outputs = run_shipped("regions", node_info)
+    (image,) = images_of(outputs, prompt, "SaveImage")
+    assert image.shape == (TEST_SIZE, 96, 3) and image.std() > 1
+    applies = {v["_meta"]["title"]: v["inputs"] for v in prompt.values() if v["class_type"] == "FineFaceApplyAdapter"}
+    left, right = applies["Apply FineFace Adapter (left)"], applies["Apply FineFace Adapter (right)"]
+    assert right["model"][0] == next(k for k, v in prompt.items() if v["_meta"]["title"] == "Apply FineFace Adapter (left)")
+    assert prompt[left["mask"][0]]["class_type"] == "MaskComposite" and prompt[right["mask"][0]]["class_type"] == "InvertMask"
+    # the same graph with the right face's AUs changed: the image changes, most on the right
+    _, _, other = run_shipped("regions", node_info, extra=[("Right face", "spec", "AU1@5 + AU2@5 + AU26@5")])
+    (changed,) = images_of(other, prompt, "SaveImage")
+    diff = np.abs(changed.astype(float) - image.astype(float)).mean(axis=(0, 2))
+    assert diff.sum() > 0

@@ -15,6 +15,7 @@ SHIPPED = {
     "grid": "fineface_expression_grid.json",
     "copy": "fineface_copy_expression.json",
     "copy_faceid": "fineface_copy_expression_faceid.json",
+    "regions": "fineface_two_expressions.json",
 }
 
 

@@ -118,3 +118,18 @@ def run_prompt(execution_module, server: ExecutorServer, prompt: dict, extra_dat
                                   f"{e.get('exception_type')}: {e.get('exception_message', '').strip()}")
         raise ExecutionFailed("the workflow failed (see the log above)")
     return prompt_id
+
+
+def load_builtin_nodes(nodes_module):
+    """ComfyUI's comfy_extras nodes (Solid Mask, Mask Composite, Save Animated WEBP ...), which main.py registers
+    at start-up beside nodes.py's own; once per process."""
+    if "SolidMask" in nodes_module.NODE_CLASS_MAPPINGS:
+        return
+    init = getattr(nodes_module, "init_builtin_extra_nodes", None)  # 2025 on; a coroutine
+    if init is None:
+        init = nodes_module.init_custom_nodes  # 2024: comfy_extras, then the (empty) custom_nodes folder
+    result = init()
+    if inspect.isawaitable(result):
+        asyncio.run(result)
+    if "SolidMask" not in nodes_module.NODE_CLASS_MAPPINGS:
+        raise ExecutionFailed("ComfyUI's built-in extra nodes (comfy_extras) did not load; see the log above")

@@ -33,7 +33,7 @@ from fineface_core.errors import AUSpecError
 from . import aus_from_photo, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
                          used_node_types, workflow_to_prompt)
-from .executor import ExecutionFailed, ExecutorServer, run_prompt, wait
+from .executor import ExecutionFailed, ExecutorServer, load_builtin_nodes, run_prompt, wait
 from .run_checks import UsageError, check_args, check_unnamed_outputs, grid_specs, out_paths, sweep_choice
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -197,7 +197,8 @@ def boot_comfyui(path: str, cpu: bool):
 
 
 def load_pack(nodes_module):
-    """Register this repo's nodes as ComfyUI does for a folder in custom_nodes."""
+    """Register ComfyUI's built-in extra nodes and this repo's nodes, as main.py does at start-up."""
+    load_builtin_nodes(nodes_module)
     if "FineFaceModelLoader" in nodes_module.NODE_CLASS_MAPPINGS:
         return
     ok = wait(nodes_module.load_custom_node(REPO_ROOT))

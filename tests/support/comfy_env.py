@@ -56,7 +56,11 @@ def import_comfy(cpu: bool = True) -> str:
         import comfy.cli_args  # noqa: F401  (parses ["--cpu"])
     finally:
         sys.argv = argv
-    import nodes  # noqa: F401  (registers the core nodes)
+    import nodes  # registers the core nodes
+
+    from workflows.executor import load_builtin_nodes
+
+    load_builtin_nodes(nodes)  # comfy_extras, as main.py registers them
     return path
 
 
