@@ -18,17 +18,7 @@ from tests.support.libreface_files import (ASTRONAUT_EYES, ASTRONAUT_MOUTH, as_i
                                            write_libreface_checkpoint)
 from workflows.api_format import widget_layout
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLIDERS = {au.code: 0.0 for au in ACTION_UNITS}
-
-
-@pytest.fixture(scope="module")
-def registry():
-    comfy_env.import_comfy()
-    comfy_env.load_custom_node_pack(ROOT)
-    import nodes
-
-    return nodes
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@
 """
 import asyncio
 import inspect
-import os
 import time
 import uuid
 
@@ -20,22 +19,11 @@ from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError, FineFaceError
 from fineface_core.grid import labelled_grid
 from fineface_core.loading import load_weights
-from tests.support import comfy_env
 from tests.support.comfy_models import comfy_model
 from tests.support.official_files import write_official_release
 from tests.support.tiny_unets import tiny_unet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLIDERS = {au.code: 0.0 for au in ACTION_UNITS}
-
-
-@pytest.fixture(scope="module")
-def registry():
-    comfy_env.import_comfy()
-    comfy_env.load_custom_node_pack(ROOT)
-    import nodes
-
-    return nodes
 
 
 def node(registry, name):

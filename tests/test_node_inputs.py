@@ -4,7 +4,6 @@ The patching math is in test_nodes.py; here the nodes are taken from ComfyUI's r
 pack is loaded the way ComfyUI loads a folder in custom_nodes.
 """
 import inspect
-import os
 
 import pytest
 import torch
@@ -13,7 +12,6 @@ from fineface_core.aus import ACTION_UNITS, PRESETS, parse_aus
 from fineface_core.errors import AUSpecError
 from tests.support import comfy_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACK = {
     "FineFaceModelLoader": "FineFace Model Loader",
     "FineFaceReleaseLoader": "FineFace Release Loader",
@@ -25,15 +23,6 @@ PACK = {
     "FineFaceAUGrid": "AU Label Grid",
     "FineFaceAUFromImage": "AU From Image",
 }
-
-
-@pytest.fixture(scope="module")
-def registry():
-    comfy_env.import_comfy()
-    comfy_env.load_custom_node_pack(ROOT)
-    import nodes
-
-    return nodes
 
 
 def make(registry, name):
