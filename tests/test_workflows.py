@@ -496,7 +496,9 @@ def test_every_loader_names_its_downloads_for_the_front_end(name, node_info):
             elif m["name"] != "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors":  # saved under the name IPAdapter_plus expects
                 assert m["url"].endswith("/" + m["name"])
     release = [n for n in loaders if n["type"] == "FineFaceReleaseLoader"]
-    assert len(release) == 1 and len(release[0]["properties"]["models"]) == (2 if name == "faceid" else 3)
+    sd15 = release[0]["widgets_values"][0].startswith("sd15_") if release else None
+    assert len(release) == 1 and len(release[0]["properties"]["models"]) == (2 if sd15 else 3)
+    assert sd15 == name.endswith("faceid")  # the SD 1.5 release goes with the FaceID graphs
 
 
 def test_sampler_settings_follow_the_official_pipeline(node_info):
