@@ -4,6 +4,7 @@ from .au_batch_latent import FineFaceAUBatchLatent
 from .au_encoder import FineFaceAUEncoder
 from .au_from_image import FineFaceAUFromImage
 from .au_grid import FineFaceAUGrid
+from .au_keyframes import FineFaceAUKeyframes
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
 from .model_loader import FineFaceModelLoader
@@ -19,6 +20,7 @@ NODE_CLASS_MAPPINGS = {
     "FineFaceAUBatchLatent": FineFaceAUBatchLatent,
     "FineFaceAUGrid": FineFaceAUGrid,
     "FineFaceAUFromImage": FineFaceAUFromImage,
+    "FineFaceAUKeyframes": FineFaceAUKeyframes,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceModelLoader": "FineFace Model Loader",
@@ -30,4 +32,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUBatchLatent": "AU Batch Latent",
     "FineFaceAUGrid": "AU Label Grid",
     "FineFaceAUFromImage": "AU From Image",
+    "FineFaceAUKeyframes": "AU Keyframes",
 }

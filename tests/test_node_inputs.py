@@ -22,6 +22,7 @@ PACK = {
     "FineFaceAUBatchLatent": "AU Batch Latent",
     "FineFaceAUGrid": "AU Label Grid",
     "FineFaceAUFromImage": "AU From Image",
+    "FineFaceAUKeyframes": "AU Keyframes",
 }
 
 
