@@ -80,18 +80,34 @@ def check_embedding_matches(weights: FineFaceWeights, embedding: AUEmbedding):
         )
 
 
-def rows_for_chunks(cond: torch.Tensor, uncond: torch.Tensor, cond_or_uncond, batch: int) -> torch.Tensor:
+def rows_for_chunks(cond: torch.Tensor, uncond: torch.Tensor, cond_or_uncond, batch: int, frames=None) -> torch.Tensor:
     """Rows for a UNet batch made of chunks (ComfyUI's ``cond_or_uncond``: 0 = cond, 1 = uncond).
 
     Each chunk holds the latent batch; ``cond`` / ``uncond`` have one row per image, or one
-    row for all images.
+    row for all images. ``frames`` = (indices, full_length) when each chunk holds only some frames
+    of an animation (AnimateDiff's sliding context windows): the rows are those frames' rows, so
+    frame i gets AU vector i wherever it sits in the call.
     """
     chunks = list(cond_or_uncond)
     if not chunks or batch % len(chunks):
         raise ValueError(f"a UNet batch of {batch} cannot be split into the chunks {chunks}")
     per_chunk = batch // len(chunks)
     n = cond.shape[0]
-    if n not in (1, per_chunk):
+    if frames is not None:
+        indices, full_length = frames
+        if len(indices) != per_chunk:
+            raise ValueError(f"a context window of {len(indices)} frames in a UNet chunk of {per_chunk} images")
+        if n not in (1, full_length):
+            raise AUSpecError(
+                f"{n} AU vectors were given for an animation of {full_length} frames: give one AU vector "
+                f"(used for every frame) or exactly {full_length} (one per frame, e.g. AU Keyframes with "
+                f"frames = {full_length})."
+            )
+        if n > 1:
+            index = torch.as_tensor(indices, dtype=torch.long, device=cond.device)
+            cond, uncond = cond.index_select(0, index), uncond.index_select(0, index)
+            n = per_chunk
+    elif n not in (1, per_chunk):
         raise AUSpecError(
             f"{n} AU vectors were given for a latent batch of {per_chunk} images: give one AU vector "
             f"(used for every image) or exactly {per_chunk} (one per image)."

@@ -10,6 +10,12 @@ once and adds ``callback(out, q, k, v, extra_options, **kwargs)`` for every call
 ``sigma_end <= sigma <= sigma_start``; a pack that finds an object there calls its
 ``.add(callback, **kwargs)`` instead of replacing it. FineFace is such a callback, and its own
 object (``Attn2Chain``) accepts ``.add`` too, so IP-Adapter and FineFace chain in either order.
+
+Animations: AnimateDiff-Evolved runs the UNet on sliding context windows of the frames and says
+which frames a call holds in ``transformer_options["ad_params"]`` (``sub_idxs``, ``full_length``);
+ComfyUI's own context windows put an ``IndexListContextWindow`` (``index_list``, ``total_frames``)
+at ``transformer_options["context_window"]``. Per-frame AU rows follow those frames, not the
+position in the call, as IPAdapter_plus does with its per-frame embeds.
 """
 from __future__ import annotations
 
@@ -24,6 +30,17 @@ NO_SIGMA = 999999999.9  # IPAdapter_plus' value when a caller passes no sigmas
 def current_sigma(extra_options) -> float:
     sigmas = extra_options.get("sigmas")
     return float(sigmas.detach().flatten()[0].item()) if sigmas is not None else NO_SIGMA
+
+
+def animation_frames(extra_options):
+    """(frame indices, frames in the animation) when this call holds a context window of an animation, else None."""
+    ad_params = extra_options.get("ad_params")
+    if ad_params is not None and ad_params.get("sub_idxs") is not None:
+        return tuple(int(i) for i in ad_params["sub_idxs"]), int(ad_params["full_length"])
+    window = extra_options.get("context_window")
+    if window is not None and getattr(window, "dim", None) == 0 and getattr(window, "index_list", None) is not None:
+        return tuple(int(i) for i in window.index_list), int(window.total_frames)
+    return None
 
 
 class Attn2Chain:
@@ -67,14 +84,15 @@ class AUBranch:
 
     def __init__(self, cond: torch.Tensor, uncond: torch.Tensor):
         self.cond, self.uncond = cond, uncond  # [N, C] float32 on the CPU
-        self._rows = {}  # batch layout -> [B, 1, C] on the attention's device and dtype
+        self._rows = {}  # batch layout (and context window) -> [B, 1, C] on the attention's device and dtype
 
     def __call__(self, out, q, k, v, extra_options, **kwargs):
-        layout = (tuple(extra_options["cond_or_uncond"]), out.shape[0], out.device, out.dtype)
+        frames = animation_frames(extra_options)
+        layout = (tuple(extra_options["cond_or_uncond"]), out.shape[0], out.device, out.dtype, frames)
         rows = self._rows.get(layout)
         if rows is None:
-            rows = rows_for_chunks(self.cond, self.uncond, layout[0], layout[1])[:, None, :].to(out.device, out.dtype)
-            if len(self._rows) > 16:
+            rows = rows_for_chunks(self.cond, self.uncond, layout[0], layout[1], frames)[:, None, :].to(out.device, out.dtype)
+            if len(self._rows) > 64:  # windows that shift every step (AnimateDiff's uniform schedules) come and go
                 self._rows.clear()
             self._rows[layout] = rows
         return rows
