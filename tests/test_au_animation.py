@@ -205,7 +205,7 @@ def test_headless_keyframes_report_missing_weights(comfy, tmp_path, capsys):
     assert not (tmp_path / "x.webp").exists()
 
 
-def test_workflows_run_takes_the_keyframes_once_hooked(comfy):
+def test_workflows_run_takes_the_keyframes_once_hooked(comfy, tmp_path, capsys):
     """python -m workflows.run --keyframes ...: run.py hands the animation to keyframes_cli (see the hook there)."""
     from workflows import run
 
@@ -213,3 +213,7 @@ def test_workflows_run_takes_the_keyframes_once_hooked(comfy):
         pytest.skip("workflows/run.py does not call keyframes_cli yet (the hook lines are in the branch's report)")
     args = run.build_parser().parse_args(["--keyframes", "0: neutral; 16: happiness@4", "--frames", "16", "--out", "smile.webp"])
     assert keyframes_cli.wants_animation(args)
+    assert run.main(["--comfyui", comfy_path(), "--keyframes", "0: neutral; 20: happiness", "--frames", "16"]) == 2
+    assert "frame 20 is past the end" in capsys.readouterr().err
+    assert run.main(["--comfyui", comfy_path(), "--easing", "hold", "--aus", "happiness"]) == 2
+    assert "give --keyframes" in capsys.readouterr().err

@@ -200,6 +200,16 @@ def run_animation(args) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def dispatch(args) -> int | None:
+    """For ``workflows.run.main``: the exit status when ``args`` ask for an animation (or misuse its options), else None."""
+    if wants_animation(args):
+        return run_animation(args)
+    if any(getattr(args, name, None) is not None for name in ("frames", "easing", "fps")):
+        print("error: --frames / --easing / --fps belong to an animation: give --keyframes", file=sys.stderr)
+        return 2
+    return None
+
+
 def main(argv=None) -> int:
     """``workflows.run``'s command line with the animation options; --keyframes renders the animation."""
     from . import run
@@ -207,13 +217,8 @@ def main(argv=None) -> int:
     parser = run.build_parser()
     if not any(a.dest == "keyframes" for a in parser._actions):  # run.py may add them itself
         add_arguments(parser)
-    args = parser.parse_args(argv)
-    if wants_animation(args):
-        return run_animation(args)
-    if any(getattr(args, name) is not None for name in ("frames", "easing", "fps")):
-        print("error: --frames / --easing / --fps belong to an animation: give --keyframes", file=sys.stderr)
-        return 2
-    return run.main(argv)
+    code = dispatch(parser.parse_args(argv))
+    return run.main(argv) if code is None else code
 
 
 if __name__ == "__main__":
