@@ -1,7 +1,7 @@
 """Cost per frame of an AU animation: a 16-frame batch against a single image, through ComfyUI's KSampler.
 
     python -m tests.benchmarks.bench_animation                      # small SD 2.1 UNet (all widths 320), 128 px
-    python -m tests.benchmarks.bench_animation --model tiny --frames 16 --latent 16 --steps 4
+    python -m tests.benchmarks.bench_animation --model tiny --frames 16 --latent 16 --steps 4 --threads 1
 
 Both runs go through the pack's nodes as a graph would: AU Keyframes (one AU vector per frame, or one
 vector) -> AU Encoder -> Apply FineFace Adapter (AU branch + merged LoRA, random weights) -> AU Batch
@@ -59,7 +59,11 @@ def main(argv=None):
     parser.add_argument("--latent", type=int, default=16, help="latent size (x8 = pixels)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (on a shared CPU, 1 keeps other work "
+                                                     "from stalling the threads' hand-offs)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import_comfy()
     load_custom_node_pack(ROOT)
