@@ -35,7 +35,6 @@ def comfy():
     import folder_paths
     import nodes
 
-    keyframes_cli.load_extra_nodes(nodes)
     return SimpleNamespace(nodes=nodes, folder_paths=folder_paths)
 
 
@@ -46,31 +45,13 @@ def load(name):
 
 @pytest.fixture(scope="module")
 def ad_info(node_info, node_outputs):
-    """INPUT_TYPES / RETURN_TYPES of core ComfyUI + this pack + ComfyUI-AnimateDiff-Evolved (parsed, not installed)."""
-    ade, _ = animatediff_nodes.load_animatediff_nodes()
-    info, outputs = dict(node_info), dict(node_outputs)
-    for name, entry in ade.items():
-        info.setdefault(name, entry["input"])
-        outputs.setdefault(name, entry["output"])
-    return info, outputs
-
-
-@pytest.mark.parametrize("name", [ANIMATION, ANIMATEDIFF])
-def test_animation_workflows_convert_to_valid_prompts_and_are_tidy(name, ad_info, monkeypatch):
-    info, outputs = ad_info
-    wf = load(name)
-    prompt = workflow_to_prompt(wf, info, rng=random.Random(0))
-    check_prompt_against_declarations(prompt, info, outputs)
-    assert {int(k) for k in prompt} == {n["id"] for n in wf["nodes"] if n["type"] != "Note"}
-    # the shipped-workflow checks of test_workflows.py: links, layout, widget counts, notes, files in the README
-    monkeypatch.setitem(shipped.SHIPPED_FILES, name, workflow_path(name))
-    monkeypatch.setattr(shipped, "MODEL_WIDGETS", shipped.MODEL_WIDGETS | {("ADE_AnimateDiffLoaderGen1", "model_name")})
-    shipped.test_shipped_workflow_is_an_editor_file_and_tidy(name, info)
+    """INPUT_TYPES / RETURN_TYPES of core ComfyUI + this pack + IPAdapter_plus + AnimateDiff-Evolved (parsed)."""
+    return node_info, node_outputs
 
 
 def test_the_animation_workflow_keeps_the_grid_workflows_loaders_and_frames_share_one_noise(node_info):
     wf, grid = load(ANIMATION), shipped.load_shipped("grid")
-    loaders = ("CheckpointLoaderSimple", "FineFaceModelLoader", "CLIPTextEncode", "EmptyLatentImage")
+    loaders = ("CheckpointLoaderSimple", "FineFaceReleaseLoader", "CLIPTextEncode", "EmptyLatentImage")
     assert [n for n in wf["nodes"] if n["type"] in loaders] == [n for n in grid["nodes"] if n["type"] in loaders]
     prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
     by_type = {v["class_type"]: (k, v["inputs"]) for k, v in prompt.items()}
@@ -95,7 +76,7 @@ def test_the_animatediff_workflow_uses_animatediff_evolved_as_declared(ad_info):
     assert loader["context_options"] == [ids["ADE_StandardUniformContextOptions"], 0]
     context = inputs["ADE_StandardUniformContextOptions"]
     assert (context["context_length"], context["context_overlap"], context["fuse_method"]) == (16, 4, "pyramid")
-    assert inputs["FineFaceModelLoader"]["weights"] == "fineface_sd15.safetensors"
+    assert (inputs["FineFaceReleaseLoader"]["au_encoder"], inputs["FineFaceReleaseLoader"]["lora"]) == ("sd15_au_encoder.ckpt", "none")
     assert inputs["CheckpointLoaderSimple"]["ckpt_name"] == "Realistic_Vision_V4.0_noVAE.safetensors"
     # KSampler <- Apply FineFace <- AnimateDiff Loader <- checkpoint (start/end follow the motion model's schedule)
     assert inputs["KSampler"]["model"][0] == ids["FineFaceApplyAdapter"]
@@ -163,7 +144,9 @@ def test_the_animation_renders_one_frame_per_vector_from_one_noise(comfy_dirs, n
 # -- the headless command ----------------------------------------------------------------------------
 
 def headless(models_dir, tmp_path, *extra):
-    return keyframes_cli.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
+    from workflows import run
+
+    return run.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
                                "--prompt", "a close-up photo of a woman", "--width", "64", "--height", "64", "--steps", "2", *extra])
 
 
@@ -185,7 +168,7 @@ def test_headless_keyframes_write_an_animated_webp(comfy, models_dir, tmp_path, 
     (["--keyframes", "0: neutral; 20: happiness", "--frames", "16"], "line 1 .*frame 20 is past the end"),
     (["--keyframes", "0: neutral; 4: smile"], "smile"),
     (["--keyframes", "0: neutral", "--aus", "happiness"], "--aus belong"),
-    (["--keyframes", "0: neutral", "--out", "x.png"], r"--out must be a \.webp"),
+    (["--keyframes", "0: neutral", "--out", "x.png"], r"--out x\.png: must be a \.webp"),
     (["--frames", "8"], "give --keyframes"),
 ])
 def test_headless_keyframes_usage_errors_render_nothing(comfy, models_dir, tmp_path, capsys, extra, message):
@@ -201,19 +184,15 @@ def test_headless_keyframes_report_missing_weights(comfy, tmp_path, capsys):
     os.makedirs(empty)
     assert headless(empty, tmp_path, "--keyframes", "0: neutral; 16: happiness@4", "--out", str(tmp_path / "x.webp")) == 2
     err = capsys.readouterr().err
-    assert "v2-1_512-ema-pruned.safetensors" in err and "fineface_sd21.safetensors" in err
+    assert "v2-1_512-ema-pruned.safetensors" in err and "au_encoder.ckpt" in err
     assert not (tmp_path / "x.webp").exists()
 
 
-def test_workflows_run_takes_the_keyframes_once_hooked(comfy, tmp_path, capsys):
-    """python -m workflows.run --keyframes ...: run.py hands the animation to keyframes_cli (see the hook there)."""
+def test_keyframes_choose_the_animation_workflow():
+    """--keyframes picks the animation (its bad options are among tests/test_run_checks.py's, refused before ComfyUI
+    is imported)."""
     from workflows import run
 
-    if not any(a.dest == "keyframes" for a in run.build_parser()._actions):
-        pytest.skip("workflows/run.py does not call keyframes_cli yet (the hook lines are in the branch's report)")
     args = run.build_parser().parse_args(["--keyframes", "0: neutral; 16: happiness@4", "--frames", "16", "--out", "smile.webp"])
-    assert keyframes_cli.wants_animation(args)
-    assert run.main(["--comfyui", comfy_path(), "--keyframes", "0: neutral; 20: happiness", "--frames", "16"]) == 2
-    assert "frame 20 is past the end" in capsys.readouterr().err
-    assert run.main(["--comfyui", comfy_path(), "--easing", "hold", "--aus", "happiness"]) == 2
-    assert "give --keyframes" in capsys.readouterr().err
+    assert run.choose_workflow(args) == keyframes_cli.NAME
+    assert run.choose_workflow(run.build_parser().parse_args(["--aus", "happiness"])) == "basic"

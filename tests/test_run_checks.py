@@ -106,6 +106,15 @@ def test_every_bad_option_fails_before_comfyui_is_imported(tmp_path, broken_comf
         (["--aus", "AU7@3"], "AU7"),
         (["--aus", "happiness", "--sweep", "AU12"], "--aus is for basic"),
         (["--steps", "many"], "invalid int value"),  # argparse's own check, same exit status
+        (["--keyframes", "0: neutral; 20: happiness", "--frames", "16"], "frame 20 is past the end"),
+        (["--keyframes", "0: neutral; 4: smile"], "smile"),
+        (["--keyframes", "4: happiness; 2: neutral"], "increasing frame order"),
+        (["--keyframes", "0: neutral", "--aus", "happiness"], "--aus belong to the other workflows"),
+        (["--keyframes", "0: neutral", "--out", str(tmp_path / "x.png")], "must be a .webp file"),
+        (["--keyframes", "0: neutral", "--fps", "0"], "--fps 0: give a frame rate"),
+        (["--keyframes", "0: neutral", "--frames", "0"], "--frames 0: give 1 to 4096 frames"),
+        (["--frames", "8"], "give --keyframes"),
+        (["--easing", "hold", "--aus", "happiness"], "give --keyframes"),
     ]
     out = run_in_fresh_python(cases, broken_comfyui)
     for (args, expected), (rc, err) in zip(cases, out["results"]):

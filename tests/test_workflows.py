@@ -26,7 +26,7 @@ from workflows.api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, get_wi
                                   resolve_dynamic_prompt, set_widget, used_node_types, widget_layout,
                                   widget_values, workflow_to_prompt)
 
-from tests.support import comfy_env, ipadapter_nodes
+from tests.support import animatediff_nodes, comfy_env, ipadapter_nodes
 from tests.support.official_files import write_official_release
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -347,7 +347,7 @@ README = os.path.join(os.path.dirname(workflow_path("basic")), "README.md")
 MODEL_WIDGETS = {
     ("CheckpointLoaderSimple", "ckpt_name"), ("FineFaceModelLoader", "weights"), ("VAELoader", "vae_name"),
     ("FineFaceReleaseLoader", "au_encoder"), ("FineFaceReleaseLoader", "attn_processors"), ("FineFaceReleaseLoader", "lora"),
-    ("IPAdapterModelLoader", "ipadapter_file"), ("CLIPVisionLoader", "clip_name"),
+    ("IPAdapterModelLoader", "ipadapter_file"), ("CLIPVisionLoader", "clip_name"), ("ADE_AnimateDiffLoaderGen1", "model_name"),
 }
 
 
@@ -369,10 +369,10 @@ def comfy():
 
 @pytest.fixture(scope="module")
 def node_info(comfy):
-    """INPUT_TYPES of core ComfyUI + this pack, and of ComfyUI_IPAdapter_plus (parsed, not installed)."""
+    """INPUT_TYPES of core ComfyUI + this pack, and of ComfyUI_IPAdapter_plus and ComfyUI-AnimateDiff-Evolved
+    (parsed, not installed)."""
     info = node_info_from_classes(comfy.nodes.NODE_CLASS_MAPPINGS)
-    ipa, _ = ipadapter_nodes.load_ipadapter_nodes()
-    for name, entry in ipa.items():
+    for name, entry in other_packs_nodes().items():
         if entry["input"] is not None and name not in info:
             info[name] = entry["input"]
     return info
@@ -381,10 +381,15 @@ def node_info(comfy):
 @pytest.fixture(scope="module")
 def node_outputs(comfy):
     out = {name: list(cls.RETURN_TYPES) for name, cls in comfy.nodes.NODE_CLASS_MAPPINGS.items()}
-    ipa, _ = ipadapter_nodes.load_ipadapter_nodes()
-    for name, entry in ipa.items():
+    for name, entry in other_packs_nodes().items():
         out.setdefault(name, entry["output"])
     return out
+
+
+def other_packs_nodes() -> dict:
+    ipa, _ = ipadapter_nodes.load_ipadapter_nodes()
+    ade, _ = animatediff_nodes.load_animatediff_nodes()
+    return {**ade, **ipa}
 
 
 def _declared(info, class_type):
@@ -474,7 +479,8 @@ def test_shipped_workflow_is_an_editor_file_and_tidy(name, node_info):
 
 
 FOLDER_OF = {"CheckpointLoaderSimple": "checkpoints", "VAELoader": "vae", "IPAdapterModelLoader": "ipadapter",
-             "CLIPVisionLoader": "clip_vision", "FineFaceReleaseLoader": "fineface"}
+             "CLIPVisionLoader": "clip_vision", "FineFaceReleaseLoader": "fineface",
+             "ADE_AnimateDiffLoaderGen1": "animatediff_models"}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
@@ -498,7 +504,7 @@ def test_every_loader_names_its_downloads_for_the_front_end(name, node_info):
     release = [n for n in loaders if n["type"] == "FineFaceReleaseLoader"]
     sd15 = release[0]["widgets_values"][0].startswith("sd15_") if release else None
     assert len(release) == 1 and len(release[0]["properties"]["models"]) == (2 if sd15 else 3)
-    assert sd15 == name.endswith("faceid")  # the SD 1.5 release goes with the FaceID graphs
+    assert sd15 == (name.endswith("faceid") or name == "animatediff")  # SD 1.5: FaceID graphs and AnimateDiff
 
 
 def test_sampler_settings_follow_the_official_pipeline(node_info):

@@ -16,6 +16,8 @@ SHIPPED = {
     "copy": "fineface_copy_expression.json",
     "copy_faceid": "fineface_copy_expression_faceid.json",
     "regions": "fineface_two_expressions.json",
+    "animation": "fineface_au_animation.json",
+    "animatediff": "fineface_animatediff.json",
 }
 
 

@@ -30,14 +30,14 @@ import time
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import AUSpecError
 
-from . import aus_from_photo, workflow_path
+from . import aus_from_photo, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
                          used_node_types, workflow_to_prompt)
 from .executor import ExecutionFailed, ExecutorServer, load_builtin_nodes, run_prompt, wait
 from .run_checks import UsageError, check_args, check_unnamed_outputs, grid_specs, out_paths, sweep_choice
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADLESS = ("basic", "sweep", "edit", "grid")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
+HEADLESS = ("basic", "sweep", "edit", "grid", "animation")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
 
 # Where the files the workflows name come from.
 SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
@@ -47,7 +47,7 @@ CHECKPOINT_SOURCES = {
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
 FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
-WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "grid": "sd21", "faceid": "sd15"}
+WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "grid": "sd21", "animation": "sd21", "faceid": "sd15"}
 
 # Node titles / types in the shipped workflows.
 POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output-dir", help="ComfyUI output folder, made if missing (default: ComfyUI/output)")
     g.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
     aus_from_photo.add_arguments(p)
+    keyframes_cli.add_arguments(p)
     return p
 
 
@@ -127,6 +128,8 @@ def is_comfyui(path: str) -> bool:
 def choose_workflow(args) -> str:
     if args.workflow:
         return args.workflow
+    if keyframes_cli.chosen(args):
+        return keyframes_cli.NAME
     if args.sweep:
         return "sweep"
     if args.image:
@@ -311,6 +314,8 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
         put(SWEEP, "start", args.sweep_from)
         put(SWEEP, "end", args.sweep_to)
         put(SWEEP, "cells", args.cells)
+    if name == keyframes_cli.NAME:
+        keyframes_cli.apply_overrides(wf, args, info)
 
 
 def use_model_loader(wf: dict, weights: str, info: dict):
@@ -416,6 +421,7 @@ def prepare(args) -> tuple[str, str, dict]:
     workflow). Raises UsageError / AUSpecError."""
     name = choose_workflow(args)
     check_args(args, name)
+    keyframes_cli.check(args, name, UsageError)
     try:
         aus_from_photo.check(args, name)
     except aus_from_photo.PhotoUsageError as e:
@@ -429,7 +435,7 @@ def prepare(args) -> tuple[str, str, dict]:
         raise UsageError(f"{comfyui}{source} is not a ComfyUI folder (no nodes.py / execution.py / comfy/)")
     with open(workflow_path(name), encoding="utf-8") as f:
         wf = json.load(f)
-    if args.out:
+    if args.out and name != keyframes_cli.NAME:  # an animation's --out is its one animated file
         check_unnamed_outputs(args.out, saved_image_count(wf), args.overwrite)
     return name, comfyui, wf
 
@@ -529,13 +535,16 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         images = saved_images(fp, outputs, prompt)
+        animated = keyframes_cli.animations(fp, outputs, prompt)
         print(f"done in {time.time() - t0:.1f} s", flush=True)
-        for path in images:
+        for path in images + animated:
             print(f"wrote {path}")
-        if not images:
+        if not images or (name == keyframes_cli.NAME and not animated):
             print("error: the workflow saved no image", file=sys.stderr)
             return 1
-        if args.out:
+        if args.out and animated:
+            copy_out(animated[:1], args.out, args.overwrite)
+        elif args.out:
             try:
                 copy_out(images, args.out, args.overwrite)
             except UsageError as e:

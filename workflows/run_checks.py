@@ -60,7 +60,7 @@ def check_args(args, name: str):
     if args.image is not None:
         check_image(args.image, args.mask_from_alpha)
     if args.out is not None:
-        check_out(args.out)
+        check_out(args.out, ".webp" if name == "animation" else ".png")
 
 
 def check_workflow_options(args, name: str):
@@ -140,11 +140,11 @@ def check_output_dir(path: str):
     _check_can_make("--output-dir", path, path)
 
 
-def check_out(out: str):
+def check_out(out: str, suffix: str = ".png"):
     if os.path.isdir(out):
         raise UsageError(f"--out {out}: is a folder; give a file name in it, e.g. {os.path.join(out, 'fineface.png')}")
-    if not out.lower().endswith(".png"):
-        raise UsageError(f"--out {out}: must be a .png file")
+    if not out.lower().endswith(suffix):
+        raise UsageError(f"--out {out}: must be a {suffix} file" + (" (an animation; its frames go to the output folder as PNG)" if suffix == ".webp" else ""))
     _check_can_make("--out", out, os.path.dirname(os.path.abspath(out)))
     if os.path.exists(out) and not os.access(out, os.W_OK):
         raise UsageError(f"--out {out}: the file exists and cannot be written (no permission)")
