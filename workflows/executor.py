@@ -20,7 +20,10 @@ executor here runs one prompt, so the classic cache is kept there too.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
+import os
+import sys
 import uuid
 
 
@@ -120,11 +123,25 @@ def run_prompt(execution_module, server: ExecutorServer, prompt: dict, extra_dat
     return prompt_id
 
 
+def _import_utils_package(root: str):
+    """2025 trees: comfy_extras that import server.py need ComfyUI's top-level ``utils`` package, which main.py
+    imports before nodes.py; nodes.py puts comfy/ first on sys.path, where ``utils`` would be comfy/utils.py."""
+    folder = os.path.join(root, "utils")
+    if "utils" in sys.modules or not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return
+    spec = importlib.util.spec_from_file_location("utils", os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["utils"] = module
+    spec.loader.exec_module(module)
+
+
 def load_builtin_nodes(nodes_module):
     """ComfyUI's comfy_extras nodes (Solid Mask, Mask Composite, Save Animated WEBP ...), which main.py registers
     at start-up beside nodes.py's own; once per process."""
     if "SolidMask" in nodes_module.NODE_CLASS_MAPPINGS:
         return
+    _import_utils_package(os.path.dirname(os.path.abspath(nodes_module.__file__)))
     init = getattr(nodes_module, "init_builtin_extra_nodes", None)  # 2025 on; a coroutine
     if init is None:
         init = nodes_module.init_custom_nodes  # 2024: comfy_extras, then the (empty) custom_nodes folder
