@@ -7,6 +7,7 @@ from .au_grid import FineFaceAUGrid
 from .au_keyframes import FineFaceAUKeyframes
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
+from .face_mask import FineFaceFaceMask
 from .model_loader import FineFaceModelLoader
 from .release_loader import FineFaceReleaseLoader
 
@@ -21,6 +22,7 @@ NODE_CLASS_MAPPINGS = {
     "FineFaceAUGrid": FineFaceAUGrid,
     "FineFaceAUFromImage": FineFaceAUFromImage,
     "FineFaceAUKeyframes": FineFaceAUKeyframes,
+    "FineFaceFaceMask": FineFaceFaceMask,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceModelLoader": "FineFace Model Loader",
@@ -33,4 +35,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUGrid": "AU Label Grid",
     "FineFaceAUFromImage": "AU From Image",
     "FineFaceAUKeyframes": "AU Keyframes",
+    "FineFaceFaceMask": "Face Mask",
 }

@@ -23,6 +23,7 @@ PACK = {
     "FineFaceAUGrid": "AU Label Grid",
     "FineFaceAUFromImage": "AU From Image",
     "FineFaceAUKeyframes": "AU Keyframes",
+    "FineFaceFaceMask": "Face Mask",
 }
 
 

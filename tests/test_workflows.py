@@ -566,6 +566,8 @@ SPEED_OVERRIDES = {
     "regions": [("EmptyLatentImage", "width", 96), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS),
                 ("Half-width rectangle", "width", 48), ("Half-width rectangle", "height", TEST_SIZE),
                 ("Image-size black", "width", 96), ("Image-size black", "height", TEST_SIZE)],
+    # the faces must stay large enough to be found: 256 px wide
+    "regions_photo": [("ImageScale", "width", 256), ("KSampler", "steps", TEST_STEPS)],
 }
 
 
@@ -856,3 +858,50 @@ def test_two_expressions_workflow_gives_each_half_its_own_aus(comfy_dirs, node_i
     (changed,) = images_of(other, prompt, "SaveImage")
     diff = np.abs(changed.astype(float) - image.astype(float)).mean(axis=(0, 2))
     assert diff.sum() > 0
+
+
+@pytest.mark.slow
+def test_two_expressions_photo_workflow_masks_the_faces_it_finds_left_to_right(comfy_dirs, node_info):
+    """A real photo of two people (the astronaut and its mirror image): Face Mask 0 and 1 drive the two Apply nodes
+    and the noise mask. Changing the right face's AUs changes the sampled latent on the right face more than on the
+    left one, and not at all away from the faces (the VAE decoder's attention spreads any change over the pixels,
+    so the latent is compared)."""
+    from safetensors.torch import load_file
+
+    from fineface_core.face_masks import face_masks
+    from tests.support.libreface_files import skimage_photo
+
+    head = skimage_photo("astronaut.png")[:256, 96:352]
+    photo = np.concatenate([head, head[:, ::-1]], axis=1)
+    Image.fromarray(photo).save(comfy_dirs / "input" / "two_people.png")
+
+    def sampled(extra=()):
+        wf = load_shipped("regions_photo")
+        for node_name, field, value in list(SPEED_OVERRIDES["regions_photo"]) + list(extra):
+            set_widget(wf, node_name, field, value, node_info)
+        prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+        ksampler = next(k for k, v in prompt.items() if v["class_type"] == "KSampler")
+        prompt["save_latent"] = {"class_type": "SaveLatent", "inputs": {"samples": [ksampler, 0], "filename_prefix": "t"},
+                                  "_meta": {"title": "Save Latent"}}
+        torch.manual_seed(0)  # ComfyUI's VAE Encode samples the latent distribution (the test VAE's is wide)
+        outputs = comfy_env.run_prompt(prompt)
+        (image,) = images_of(outputs, prompt, "SaveImage")
+        return prompt, image, load_file(outputs["save_latent"][0])["latent_tensor"][0].numpy()
+
+    prompt, image, latent = sampled()
+    assert image.shape == (128, 256, 3) and image.std() > 1
+    by_title = {v["_meta"]["title"]: v for v in prompt.values()}
+    left, right = by_title["Apply FineFace Adapter (left)"]["inputs"], by_title["Apply FineFace Adapter (right)"]["inputs"]
+    assert prompt[left["mask"][0]]["_meta"]["title"] == "Face Mask (left)" and prompt[left["mask"][0]]["inputs"]["index"] == 0
+    assert prompt[right["mask"][0]]["_meta"]["title"] == "Face Mask (right)" and prompt[right["mask"][0]]["inputs"]["index"] == 1
+    _, _, other = sampled([("Right face", "spec", "AU1@5 + AU2@5 + AU26@5")])
+    diff = np.abs(other - latent).sum(0)  # [16, 32]: latent cells of the 128 x 256 image
+    masks, _ = face_masks(photo[None].astype(np.float32) / 255.0, "by index", 0, grow=0.3)
+    masks = np.concatenate([masks, face_masks(photo[None].astype(np.float32) / 255.0, "by index", 1, grow=0.3)[0]])
+    cells = masks.reshape(2, 16, 16, 32, 16).max(axis=(2, 4))  # the photo is 2x the image, a latent cell 8 px
+    near = np.zeros_like(cells[0], bool)  # a cell next to a face (the resized noise mask's edge) may change too
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            near |= np.roll(np.roll(cells.max(0) > 0, dy, 0), dx, 1)
+    assert (~near).sum() > 100 and diff[~near].max() == 0  # away from the faces: untouched
+    assert diff[cells[1] > 0].mean() > 2 * diff[cells[0] > 0].mean() > 0  # the right face changed most

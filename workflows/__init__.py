@@ -16,6 +16,7 @@ SHIPPED = {
     "copy": "fineface_copy_expression.json",
     "copy_faceid": "fineface_copy_expression_faceid.json",
     "regions": "fineface_two_expressions.json",
+    "regions_photo": "fineface_two_expressions_photo.json",
     "animation": "fineface_au_animation.json",
     "animatediff": "fineface_animatediff.json",
 }

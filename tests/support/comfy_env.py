@@ -156,7 +156,7 @@ def write_detectable_checkpoint(path: str, family: str = "sd21", seed: int = 0) 
 
 def run_prompt(prompt: dict) -> dict[str, list[str]]:
     """Validate and execute an API prompt with ComfyUI's own code, through the executor helper the
-    headless runner uses; {node id: [image files written]}."""
+    headless runner uses; {node id: [image (or latent) files written]}."""
     import execution
     import folder_paths
 
@@ -166,7 +166,8 @@ def run_prompt(prompt: dict) -> dict[str, list[str]]:
     for event, data in server.messages:
         if event != "executed":
             continue
-        for image in (data.get("output") or {}).get("images", []):
+        output = data.get("output") or {}
+        for image in output.get("images", []) + output.get("latents", []):  # Save Image / Preview, Save Latent
             base = folder_paths.get_output_directory() if image.get("type") == "output" else folder_paths.get_temp_directory()
             files.setdefault(str(data["node"]), []).append(os.path.join(base, image.get("subfolder", ""), image["filename"]))
     return files

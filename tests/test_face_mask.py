@@ -1,0 +1,107 @@
+"""Face Mask: one detected face's mask per image, for Apply FineFace Adapter's mask, on real photographs
+(scikit-image's astronaut, twice side by side: two people)."""
+import numpy as np
+import pytest
+import torch
+
+from fineface_core.errors import FineFaceError
+from fineface_core.face_detect import NoFaceError, find_faces
+from fineface_core.face_masks import face_masks
+from tests.support.libreface_files import skimage_photo
+
+
+@pytest.fixture(scope="module")
+def two_people():
+    """A 512 x 256 photo of two people: the astronaut's head and shoulders, and its mirror image."""
+    head = skimage_photo("astronaut.png")[:256, 96:352]
+    return np.concatenate([head, head[:, ::-1]], axis=1)
+
+
+def as_batch(*rgbs):
+    return np.stack(rgbs).astype(np.float32) / 255.0
+
+
+def bbox(mask):
+    ys, xs = np.nonzero(mask > 0.5)
+    return xs.min(), xs.max(), ys.min(), ys.max()
+
+
+def test_index_counts_faces_from_the_left_and_each_mask_covers_its_face(two_people):
+    faces = find_faces(two_people)
+    assert len(faces) == 2
+    (left,), _ = face_masks(as_batch(two_people), "by index", 0, grow=0.3)
+    (right,), report = face_masks(as_batch(two_people), "by index", 1, grow=0.3)
+    assert left.shape == right.shape == two_people.shape[:2] and left.dtype == np.float32
+    assert set(np.unique(left)) == {0.0, 1.0}
+    assert not (left * right).any()  # the two faces' masks do not touch
+    for mask, face in zip((left, right), faces):
+        x, y, w, h = face.box
+        cx, cy = int(x + w / 2), int(y + h / 2)
+        assert mask[cy, cx] == 1 and mask[int(y + 0.2 * h), cx] == 1 and mask[int(y + 0.9 * h), cx] == 1
+    assert bbox(left)[1] < 256 <= bbox(right)[0]  # one in each half
+    assert "2 faces, masked face 1 (0 = leftmost)" in report[0]
+
+
+def test_grow_scales_the_square_about_its_centre_and_feather_softens_only_the_edge(two_people):
+    batch = as_batch(two_people)
+    (small,), _ = face_masks(batch, "by index", 0, grow=0.0)
+    (big,), _ = face_masks(batch, "by index", 0, grow=0.5)
+    assert (big >= small).all()
+    assert big.sum() / small.sum() == pytest.approx(1.5 ** 2, rel=0.05)
+    sx, bx = np.mean(bbox(small)[:2]), np.mean(bbox(big)[:2])
+    assert abs(sx - bx) <= 1
+    (soft,), _ = face_masks(batch, "by index", 0, grow=0.3, feather=6.0)
+    (hard,), _ = face_masks(batch, "by index", 0, grow=0.3)
+    middle = ((soft > 0) & (soft < 1)).sum()
+    assert middle > 100  # a soft edge exists ...
+    x0, x1, y0, y1 = bbox(hard)
+    assert soft[(y0 + y1) // 2, (x0 + x1) // 2] == pytest.approx(1.0)  # ... and the face's middle stays 1
+    assert soft[hard == 0].max() < 1 and soft.max() <= 1 and soft.min() >= 0
+
+
+def test_the_other_choices_pick_as_in_au_from_image(two_people):
+    batch = as_batch(two_people)
+    (leftmost,), _ = face_masks(batch, "leftmost")
+    (rightmost,), _ = face_masks(batch, "rightmost")
+    (by0,), _ = face_masks(batch, "by index", 0)
+    (by1,), _ = face_masks(batch, "by index", 1)
+    assert np.array_equal(leftmost, by0) and np.array_equal(rightmost, by1)
+
+
+def test_a_batch_gives_one_mask_per_image_and_no_face_is_an_error_naming_the_image_or_an_empty_mask(two_people):
+    blank = np.full_like(two_people, 128)
+    batch = as_batch(two_people, blank)
+    with pytest.raises(NoFaceError, match=r"no face found in image 2 of 2 \(batch index 1\).*'empty mask'"):
+        face_masks(batch, "by index", 0)
+    masks, report = face_masks(batch, "by index", 0, no_face="empty mask")
+    assert masks.shape == (2, 256, 512) and masks[0].sum() > 0 and not masks[1].any()
+    assert "no face found, empty mask" in report[1]
+    with pytest.raises(FineFaceError, match="face index 2 asked for, but the image has 2 faces"):
+        face_masks(as_batch(two_people), "by index", 2)
+    masks, report = face_masks(as_batch(two_people), "by index", 2, no_face="empty mask")
+    assert not masks.any() and "2 faces found, no face 2" in report[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"grow": float("nan")}, "grow nan"), ({"grow": 5.0}, "grow 5.0: give a number from -0.5 to 3"),
+    ({"feather": -1.0}, "feather -1.0"), ({"choose": "biggest"}, "unknown face choice 'biggest'"),
+    ({"no_face": "skip"}, "no_face must be one of error, empty mask"),
+])
+def test_bad_settings_are_refused_naming_them(two_people, kwargs, message):
+    with pytest.raises(FineFaceError, match=message):
+        face_masks(as_batch(two_people), **kwargs)
+
+
+def test_nan_pixels_are_refused(two_people):
+    batch = as_batch(two_people)
+    batch[0, 5, 5, 0] = np.nan
+    with pytest.raises(FineFaceError, match="NaN or infinite"):
+        face_masks(batch)
+
+
+def test_the_node_gives_comfyui_masks(registry, two_people):
+    cls = registry.NODE_CLASS_MAPPINGS["FineFaceFaceMask"]
+    mask, report = getattr(cls(), cls.FUNCTION)(torch.from_numpy(as_batch(two_people)), "by index", 1)
+    assert isinstance(mask, torch.Tensor) and mask.shape == (1, 256, 512) and mask.dtype == torch.float32
+    assert mask[:, :, :256].sum() == 0 and mask[:, :, 256:].sum() > 0
+    assert "masked face 1" in report
