@@ -123,6 +123,11 @@ def test_a_run_from_the_cache_equals_the_run_without_it(tiny_sd, data, tmp_path,
     with safe_open(str(cache / "latents-00000.safetensors"), framework="pt") as f:
         mean, flipped = f.get_tensor("mean"), f.get_tensor("mean_flipped")
     assert not torch.allclose(flipped, mean.flip(-1), atol=1e-4)
+    # Without the captions in the cache (the text encoder runs every step): the same run again.
+    no_text = trainer.main(train_args(tiny_sd, data, tmp_path / "no_text", *extra, "--latent_cache",
+                                      tmp_path / "latents_only", "--no-cache_text", *SHARDS))
+    assert no_text["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    assert not json.loads((tmp_path / "latents_only" / "manifest.json").read_text())["captions"]
     # A second run reads the cache as it is: nothing is computed again.
     before = stamps(cache)
     again = trainer.main(train_args(tiny_sd, data, tmp_path / "again", *extra, "--latent_cache", cache, *SHARDS))

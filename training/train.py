@@ -337,16 +337,18 @@ def main(argv: list[str] | None = None) -> dict:
     collate = make_collate(base.tokenizer)
     cache = None
     if args.latent_cache:
-        from .cache import CachedDataset, collate_cached, ensure_cache
+        from .cache import CachedDataset, ensure_cache, make_collate_cached
 
         cache, image_keys, text_keys = ensure_cache(accelerator, frozen_parts, args, dataset.records, weight_dtype)
         dataset = CachedDataset(dataset.records, image_keys, text_keys, cache, args.random_flip, dataset.report)
-        collate = collate_cached
-        logger.info("training from the latent cache %s (%d images, %d captions): the VAE and text encoder do not "
-                    "run per step", args.latent_cache, len(cache.manifest["images"]), len(cache.manifest["captions"]))
+        collate = make_collate_cached(base.tokenizer)
+        logger.info("training from the latent cache %s (%d images, %d captions): the VAE %s not run per step",
+                    args.latent_cache, len(cache.manifest["images"]), len(cache.manifest["captions"]),
+                    "and the text encoder do" if args.cache_text else "does (the text encoder does: --no-cache_text)")
         if not args.validation_steps:  # only validation still needs them: free their device memory
             base.vae.to("cpu")
-            base.text_encoder.to("cpu")
+            if args.cache_text:
+                base.text_encoder.to("cpu")
     sampler = EpochSampler(len(dataset), args.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, sampler=sampler,
                                          collate_fn=collate,
@@ -394,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict:
         skip_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
     run_config["global_step"] = global_step
 
-    if cache is not None:
+    if cache is not None and args.cache_text:
         empty_text = cache.empty_text().to(device)
     else:
         with torch.no_grad():

@@ -111,9 +111,10 @@ def _drop(manifest: dict, damaged: set) -> dict:
 
 
 def _manifest_after(folder: str, manifest: dict | None, jobs, settings: dict, source: str, empty_key: str) -> dict:
-    new = manifest or {"settings": settings, "source": source, "shards": {}, "images": {}, "captions": {}}
+    new = manifest or {"settings": settings, "source": source, "shards": {}, "images": {}, "captions": {},
+                       "empty_caption": None}
     new = {**new, "shards": dict(new["shards"]), "images": dict(new["images"]), "captions": dict(new["captions"]),
-           "empty_caption": empty_key}
+           "empty_caption": empty_key or new["empty_caption"]}
     for job in jobs:
         record = sidecar(folder, job.name)
         new["shards"][job.name] = {"kind": job.kind, "size": record["size"], "sha256": record["sha256"]}
@@ -123,7 +124,8 @@ def _manifest_after(folder: str, manifest: dict | None, jobs, settings: dict, so
 
 
 def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype):
-    """(LatentCache, image key per record, caption key per record), building what is missing.
+    """(LatentCache, image key per record, caption key per record or None with --no-cache_text),
+    building what is missing (a cache built without captions gets them when a run asks for them).
     Call on every process; raises TrainingError (on every process) when the cache cannot be used."""
     folder = args.latent_cache
     settings = cache_settings(args, dtype, frozen.vae_fingerprint, frozen.text_fingerprint)
@@ -139,10 +141,12 @@ def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.
 
     image_keys = file_digests([r.file for r in records])
     images = dict(zip(image_keys, (r.file for r in records)))
-    ids = caption_ids(frozen.tokenizer, [r.caption for r in records])
-    digests = {caption: ids_digest(t) for caption, t in ids.items()}
-    text_keys = [digests[r.caption] for r in records]
-    captions = {digests[c]: t for c, t in ids.items()}
+    text_keys, captions, empty_key = None, {}, None
+    if args.cache_text:
+        ids = caption_ids(frozen.tokenizer, [r.caption for r in records])
+        digests = {caption: ids_digest(t) for caption, t in ids.items()}
+        text_keys, empty_key = [digests[r.caption] for r in records], digests[""]
+        captions = {digests[c]: t for c, t in ids.items()}
 
     for _ in range(2):  # a second round rebuilds shards found damaged, with --rebuild_latent_cache
         jobs = plan(manifest, images, captions, args.cache_shard_size)
@@ -158,7 +162,7 @@ def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 write_manifest(folder, _manifest_after(folder, manifest, jobs, settings,
-                                                       args.pretrained_model_name_or_path, digests[""]))
+                                                       args.pretrained_model_name_or_path, empty_key))
             accelerator.wait_for_everyone()
             manifest = read_manifest(folder)
         problems = _verify(accelerator, folder, manifest)
