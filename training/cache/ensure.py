@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -89,17 +90,14 @@ def _check_settings(folder: str, manifest: dict | None, settings: dict, key: str
 
 
 def _verify(accelerator, folder: str, manifest: dict) -> list[str]:
-    """Each process checks its share of the shards (size, sha256, header); all get every problem."""
+    """Each process checks its share of the shards (size, sha256, header) in threads; all get every problem."""
     from accelerate.utils import gather_object
 
     rank, world = accelerator.process_index, accelerator.num_processes
-    names = sorted(manifest["shards"])
-    found = []
-    for i, name in enumerate(names):
-        if i % world == rank:
-            problem = shard_problem(folder, {"file": name, **manifest["shards"][name]})
-            if problem:
-                found.append((name, problem))
+    mine = [name for i, name in enumerate(sorted(manifest["shards"])) if i % world == rank]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # hashlib releases the GIL
+        problems = pool.map(lambda name: shard_problem(folder, {"file": name, **manifest["shards"][name]}), mine)
+    found = [(name, problem) for name, problem in zip(mine, problems) if problem]
     return sorted(gather_object(found))
 
 
