@@ -134,6 +134,16 @@ def test_a_run_from_the_cache_equals_the_run_without_it(tiny_sd, data, tmp_path,
     assert again["losses"] == cached["losses"] and stamps(cache) == before
 
 
+def test_flips_drawn_in_data_loader_workers_line_up_too(tiny_sd, data, tmp_path):
+    """Worker processes draw the flips from their own seeded generators; the cached dataset must draw
+    them there alike (and open its shards in each worker)."""
+    extra = ("--max_train_steps", 3, "--checkpointing_steps", 3, "--random_flip", "--dataloader_num_workers", 2)
+    plain = trainer.main(train_args(tiny_sd, data, tmp_path / "plain", *extra))
+    cached = trainer.main(train_args(tiny_sd, data, tmp_path / "cached", *extra, "--latent_cache", tmp_path / "c",
+                                     *SHARDS))
+    assert cached["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+
+
 # -- settings and models that do not match --------------------------------------------------------------
 
 def test_another_resolution_crop_flip_or_vae_is_refused(tiny_sd, data, tmp_path, capsys):

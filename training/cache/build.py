@@ -10,6 +10,7 @@ import torch
 
 from ..checkpoints import _kill_point
 from ..data.generic import pixel_transform, read_rgb
+from ..errors import TrainingError
 from .store import shard_is_complete, shard_name, write_shard
 
 
@@ -44,7 +45,11 @@ def encode_images(vae, paths: list[str], resolution: int, flip: bool, dtype, bat
     out = {k: [] for k in (("mean", "std", "mean_flipped", "std_flipped") if flip else ("mean", "std"))}
     device = next(vae.parameters()).device
     for i in range(0, len(paths), batch_size):
-        pixels = torch.stack([transform(read_rgb(p)) for p in paths[i:i + batch_size]]).float().to(device, dtype)
+        try:
+            images = [read_rgb(p) for p in paths[i:i + batch_size]]
+        except RuntimeError as exc:  # an image that no longer opens (or was never checked: --no_verify_images)
+            raise TrainingError(f"building the latent cache: {exc}") from exc
+        pixels = torch.stack([transform(im) for im in images]).float().to(device, dtype)
         for suffix, x in (("", pixels), ("_flipped", pixels.flip(-1))) if flip else (("", pixels),):
             dist = vae.encode(x).latent_dist
             out["mean" + suffix].append(dist.mean.cpu())

@@ -171,4 +171,8 @@ class LatentCache:
         return f.get_slice("text")[row]
 
     def empty_text(self) -> torch.Tensor:
-        return self.text(self.manifest["empty_caption"])[None]
+        """[1, 77, width]; read through a handle of its own, so that the data loader's worker processes
+        (forked after this is read) inherit no open shard."""
+        name, row = self.manifest["captions"][self.manifest["empty_caption"]]
+        with safe_open(os.path.join(self.folder, name), framework="pt") as f:
+            return f.get_slice("text")[row][None]
