@@ -183,14 +183,16 @@ def test_another_resolution_crop_flip_or_vae_is_refused(tiny_sd, data, tmp_path,
 
 def test_a_grown_dataset_only_adds_shards(tiny_sd, data, tmp_path):
     cache, grown = tmp_path / "cache", tmp_path / "grown"
-    assert build(tiny_sd, data, cache) == 0
+    assert build(tiny_sd, data, cache, "--random_flip") == 0
     before = stamps(cache)
     write_dataset(str(grown), n=10, seed=0)  # the same 8 images (same bytes) and 2 more
-    assert build(tiny_sd, str(grown), cache) == 0
+    assert build(tiny_sd, str(grown), cache) == 0  # without --random_flip: a flipped cache serves it
     after = stamps(cache)
     assert {n: after[n] for n in before} == before
     assert sorted(set(after) - set(before)) == ["latents-00003.safetensors", "text-00003.safetensors"]
     assert len(json.loads((cache / "manifest.json").read_text())["images"]) == 10
+    with safe_open(str(cache / "latents-00003.safetensors"), framework="pt") as f:  # still a flipped cache
+        assert "mean_flipped" in f.keys()
 
 
 # -- damaged shards ---------------------------------------------------------------------------------------

@@ -73,8 +73,9 @@ def precheck(args) -> None:
         raise _refusal(folder, changed)
 
 
-def _check_settings(folder: str, manifest: dict | None, settings: dict, key: str, rebuild: bool) -> dict | None:
-    """The manifest to extend, or None to start afresh; TrainingError when the cache is for other settings."""
+def _check_settings(folder: str, manifest: dict | None, settings: dict, key: str, rebuild: bool):
+    """The manifest to extend, None to start afresh, or "clear" (--rebuild_latent_cache: remove the
+    cache files first); TrainingError when the cache is for other settings."""
     if manifest is not None:
         changed = differences(manifest["settings"], settings)
         if not changed:
@@ -85,7 +86,7 @@ def _check_settings(folder: str, manifest: dict | None, settings: dict, key: str
         return None
     elif not rebuild:
         raise TrainingError(f"--latent_cache {folder} holds shards of an unfinished build with other settings or "
-                        f"models: {REBUILD_HINT}")
+                            f"models: {REBUILD_HINT}")
     return "clear"
 
 
@@ -135,6 +136,9 @@ def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.
             logger.info("--rebuild_latent_cache: removing the cache files in %s built for other settings", folder)
             remove_cache_files(folder)
         manifest = None
+    if manifest is not None:  # what it adds must match what it holds (flipped latents for a flipped cache)
+        settings = manifest["settings"]
+        key = settings_digest(settings)
     accelerator.wait_for_everyone()
 
     image_keys = file_digests([r.file for r in records])
