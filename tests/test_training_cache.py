@@ -160,6 +160,12 @@ def test_another_resolution_crop_flip_or_vae_is_refused(tiny_sd, data, tmp_path,
 
     assert "--resolution 40 (the cache: 32)" in refused("--resolution", 40)
     assert "--random_flip (the cache holds no flipped latents)" in refused("--random_flip")
+    # Another precision: its own process (accelerate keeps one precision per process).
+    done = subprocess.run([sys.executable, "-m", "training.train", *train_args(
+        tiny_sd, data, tmp_path / "out", "--max_train_steps", 1, "--latent_cache", cache, "--mixed_precision", "bf16")],
+        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "compute in bfloat16 (the cache was built in float32" in done.stderr
+    assert "Traceback" not in done.stderr and no_run_outputs(tmp_path / "out")
     with pytest.raises(SystemExit):
         trainer.main(train_args(tiny_sd, data, tmp_path / "out", "--latent_cache", cache, "--no-center_crop"))
     assert "--latent_cache needs --center_crop" in capsys.readouterr().err

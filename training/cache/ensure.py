@@ -64,6 +64,11 @@ def precheck(args) -> None:
         raise TrainingError(f"--latent_cache {folder} is a file; give a folder (it is created if absent)")
     manifest = read_manifest(folder) if os.path.isdir(folder) else None
     if manifest is None or args.rebuild_latent_cache:
+        probe = os.path.abspath(folder)
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        if not os.access(probe, os.W_OK):
+            raise TrainingError(f"--latent_cache {folder}: cannot write in {probe}; give a folder you can write to")
         return
     cached = manifest["settings"]
     wanted = {**cached, "resolution": int(args.resolution), "crop": "center" if args.center_crop else "random",
