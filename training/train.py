@@ -342,9 +342,10 @@ def main(argv: list[str] | None = None) -> dict:
         cache, image_keys, text_keys = ensure_cache(accelerator, frozen_parts, args, dataset.records, weight_dtype)
         dataset = CachedDataset(dataset.records, image_keys, text_keys, cache, args.random_flip, dataset.report)
         collate = make_collate_cached(base.tokenizer)
-        logger.info("training from the latent cache %s (%d images, %d captions): the VAE %s not run per step",
-                    args.latent_cache, len(cache.manifest["images"]), len(cache.manifest["captions"]),
-                    "and the text encoder do" if args.cache_text else "does (the text encoder does: --no-cache_text)")
+        logger.info("training from the latent cache %s (%d images, %d captions): %s", args.latent_cache,
+                    len(cache.manifest["images"]), len(cache.manifest["captions"]),
+                    "the VAE and the text encoder do not run per step" if args.cache_text else
+                    "the VAE does not run per step, the text encoder does (--no-cache_text)")
         if not args.validation_steps:  # only validation still needs them: free their device memory
             base.vae.to("cpu")
             if args.cache_text:
