@@ -120,7 +120,8 @@ def main(argv=None) -> None:
     args = parse_args(["--train_data_dir", data, "--resolution", str(opts.resolution), "--train_batch_size",
                        str(opts.batch), "--latent_cache", cache_dir, "--mixed_precision", opts.mixed_precision,
                        "--cache_batch_size", str(opts.batch),
-                       "--cache_text" if opts.cache_text else "--no-cache_text", "--validation_steps", "0", "--report_to", "none"])
+                       "--cache_text" if opts.cache_text else "--no-cache_text", "--validation_steps", "0",
+                       "--report_to", "none"])
     accelerator = Accelerator(mixed_precision=opts.mixed_precision)
     device = accelerator.device
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(opts.mixed_precision, torch.float32)
@@ -144,9 +145,9 @@ def main(argv=None) -> None:
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
     model, optimizer = accelerator.prepare(model, optimizer)
     params = [q for q in model.parameters() if q.requires_grad]
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     print(f"models built in {time.perf_counter() - t0:.1f} s: {opts.model}, {opts.resolution} px, batch {opts.batch}, "
-          f"{device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-          f"{opts.mixed_precision}")
+          f"{device} ({where}), {opts.mixed_precision}")
 
     images = AUImageDataset(data, resolution=opts.resolution)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -164,7 +165,8 @@ def main(argv=None) -> None:
         return iter(torch.utils.data.DataLoader(dataset, batch_size=opts.batch, sampler=EpochSampler(len(dataset), 0),
                                                 collate_fn=collate, num_workers=opts.workers))
 
-    loaders = {"uncached": loader(images, make_collate(tokenizer)), "cached": loader(cached, make_collate_cached(tokenizer))}
+    loaders = {"uncached": loader(images, make_collate(tokenizer)),
+               "cached": loader(cached, make_collate_cached(tokenizer))}
     with torch.no_grad():
         ids = tokenizer([""], padding="max_length", max_length=77, return_tensors="pt").input_ids.to(device)
         empty = text_encoder(ids, return_dict=False)[0]

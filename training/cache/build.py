@@ -3,7 +3,6 @@ its share of them (shard i on process i % processes), shard by shard, so that an
 resumes where it stopped and a dataset that grew only adds shards."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch

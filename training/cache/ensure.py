@@ -190,5 +190,6 @@ def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.
             write_manifest(folder, manifest)
         accelerator.wait_for_everyone()
     else:
-        raise TrainingError(f"--latent_cache {folder}: shards still damaged after rebuilding them; is the disk failing?")
+        raise TrainingError(f"--latent_cache {folder}: shards still damaged after rebuilding them; is the disk "
+                            "failing?")
     return LatentCache(folder, manifest), image_keys, text_keys
