@@ -103,14 +103,26 @@ def diffusion_loss(model, noise_scheduler, latents, encoder_hidden_states, aus, 
     return (loss * weights).mean()
 
 
+def sample_latents(mean, std, generator):
+    """A draw from the VAE's latent distribution, as diffusers' ``DiagonalGaussianDistribution.sample``
+    makes it; cached and computed distributions go through this one function, so both draw alike."""
+    return mean + std * torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+
+
 @torch.no_grad()
 def batch_inputs(batch, base, args, rng: TrainingRandom, weight_dtype, empty_text):
     """Latents, text states, smoothed AUs, noise and timesteps for a batch, in a fixed draw order
-    from the training generator (VAE sample, noise, offset noise, timesteps, smoothing, caption dropout)."""
+    from the training generator (VAE sample, noise, offset noise, timesteps, smoothing, caption dropout).
+    A batch from the latent cache holds ``latent_mean`` / ``latent_std`` / ``text`` instead of pixels
+    and token ids, and draws the same numbers in the same order."""
     g = rng.generator
     vae = base.vae
-    pixels = batch["pixel_values"].to(vae.device, weight_dtype)
-    latents = vae.encode(pixels).latent_dist.sample(generator=g) * vae.config.scaling_factor
+    if "latent_mean" in batch:  # read from the latent cache (training/cache) instead of computed
+        mean, std = (batch[k].to(g.device, weight_dtype) for k in ("latent_mean", "latent_std"))
+    else:
+        dist = vae.encode(batch["pixel_values"].to(vae.device, weight_dtype)).latent_dist
+        mean, std = dist.mean, dist.std
+    latents = sample_latents(mean, std, g) * vae.config.scaling_factor
     if getattr(vae.config, "shift_factor", None):
         latents = latents - vae.config.shift_factor * vae.config.scaling_factor
     bsz = latents.shape[0]
@@ -121,7 +133,10 @@ def batch_inputs(batch, base, args, rng: TrainingRandom, weight_dtype, empty_tex
     timesteps = torch.randint(0, base.noise_scheduler.config.num_train_timesteps, (bsz,), generator=g,
                               device=latents.device).long()
     aus = smooth_aus(batch["aus"].to(latents.device), SmoothingConfig.from_args(args), generator=g)
-    text = base.text_encoder(batch["input_ids"].to(latents.device), return_dict=False)[0]
+    if "text" in batch:
+        text = batch["text"].to(latents.device, weight_dtype)
+    else:
+        text = base.text_encoder(batch["input_ids"].to(latents.device), return_dict=False)[0]
     if args.caption_dropout_prob > 0:
         drop = torch.rand((bsz,), generator=g, device=latents.device) < args.caption_dropout_prob
         text = torch.where(drop[:, None, None], empty_text.to(text.dtype).expand_as(text), text)
@@ -245,6 +260,10 @@ def main(argv: list[str] | None = None) -> dict:
         return dry_run(args)
     # Options, folders, the checkpoint to resume and the data, before any model is built or loaded.
     plan = preflight(args, num_processes=int(os.environ.get("WORLD_SIZE", "1")))
+    if args.latent_cache:
+        from .cache.ensure import precheck
+
+        precheck(args)
 
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
@@ -284,6 +303,12 @@ def main(argv: list[str] | None = None) -> dict:
                            variant=args.variant)
     if args.prediction_type is not None:
         base.noise_scheduler.register_to_config(prediction_type=args.prediction_type)
+    # Fingerprints of the VAE's and text encoder's weights as loaded, before the cast below.
+    frozen_parts = None
+    if args.latent_cache:
+        from .cache import Frozen
+
+        frozen_parts = Frozen.of(base.vae, base.text_encoder, base.tokenizer)
     model = attach_trainable(base.unet, base.family, encoder=args.encoder, encoder_hidden_dim=args.encoder_hidden_dim,
                              lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lambda_au=args.lambda_au,
                              seed=args.seed)
@@ -309,9 +334,25 @@ def main(argv: list[str] | None = None) -> dict:
     dataset = plan.dataset
     summary = report_dataset(dataset)
     logger.info("dataset %s: %d usable samples; problems: %s", args.train_data_dir, len(dataset), summary)
+    collate = make_collate(base.tokenizer)
+    cache = None
+    if args.latent_cache:
+        from .cache import CachedDataset, ensure_cache, make_collate_cached
+
+        cache, image_keys, text_keys = ensure_cache(accelerator, frozen_parts, args, dataset.records, weight_dtype)
+        dataset = CachedDataset(dataset.records, image_keys, text_keys, cache, args.random_flip, dataset.report)
+        collate = make_collate_cached(base.tokenizer)
+        logger.info("training from the latent cache %s (%d images, %d captions): %s", args.latent_cache,
+                    len(cache.manifest["images"]), len(cache.manifest["captions"]),
+                    "the VAE and the text encoder do not run per step" if args.cache_text else
+                    "the VAE does not run per step, the text encoder does (--no-cache_text)")
+        if not args.validation_steps:  # only validation still needs them: free their device memory
+            base.vae.to("cpu")
+            if args.cache_text:
+                base.text_encoder.to("cpu")
     sampler = EpochSampler(len(dataset), args.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size, sampler=sampler,
-                                         collate_fn=make_collate(base.tokenizer),
+                                         collate_fn=collate,
                                          num_workers=args.dataloader_num_workers, drop_last=False)
 
     # Optimisation.
@@ -356,10 +397,13 @@ def main(argv: list[str] | None = None) -> dict:
         skip_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
     run_config["global_step"] = global_step
 
-    with torch.no_grad():
-        empty_ids = base.tokenizer([""], padding="max_length", max_length=base.tokenizer.model_max_length,
-                                   return_tensors="pt").input_ids.to(device)
-        empty_text = base.text_encoder(empty_ids, return_dict=False)[0]
+    if cache is not None and args.cache_text:
+        empty_text = cache.empty_text().to(device)
+    else:
+        with torch.no_grad():
+            empty_ids = base.tokenizer([""], padding="max_length", max_length=base.tokenizer.model_max_length,
+                                       return_tensors="pt").input_ids.to(device)
+            empty_text = base.text_encoder(empty_ids, return_dict=False)[0]
 
     progress = tqdm(range(args.max_train_steps), initial=global_step, desc="Steps",
                     disable=not accelerator.is_local_main_process)

@@ -263,6 +263,28 @@ def load_records(folder: str, verify_images: bool | str = True, au_range=AU_RANG
     return records, report
 
 
+def pixel_transform(resolution: int, center_crop: bool = True, random_flip: bool = False):
+    """PIL image -> float32 [3, R, R] in [-1, 1]: resize the short side, crop a square, maybe flip.
+    The latent cache (training/cache) encodes the same pixels, through this same function."""
+    from torchvision import transforms
+
+    steps = [transforms.Resize(resolution, interpolation=transforms.InterpolationMode.BILINEAR, antialias=True),
+             transforms.CenterCrop(resolution) if center_crop else transforms.RandomCrop(resolution)]
+    if random_flip:  # AU labels are symmetric, so a mirrored face keeps its labels
+        steps.append(transforms.RandomHorizontalFlip())
+    steps += [transforms.ToTensor(), transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])]
+    return transforms.Compose(steps)
+
+
+def read_rgb(path: str, folder: str = "") -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            return ImageOps.exif_transpose(im).convert("RGB")  # phone photos store rotation in EXIF
+    except Exception as exc:
+        raise RuntimeError(f"cannot read {path} ({exc}); find all such images with "
+                           f"`python -m training.data check {folder or os.path.dirname(path)}`") from exc
+
+
 class AUImageDataset(torch.utils.data.Dataset):
     """The trainer's view of a dataset folder.
 
@@ -275,27 +297,14 @@ class AUImageDataset(torch.utils.data.Dataset):
 
     def __init__(self, folder: str, resolution: int = 512, center_crop: bool = True, random_flip: bool = False,
                  verify_images: bool | str = True, au_range=AU_RANGE):
-        from torchvision import transforms
-
         self.folder = folder
         self.records, self.report = load_records(folder, verify_images, au_range)
-        steps = [transforms.Resize(resolution, interpolation=transforms.InterpolationMode.BILINEAR, antialias=True),
-                 transforms.CenterCrop(resolution) if center_crop else transforms.RandomCrop(resolution)]
-        if random_flip:  # AU labels are symmetric, so a mirrored face keeps its labels
-            steps.append(transforms.RandomHorizontalFlip())
-        steps += [transforms.ToTensor(), transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])]
-        self.transform = transforms.Compose(steps)
+        self.transform = pixel_transform(resolution, center_crop, random_flip)
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict:
         r = self.records[i]
-        try:
-            with Image.open(r.file) as im:
-                image = ImageOps.exif_transpose(im).convert("RGB")  # phone photos store rotation in EXIF
-        except Exception as exc:
-            raise RuntimeError(f"cannot read {r.file} ({exc}); find all such images with "
-                               f"`python -m training.data check {self.folder}`") from exc
-        return {"pixel_values": self.transform(image), "aus": torch.tensor(r.aus, dtype=torch.float32),
-                "caption": r.caption}
+        return {"pixel_values": self.transform(read_rgb(r.file, self.folder)),
+                "aus": torch.tensor(r.aus, dtype=torch.float32), "caption": r.caption}

@@ -1,0 +1,292 @@
+"""training/cache: the latent cache. A run from the cache equals the run without it (losses per step,
+trained weights); a cache for another resolution, crop, flip or VAE is refused; a damaged shard is
+refused, never trained on; an interrupted build resumes; several processes build one cache.
+
+Real builds and runs (in this process, or `python -m training.cache` subprocesses for the kill) on
+the tiny SD 2.1-architecture model of tests/support/tiny_sd.py; nothing is downloaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from diffusers import AutoencoderKL
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from training import train as trainer
+from training.cache.__main__ import main as cache_main
+from training.checkpoints import KILL_ENV
+from training.errors import TrainingError
+
+from tests.support.tiny_sd import write_tiny_sd
+from tests.support.training_runs import ROOT, one_thread, subprocess_env, train_args, write_dataset
+
+SHARDS = ("--cache_shard_size", 3, "--cache_batch_size", 2)  # 8 images, 9 captions: several shards of each
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory):
+    return write_tiny_sd(str(tmp_path_factory.mktemp("tiny_sd") / "sd21"), "sd21")
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return write_dataset(str(tmp_path_factory.mktemp("data")))
+
+
+def build(tiny_sd, data, cache, *extra) -> int:
+    return cache_main(["build", *train_args(tiny_sd, data, "unused", "--latent_cache", cache, *SHARDS, *extra)])
+
+
+def shard_files(cache) -> dict:
+    """shard name -> sha256 of its tensors and metadata (not of its bytes: safetensors may order the
+    header's entries differently from one write to the next)."""
+    found = {}
+    for name in sorted(os.listdir(cache)):
+        if name.endswith(".safetensors"):
+            h = hashlib.sha256()
+            with safe_open(str(cache / name), framework="pt") as f:
+                h.update(json.dumps(f.metadata(), sort_keys=True).encode())
+                for key in sorted(f.keys()):
+                    h.update(key.encode() + f.get_tensor(key).numpy().tobytes())
+            found[name] = h.hexdigest()
+    return found
+
+
+def stamps(cache) -> dict:
+    """shard name -> (inode, mtime): unchanged when a shard was kept, not written again."""
+    return {n: ((cache / n).stat().st_ino, (cache / n).stat().st_mtime_ns) for n in sorted(os.listdir(cache))
+            if n.endswith(".safetensors")}
+
+
+def no_run_outputs(out) -> bool:
+    return not os.path.isdir(out) or not any(n.startswith(("checkpoint-", "fineface_")) for n in os.listdir(out))
+
+
+# -- the same training ----------------------------------------------------------------------------------
+
+def _prediction(tiny_sd, export=None):
+    """The UNet's noise prediction on a fixed batch, with FineFace from ``export`` (None: the base UNet)."""
+    from diffusers import UNet2DConditionModel
+
+    from fineface_core.loading import load_weights
+    from fineface_core.reference import attach_fineface
+
+    g = torch.Generator().manual_seed(0)
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd, subfolder="unet")
+    x, text = torch.randn(2, 4, 4, 4, generator=g), torch.randn(2, 77, 1024, generator=g)
+    aus, t = torch.rand(2, 12, generator=g) * 5, torch.tensor([300, 700])
+    kwargs = {}
+    if export:
+        weights = load_weights(export)
+        attach_fineface(unet, weights)
+        kwargs = {"cross_attention_kwargs": {"au_embedding": weights.encode(aus), "au_scale": 1.0}}
+    with torch.no_grad():
+        return unet(x, t, text, **kwargs).sample
+
+
+def test_a_run_from_the_cache_equals_the_run_without_it(tiny_sd, data, tmp_path, capsys):
+    """Flips, caption dropout and offset noise on, two epochs: every random draw must line up."""
+    extra = ("--max_train_steps", 6, "--checkpointing_steps", 6, "--random_flip", "--caption_dropout_prob", 0.5,
+             "--noise_offset", 0.1)
+    plain = trainer.main(train_args(tiny_sd, data, tmp_path / "plain", *extra))
+    cache = tmp_path / "cache"
+    cached = trainer.main(train_args(tiny_sd, data, tmp_path / "cached", *extra, "--latent_cache", cache, *SHARDS))
+    assert "training from the latent cache" in capsys.readouterr().out
+    assert len(cached["losses"]) == 6
+    # The cache is built in other batches than training's (a CPU convolution rounds differently for one
+    # image than for two), so the numbers agree to float rounding, not bit for bit.
+    assert cached["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    # Weights: AdamW moves a weight whose gradient is ~0 by up to lr whatever the sign of that ~0, so
+    # they agree to lr (1e-3); what they do agrees to a small fraction of what training changed.
+    a, b = load_file(plain["export"]), load_file(cached["export"])
+    assert a.keys() == b.keys() and max((b[n] - a[n]).abs().max().item() for n in a) < 1e-3
+    base, pa, pb = _prediction(tiny_sd), _prediction(tiny_sd, plain["export"]), _prediction(tiny_sd, cached["export"])
+    assert (pb - pa).norm() < 0.01 * (pa - base).norm()
+    # Both orientations were encoded: the flipped latent is not the mirrored one (a VAE is not mirror-exact).
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert len(manifest["images"]) == 8 and len(manifest["captions"]) == 9  # 8 captions and the empty one
+    with safe_open(str(cache / "latents-00000.safetensors"), framework="pt") as f:
+        mean, flipped = f.get_tensor("mean"), f.get_tensor("mean_flipped")
+    assert not torch.allclose(flipped, mean.flip(-1), atol=1e-4)
+    # Without the captions in the cache (the text encoder runs every step): the same run again.
+    no_text = trainer.main(train_args(tiny_sd, data, tmp_path / "no_text", *extra, "--latent_cache",
+                                      tmp_path / "latents_only", "--no-cache_text", *SHARDS))
+    assert no_text["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    assert not json.loads((tmp_path / "latents_only" / "manifest.json").read_text())["captions"]
+    # A second run reads the cache as it is: nothing is computed again.
+    before = stamps(cache)
+    again = trainer.main(train_args(tiny_sd, data, tmp_path / "again", *extra, "--latent_cache", cache, *SHARDS))
+    assert again["losses"] == cached["losses"] and stamps(cache) == before
+
+
+def test_flips_drawn_in_data_loader_workers_line_up_too(tiny_sd, data, tmp_path):
+    """Worker processes draw the flips from their own seeded generators; the cached dataset must draw
+    them there alike (and open its shards in each worker)."""
+    extra = ("--max_train_steps", 3, "--checkpointing_steps", 3, "--random_flip", "--dataloader_num_workers", 2)
+    plain = trainer.main(train_args(tiny_sd, data, tmp_path / "plain", *extra))
+    cached = trainer.main(train_args(tiny_sd, data, tmp_path / "cached", *extra, "--latent_cache", tmp_path / "c",
+                                     *SHARDS))
+    assert cached["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+
+
+# -- settings and models that do not match --------------------------------------------------------------
+
+def test_another_resolution_crop_flip_or_vae_is_refused(tiny_sd, data, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert build(tiny_sd, data, cache) == 0
+    before = shard_files(cache)
+
+    def refused(*extra, base=tiny_sd):
+        out = tmp_path / "out"
+        with pytest.raises(TrainingError) as exc:
+            trainer.main(train_args(base, data, out, "--max_train_steps", 1, "--latent_cache", cache, *extra))
+        assert no_run_outputs(out) and shard_files(cache) == before
+        return str(exc.value)
+
+    assert "--resolution 40 (the cache: 32)" in refused("--resolution", 40)
+    assert "--random_flip (the cache holds no flipped latents)" in refused("--random_flip")
+    # Another precision: its own process (accelerate keeps one precision per process).
+    done = subprocess.run([sys.executable, "-m", "training.train", *train_args(
+        tiny_sd, data, tmp_path / "out", "--max_train_steps", 1, "--latent_cache", cache, "--mixed_precision", "bf16")],
+        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "compute in bfloat16 (the cache was built in float32" in done.stderr
+    assert "Traceback" not in done.stderr and no_run_outputs(tmp_path / "out")
+    with pytest.raises(SystemExit):
+        trainer.main(train_args(tiny_sd, data, tmp_path / "out", "--latent_cache", cache, "--no-center_crop"))
+    assert "--latent_cache needs --center_crop" in capsys.readouterr().err
+
+    # The same model folder with one VAE weight changed.
+    other = tmp_path / "other_vae"
+    shutil.copytree(tiny_sd, other)
+    vae = AutoencoderKL.from_pretrained(tiny_sd, subfolder="vae")
+    with torch.no_grad():
+        vae.encoder.conv_in.weight[0, 0, 0, 0] += 1e-3
+    vae.save_pretrained(other / "vae")
+    message = refused(base=str(other))
+    assert "the VAE's weights or config differ" in message and "text encoder" not in message
+    assert "--rebuild_latent_cache" in message
+
+    # Asked for, the cache is built anew for the new VAE, and the run trains.
+    run = trainer.main(train_args(str(other), data, tmp_path / "rebuilt", "--max_train_steps", 1, "--latent_cache",
+                                  cache, "--rebuild_latent_cache", *SHARDS))
+    assert run["global_step"] == 1 and shard_files(cache) != before
+
+
+def test_a_grown_dataset_only_adds_shards(tiny_sd, data, tmp_path):
+    cache, grown = tmp_path / "cache", tmp_path / "grown"
+    assert build(tiny_sd, data, cache, "--random_flip") == 0
+    before = stamps(cache)
+    write_dataset(str(grown), n=10, seed=0)  # the same 8 images (same bytes) and 2 more
+    assert build(tiny_sd, str(grown), cache) == 0  # without --random_flip: a flipped cache serves it
+    after = stamps(cache)
+    assert {n: after[n] for n in before} == before
+    assert sorted(set(after) - set(before)) == ["latents-00003.safetensors", "text-00003.safetensors"]
+    assert len(json.loads((cache / "manifest.json").read_text())["images"]) == 10
+    with safe_open(str(cache / "latents-00003.safetensors"), framework="pt") as f:  # still a flipped cache
+        assert "mean_flipped" in f.keys()
+
+
+# -- damaged shards ---------------------------------------------------------------------------------------
+
+def _flip_a_byte(path):
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF  # in the tensor data, after the header: the file still parses
+    path.write_bytes(bytes(raw))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _bad_header(path):
+    raw = path.read_bytes()
+    path.write_bytes(b"\xff" * 8 + raw[8:])
+
+
+@pytest.mark.parametrize("damage", [_flip_a_byte, _truncate, _bad_header])
+def test_a_damaged_shard_is_refused_and_never_trained_on(tiny_sd, data, tmp_path, damage):
+    cache = tmp_path / "cache"
+    assert build(tiny_sd, data, cache) == 0
+    intact = shard_files(cache)
+    damage(cache / "latents-00001.safetensors")
+    out = tmp_path / "out"
+    with pytest.raises(TrainingError) as exc:
+        trainer.main(train_args(tiny_sd, data, out, "--max_train_steps", 1, "--latent_cache", cache))
+    message = str(exc.value)
+    assert "latents-00001.safetensors" in message and "not trained on" in message
+    assert "--rebuild_latent_cache" in message and "latents-00000" not in message
+    assert no_run_outputs(out)
+    assert cache_main(["verify", str(cache)]) == 1
+    # --rebuild_latent_cache computes that shard again (under a new name) and keeps the others.
+    before = stamps(cache)
+    run = trainer.main(train_args(tiny_sd, data, tmp_path / "out2", "--max_train_steps", 1, "--latent_cache", cache,
+                                  "--rebuild_latent_cache", *SHARDS))
+    assert run["global_step"] == 1
+    now = shard_files(cache)
+    assert "latents-00001.safetensors" not in now
+    assert {n: h for n, h in now.items() if n in before} == {n: intact[n] for n in before if n in now}
+    assert now["latents-00003.safetensors"] == intact["latents-00001.safetensors"]  # the same rows, recomputed
+    assert cache_main(["verify", str(cache)]) == 0
+
+
+# -- building -------------------------------------------------------------------------------------------------
+
+def test_an_interrupted_build_resumes_where_it_stopped(tiny_sd, data, tmp_path):
+    cache, reference = tmp_path / "cache", tmp_path / "reference"
+    command = [sys.executable, "-m", "training.cache", "build",
+               *train_args(tiny_sd, data, "unused", "--latent_cache", cache, *SHARDS)]
+    proc = subprocess.run(command, cwd=ROOT, env=subprocess_env(**{KILL_ENV: "cache_shard:2"}), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not (cache / "manifest.json").exists()  # unfinished: no run would take it
+    kept = stamps(cache)
+    assert sorted(kept) == ["latents-00000.safetensors", "latents-00001.safetensors", "latents-00002.safetensors"]
+    assert cache_main(["verify", str(cache)]) == 1  # "holds no latent cache (no manifest.json ...)"
+    assert build(tiny_sd, data, cache) == 0
+    resumed = stamps(cache)
+    assert {n: resumed[n] for n in kept} == kept  # the shards done before the kill were not computed again
+    assert build(tiny_sd, data, reference) == 0
+    assert shard_files(cache) == shard_files(reference)
+    assert _entries(cache) == _entries(reference)
+
+
+def _entries(cache) -> dict:
+    """The manifest without the shards' checksums (which follow their header's byte order)."""
+    manifest = json.loads((cache / "manifest.json").read_text())
+    manifest["shards"] = {n: s["kind"] for n, s in manifest["shards"].items()}
+    return manifest
+
+
+@pytest.mark.slow
+def test_two_processes_build_the_same_cache_as_one(tiny_sd, data, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert build(tiny_sd, data, one) == 0
+    env = subprocess_env(ACCELERATE_USE_CPU="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "training.cache", "build", *train_args(tiny_sd, data, "unused", "--latent_cache", two, *SHARDS)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError("the two-process build hung: " + out[-2000:] + err[-2000:])
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "8 images, 9 captions, 6 shards" in out
+    assert shard_files(two) == shard_files(one)
