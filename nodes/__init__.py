@@ -31,3 +31,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUGrid": "AU Label Grid",
     "FineFaceAUFromImage": "AU From Image",
 }
+
+from .web_routes import register_with_running_server  # noqa: E402
+
+register_with_running_server()
