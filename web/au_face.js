@@ -3,7 +3,7 @@
 // what each AU is called (GET /fineface/aus); this file only adds the sliders, as the node does, and draws.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { captionLines, captionText, drawFace, faceFrame, LINE, regionAt } from "./face_draw.js";
+import { captionLines, captionText, drawFace, faceFrame, LINE, regionAt, regionRect } from "./face_draw.js";
 
 const NODE = "FineFaceAUVector";
 const FACE_HEIGHT = 190;
@@ -84,6 +84,7 @@ function makeFaceWidget(node) {
             const t0 = performance.now();
             const frame = faceFrame(10, y, width - 20, FACE_HEIGHT);
             face.frame = frame;
+            face.rects = Object.fromEntries(Object.keys(schema?.regions ?? {}).map((r) => [r, regionRect(frame, r)]));
             if (!schema) {
                 face.lines = captionLines(ctx, schemaError ?? "FineFace: loading the AU list...", frame.w);
                 drawFace(ctx, frame, { aus: [], regions: {}, trained_range: [0, 5] }, {}, null, { lines: face.lines, color: "#ff6b6b" });

@@ -17,6 +17,8 @@ import tempfile
 import time
 import urllib.request
 
+from tests.support.browser import write_first_run_settings
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACK_NAME = "comfyui-fineface"
 _OWN = {"custom_nodes", "user", "input", "output", "models", "temp", "web", "extra_model_paths.yaml"}
@@ -56,6 +58,7 @@ def _shadow(tree: str, folder: str, web_root: str | None) -> None:
     for name in ("custom_nodes", "user", "input", "output", "models", "temp"):
         os.makedirs(os.path.join(folder, name))
     os.symlink(ROOT, os.path.join(folder, "custom_nodes", PACK_NAME))
+    write_first_run_settings(os.path.join(folder, "user"))
     if is_legacy(tree):
         os.symlink(web_root or os.path.join(tree, "web"), os.path.join(folder, "web"))
 
