@@ -94,8 +94,12 @@ def changed(a, b) -> int:
 
 
 def pack_errors(driver) -> list[str]:
+    """Console errors from the pack's code or routes. New front ends also probe the download URLs a shipped
+    workflow names for its models (their missing-models dialog): this machine is offline, and that is no error
+    of the pack's."""
     return [e["message"] for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" and ("fineface" in e["message"].lower() or "au_face" in e["message"])]
+            if e["level"] == "SEVERE" and "fineface" in e["message"].lower()
+            and not e["message"].startswith("https://")]
 
 
 def test_face_appears_and_follows_the_sliders(page):
@@ -145,7 +149,7 @@ def test_shipped_workflow_loads_and_saves_with_its_values(page):
     with open(os.path.join(ROOT, "workflows", "fineface_basic.json"), encoding="utf-8") as f:
         workflow = json.load(f)
     saved = next(n for n in workflow["nodes"] if n["type"] == "FineFaceAUVector")["widgets_values"]
-    page.execute_script("app.graph.clear(); return app.loadGraphData(arguments[0])", workflow)
+    page.execute_script("app.graph.clear(); return Promise.resolve(app.loadGraphData(arguments[0])).then(() => true)", workflow)
     (node,) = js(page, "return T.auNodes()")
     js(page, "T.show(arguments[0])", node)
     assert answered(page, node)["error"] is None
@@ -157,7 +161,7 @@ def test_shipped_workflow_loads_and_saves_with_its_values(page):
     values = next(n for n in out["nodes"] if n["type"] == "FineFaceAUVector")["widgets_values"]
     assert values[:N_WIDGETS] == [*saved[:6], 5, *saved[7:12], "surprise", saved[13]]
     assert all(v is None for v in values[N_WIDGETS:]), "the face saved a value into the workflow"
-    page.execute_script("app.graph.clear(); return app.loadGraphData(arguments[0])", out)
+    page.execute_script("app.graph.clear(); return Promise.resolve(app.loadGraphData(arguments[0])).then(() => true)", out)
     (again,) = js(page, "return T.auNodes()")
     assert js(page, "return T.values(arguments[0])", again) == values[:N_WIDGETS]
     assert js(page, "return !!T.faceWidget(T.node(arguments[0]))", again)
