@@ -101,7 +101,7 @@ function makeFaceWidget(node) {
                 if (need[1] > node.size[1]) node.setSize([node.size[0], need[1]]);
             }
             face.lines = wrapped;
-            drawFace(ctx, frame, schema, values, face.hover, { lines: wrapped, color: caption.color });
+            face.hoverLines = drawFace(ctx, frame, schema, values, face.hover, { lines: wrapped, color: caption.color });
             face.drawMs.push(performance.now() - t0);
             if (face.drawMs.length > 200) face.drawMs.shift();
         },

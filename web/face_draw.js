@@ -249,7 +249,7 @@ export function captionLines(ctx, text, width) {
 
 /**
  * Draw the face for ``values`` ({AU12: 3, ...}) into the box, the hovered region's AUs on top and the caption
- * lines below. ``schema`` is the server's /fineface/aus answer.
+ * lines below. ``schema`` is the server's /fineface/aus answer. Returns the hover text's lines.
  */
 export function drawFace(ctx, frame, schema, values, hover, caption) {
     const f = frame;
@@ -277,6 +277,7 @@ export function drawFace(ctx, frame, schema, values, hover, caption) {
     drawMouth(ctx, f, values, color);
     ctx.font = FONT;
     ctx.textAlign = "left";
+    let hoverLines = [];
     if (hover) {
         const r = regionRect(f, hover);
         ctx.strokeStyle = "#ffffff55";
@@ -286,13 +287,14 @@ export function drawFace(ctx, frame, schema, values, hover, caption) {
             const au = schema.aus.find((a) => a.code === code);
             return `${code} ${au.name}`;
         });
-        const lines = wrap(ctx, `${hover}: ${names.join(", ")}`, f.w - 12);
+        hoverLines = wrap(ctx, `${hover}: ${names.join(", ")}`, f.w - 12);
         ctx.fillStyle = "#000000b0";
-        ctx.fillRect(f.x, f.y, f.w, lines.length * LINE + 6);
+        ctx.fillRect(f.x, f.y, f.w, hoverLines.length * LINE + 6);
         ctx.fillStyle = TEXT;
-        lines.forEach((line, i) => ctx.fillText(line, f.x + 6, f.y + 14 + i * LINE));
+        hoverLines.forEach((line, i) => ctx.fillText(line, f.x + 6, f.y + 14 + i * LINE));
     }
     ctx.fillStyle = caption.color;
     caption.lines.forEach((line, i) => ctx.fillText(line, f.x + 6, f.y + f.h + 12 + i * LINE));
     ctx.restore();
+    return hoverLines;
 }

@@ -42,6 +42,14 @@ window.ffTest = {
         const ctx = app.canvas.canvas.getContext("2d");
         return Array.from(ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), Math.round(r.w * s), Math.round(r.h * s)).data);
     },
+    // Where a region's centre is in the page (CSS pixels), for the mouse.
+    regionCentre(id, region) {
+        const node = this.node(id);
+        const r = this.face(node).rects[region];
+        const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + r.x + r.w / 2, node.pos[1] + r.y + r.h / 2]);
+        const box = app.canvas.canvas.getBoundingClientRect();
+        return [Math.round(box.left + x), Math.round(box.top + y)];
+    },
     // Redraw the node n times with AU12 moving; the face widget's own draw times (ms).
     timeRedraws(id, n) {
         const face = this.face(this.node(id));
