@@ -12,10 +12,10 @@ window.ffTest = {
         return node.id;
     },
     // Put the node at a known place at scale 1 and draw it now.
-    show(id) {
+    show(id, x = 40, y = 40) {
         const node = this.node(id);
         app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [40 - node.pos[0], 40 - node.pos[1]];
+        app.canvas.ds.offset = [x - node.pos[0], y - node.pos[1]];
         this.draw();
     },
     draw() {
