@@ -156,7 +156,11 @@ def test_preset_change_redraws_from_the_server(page):
 def test_refused_spec_shows_the_servers_message(page):
     node = js(page, "return T.add()")
     js(page, "T.show(arguments[0])", node)
-    js(page, "T.set(arguments[0], 'spec', 'AU7@3')", node)
+    # typed into the spec box, as a user does: the face follows without any other event
+    box = js(page, "const w = T.node(arguments[0]).widgets.find(w => w.name === 'spec'); return w.inputEl || w.element", node)
+    box.click()
+    box.send_keys("AU7@3")
+    assert browser.wait_for(page, "return window.ffTest.face(window.ffTest.node(arguments[0])).answer?.error", 10, node)
     with pytest.raises(AUSpecError) as refused:
         parse_aus("AU7@3")
     assert answered(page, node)["error"] == str(refused.value)

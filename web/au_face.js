@@ -3,7 +3,7 @@
 // what each AU is called (GET /fineface/aus); this file only adds the sliders, as the node does, and draws.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { captionLines, captionText, drawFace, faceFrame, LINE, regionAt, regionRect } from "./face_draw.js";
+import { captionLines, captionText, drawFace, drawMessage, faceFrame, LINE, regionAt, regionRect } from "./face_draw.js";
 
 const NODE = "FineFaceAUVector";
 const FACE_HEIGHT = 190;
@@ -40,10 +40,14 @@ async function ask(node, face, state, key) {
             headers: { "Content-Type": "application/json" },
             body: JSON.stringify(state),
         });
-        answer = await res.json();
-        if (!res.ok) answer = { base: null, error: `FineFace: ${answer.error ?? res.status}` };
+        if (res.ok) {
+            answer = await res.json();
+        } else {
+            const said = await res.json().then((body) => body.error, () => null);
+            answer = { base: null, error: `FineFace: the server refused the face's request (${res.status}${said ? `: ${said}` : ""}); restart ComfyUI so that it loads the pack's routes.` };
+        }
     } catch (err) {
-        answer = { base: null, error: `FineFace: the server did not answer (${err.message})` };
+        answer = { base: null, error: `FineFace: no answer from the server about this spec (${err.message}).` };
     }
     if (face.key !== key) return; // a newer state was asked for meanwhile
     face.answer = answer;
@@ -87,7 +91,7 @@ function makeFaceWidget(node) {
             face.rects = Object.fromEntries(Object.keys(schema?.regions ?? {}).map((r) => [r, regionRect(frame, r)]));
             if (!schema) {
                 face.lines = captionLines(ctx, schemaError ?? "FineFace: loading the AU list...", frame.w);
-                drawFace(ctx, frame, { aus: [], regions: {}, trained_range: [0, 5] }, {}, null, { lines: face.lines, color: "#ff6b6b" });
+                drawMessage(ctx, frame, face.lines);
                 return;
             }
             schedule(node, face);

@@ -247,6 +247,18 @@ export function captionLines(ctx, text, width) {
     return wrap(ctx, text, width - 12);
 }
 
+/** No face to draw (the AU list did not load): the box, and why, where the caption goes. */
+export function drawMessage(ctx, frame, lines) {
+    ctx.save();
+    ctx.fillStyle = BG;
+    ctx.fillRect(frame.x, frame.y, frame.w, frame.h + lines.length * LINE + 6);
+    ctx.font = FONT;
+    ctx.textAlign = "left";
+    ctx.fillStyle = ERROR;
+    lines.forEach((line, i) => ctx.fillText(line, frame.x + 6, frame.y + frame.h + 12 + i * LINE));
+    ctx.restore();
+}
+
 /**
  * Draw the face for ``values`` ({AU12: 3, ...}) into the box, the hovered region's AUs on top and the caption
  * lines below. ``schema`` is the server's /fineface/aus answer. Returns the hover text's lines.
