@@ -4,7 +4,8 @@ Front ends tested: the one the ComfyUI tree under test serves by itself (the 202
 for a newer tree the comfyui-frontend-package version its requirements pin, when that is installed), and every
 front-end package folder named in $FINEFACE_FRONTENDS (os.pathsep-separated ``.../comfyui_frontend_package/static``
 folders, e.g. the newest from the registry), which a newer tree serves with --front-end-root. The 2024 server
-is paired with its own front end only (LEGACY_ONLY says why).
+is paired with its own front end only (LEGACY_ONLY says why). The new front ends run twice: drawing nodes on
+the graph's canvas (their default) and as Vue components (their Vue nodes setting).
 Skipped, saying what to install, only where no Chromium or selenium is there.
 """
 from __future__ import annotations
@@ -46,17 +47,21 @@ def _version_of(static: str) -> str:
 
 
 def _cases():
+    """(front-end static folder or None for the tree's own, front-end settings) per case."""
     tree = comfy_path()
     if is_legacy(tree):
-        cases = [pytest.param(None, id="tree-legacy-frontend")]
+        cases = [pytest.param((None, {}), id="tree-legacy-frontend")]
     else:
         pin, installed = pinned_frontend(tree), _installed_frontend()
         skip = () if installed and installed[0] == pin else (pytest.mark.skip(
             reason=f"this tree pins comfyui-frontend-package=={pin}; install it to test its own front end"),)
-        cases = [pytest.param(None, id=f"tree-pinned-{pin}", marks=skip)]
+        cases = [pytest.param((None, {}), id=f"tree-pinned-{pin}", marks=skip),
+                 pytest.param((None, browser.VUE_NODES), id=f"tree-pinned-{pin}-vue-nodes", marks=skip)]
     for static in filter(None, os.environ.get("FINEFACE_FRONTENDS", "").split(os.pathsep)):
         marks = (pytest.mark.skip(reason=LEGACY_ONLY),) if is_legacy(tree) else ()
-        cases.append(pytest.param(static, id=f"frontend-{_version_of(static)}", marks=marks))
+        version = _version_of(static)
+        cases += [pytest.param((static, {}), id=f"frontend-{version}", marks=marks),
+                  pytest.param((static, browser.VUE_NODES), id=f"frontend-{version}-vue-nodes", marks=marks)]
     return cases
 
 
@@ -65,7 +70,8 @@ def page(request):
     why = browser.missing()
     if why:
         pytest.skip(f"no browser for the front-end test: {why}")
-    server = ComfyServer(comfy_path(), request.param).start()
+    frontend, settings = request.param
+    server = ComfyServer(comfy_path(), frontend, settings).start()
     driver = browser.start_chromium()
     try:
         browser.open_comfy(driver, server.url)
@@ -157,7 +163,8 @@ def test_refused_spec_shows_the_servers_message(page):
     node = js(page, "return T.add()")
     js(page, "T.show(arguments[0])", node)
     # typed into the spec box, as a user does: the face follows without any other event
-    box = js(page, "const w = T.node(arguments[0]).widgets.find(w => w.name === 'spec'); return w.inputEl || w.element", node)
+    box = js(page, "const w = T.node(arguments[0]).widgets.find(w => w.name === 'spec');"  # Vue nodes: their own
+                   "return document.querySelector(`[data-node-id='${arguments[0]}'] textarea`) || w.inputEl || w.element", node)
     box.click()
     box.send_keys("AU7@3")
     assert browser.wait_for(page, "return window.ffTest.face(window.ffTest.node(arguments[0])).answer?.error", 10, node)
@@ -190,6 +197,27 @@ def test_shipped_workflow_loads_and_saves_with_its_values(page):
     assert js(page, "return T.values(arguments[0])", again) == values[:N_WIDGETS]
     assert js(page, "return !!T.faceWidget(T.node(arguments[0]))", again)
     assert pack_errors(page) == []
+
+
+def test_a_linked_base_is_named_as_left_out(page):
+    node = js(page, "return T.add()")
+    js(page, """const b = T.node(arguments[0]), a = LiteGraph.createNode('FineFaceAUVector');
+                a.pos = [-400, 100]; app.graph.add(a); a.connect(0, b, b.findInputSlot('base'));""", node)
+    js(page, "T.show(arguments[0])", node)
+    answered(page, node)
+    assert js(page, "return T.face(T.node(arguments[0])).lines.join(' ')", node).startswith("without the linked base:")
+    assert pack_errors(page) == []
+
+
+def test_help_pages_are_served_where_the_front_end_looks(page):
+    # comfyui-frontend-package's node documentation panel reads /extensions/<pack folder>/docs/<node>.md
+    pages = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        Promise.all(arguments[0].map((name) => fetch(`/extensions/comfyui-fineface/docs/${name}.md`)
+            .then(async (r) => [r.status, r.headers.get("content-type"), await r.text()])))
+            .then(done, (e) => done(String(e)));""", ["FineFaceAUVector", "FineFaceAUFromImage"])
+    for (status, kind, text), title in zip(pages, ("# AU Vector", "# AU From Image")):
+        assert status == 200 and "html" not in (kind or "") and text.startswith(title)
 
 
 def test_redraw_time(page):

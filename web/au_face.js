@@ -23,6 +23,15 @@ async function loadSchema() {
     }
 }
 
+const faceWidget = (node) => node.widgets?.find((w) => w.name === "fineface_face");
+
+// The canvas redraws its nodes; front ends that draw nodes as Vue components give a canvas widget its own
+// canvas and a triggerDraw to repaint it.
+function redraw(node) {
+    node.setDirtyCanvas(true, true);
+    faceWidget(node)?.triggerDraw?.();
+}
+
 const widgetValue = (node, name) => node.widgets?.find((w) => w.name === name)?.value;
 
 function sliders(node) {
@@ -52,7 +61,7 @@ async function ask(node, face, state, key) {
     if (face.key !== key) return; // a newer state was asked for meanwhile
     face.answer = answer;
     face.answeredKey = key;
-    node.setDirtyCanvas(true, true);
+    redraw(node);
 }
 
 function schedule(node, face) {
@@ -72,6 +81,25 @@ function shownValues(node, face) {
     return values;
 }
 
+function setHover(node, face, hover) {
+    if (hover === face.hover) return;
+    face.hover = hover;
+    redraw(node);
+}
+
+// A face on a canvas of its own (Vue nodes) gets no node mouse events: it listens itself.
+function hoverOwnCanvas(node, face, canvas) {
+    if (face.listening === canvas) return;
+    face.listening = canvas;
+    canvas.addEventListener("pointermove", (e) => {
+        if (!schema || !face.frame) return;
+        const m = face.transform, scale = canvas.width / canvas.getBoundingClientRect().width;
+        const x = (e.offsetX * scale - m.e) / m.a, y = (e.offsetY * scale - m.f) / m.d;
+        setHover(node, face, regionAt(face.frame, x, y));
+    });
+    canvas.addEventListener("pointerleave", () => setHover(node, face, null));
+}
+
 function makeFaceWidget(node) {
     const face = { key: null, answer: null, answeredKey: null, hover: null, frame: null, lines: [], drawMs: [] };
     const widget = {
@@ -88,6 +116,9 @@ function makeFaceWidget(node) {
             const t0 = performance.now();
             const frame = faceFrame(10, y, width - 20, FACE_HEIGHT);
             face.frame = frame;
+            face.canvas = ctx.canvas; // where the face is, for hovering and for the tests' pixel reads
+            face.transform = ctx.getTransform();
+            if (ctx.canvas !== app.canvas?.canvas) hoverOwnCanvas(node, face, ctx.canvas);
             face.rects = Object.fromEntries(Object.keys(schema?.regions ?? {}).map((r) => [r, regionRect(frame, r)]));
             if (!schema) {
                 face.lines = captionLines(ctx, schemaError ?? "FineFace: loading the AU list...", frame.w);
@@ -96,8 +127,11 @@ function makeFaceWidget(node) {
             }
             schedule(node, face);
             const values = shownValues(node, face);
-            const lines = face.answer?.base?.length > 1 ? `line 1 of ${face.answer.base.length}` : "";
-            const caption = captionText(schema, values, face.answer?.error, lines);
+            const notes = [];
+            if (face.answer?.base?.length > 1) notes.push(`line 1 of ${face.answer.base.length}`);
+            // a linked base is only known when the graph runs: say that the face leaves it out
+            if (node.inputs?.some((i) => i.name === "base" && i.link != null)) notes.push("without the linked base");
+            const caption = captionText(schema, values, face.answer?.error, notes.join(", "));
             const wrapped = captionLines(ctx, caption.text, frame.w);
             if (wrapped.length !== face.lines.length) {
                 face.lines = wrapped;
@@ -136,7 +170,7 @@ app.registerExtension({
                 const callback = w.callback;
                 w.callback = function () {
                     const r = callback?.apply(this, arguments);
-                    node.setDirtyCanvas(true, true);
+                    redraw(node);
                     return r;
                 };
             }
@@ -146,24 +180,15 @@ app.registerExtension({
         const moved = nodeType.prototype.onMouseMove;
         nodeType.prototype.onMouseMove = function (e, pos) {
             const r = moved?.apply(this, arguments);
-            const face = this.widgets?.find((w) => w.name === "fineface_face")?.fineface;
-            if (face?.frame && schema) {
-                const hover = regionAt(face.frame, pos[0], pos[1]);
-                if (hover !== face.hover) {
-                    face.hover = hover;
-                    this.setDirtyCanvas(true, false);
-                }
-            }
+            const face = faceWidget(this)?.fineface;
+            if (face?.frame && schema && face.canvas === app.canvas?.canvas) setHover(this, face, regionAt(face.frame, pos[0], pos[1]));
             return r;
         };
         const left = nodeType.prototype.onMouseLeave;
         nodeType.prototype.onMouseLeave = function () {
             const r = left?.apply(this, arguments);
-            const face = this.widgets?.find((w) => w.name === "fineface_face")?.fineface;
-            if (face?.hover) {
-                face.hover = null;
-                this.setDirtyCanvas(true, false);
-            }
+            const face = faceWidget(this)?.fineface;
+            if (face) setHover(this, face, null);
             return r;
         };
     },

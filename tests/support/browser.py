@@ -24,11 +24,15 @@ def missing() -> str | None:
     return None
 
 
-def write_first_run_settings(user_folder: str) -> None:
+# The new front ends' other way of drawing nodes: as Vue components, a canvas widget on a canvas of its own.
+VUE_NODES = {"Comfy.VueNodes.Enabled": True}
+
+
+def write_first_run_settings(user_folder: str, settings: dict | None = None) -> None:
     folder = os.path.join(user_folder, "default")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "comfy.settings.json"), "w", encoding="utf-8") as f:
-        json.dump(FIRST_RUN_SETTINGS, f)
+        json.dump({**FIRST_RUN_SETTINGS, **(settings or {})}, f)
 
 
 def start_chromium(width: int = 1400, height: int = 1000):

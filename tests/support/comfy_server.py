@@ -46,7 +46,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _shadow(tree: str, folder: str, web_root: str | None) -> None:
+def _shadow(tree: str, folder: str, web_root: str | None, settings: dict) -> None:
     for name in os.listdir(tree):
         src = os.path.join(tree, name)
         if name in _OWN or name.startswith((".", "__pycache__")):
@@ -58,17 +58,17 @@ def _shadow(tree: str, folder: str, web_root: str | None) -> None:
     for name in ("custom_nodes", "user", "input", "output", "models", "temp"):
         os.makedirs(os.path.join(folder, name))
     os.symlink(ROOT, os.path.join(folder, "custom_nodes", PACK_NAME))
-    write_first_run_settings(os.path.join(folder, "user"))
+    write_first_run_settings(os.path.join(folder, "user"), settings)
     if is_legacy(tree):
         os.symlink(web_root or os.path.join(tree, "web"), os.path.join(folder, "web"))
 
 
 class ComfyServer:
     """``python main.py --cpu`` in a shadow of ``tree``, on a free port; ``frontend`` is a front end's
-    static folder (None: the tree's own)."""
+    static folder (None: the tree's own); ``settings`` are the front end's user settings."""
 
-    def __init__(self, tree: str, frontend: str | None = None):
-        self.tree, self.frontend = tree, frontend
+    def __init__(self, tree: str, frontend: str | None = None, settings: dict | None = None):
+        self.tree, self.frontend, self.settings = tree, frontend, settings or {}
         self.folder = tempfile.mkdtemp(prefix="fineface-comfy-")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -76,7 +76,7 @@ class ComfyServer:
         self.proc = None
 
     def start(self, timeout: float = 120.0) -> "ComfyServer":
-        _shadow(self.tree, self.folder, self.frontend)
+        _shadow(self.tree, self.folder, self.frontend, self.settings)
         args = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                 "--disable-auto-launch"]
         if self.frontend and not is_legacy(self.tree):

@@ -21,6 +21,7 @@ window.ffTest = {
     draw() {
         app.canvas.setDirty(true, true);
         app.canvas.draw(true, true);
+        for (const id of this.auNodes()) this.faceWidget(this.node(id))?.triggerDraw?.(); // Vue nodes
     },
     set(id, name, value) {
         const w = this.node(id).widgets.find((w) => w.name === name);
@@ -31,24 +32,22 @@ window.ffTest = {
     values(id) {
         return this.node(id).widgets.filter((w) => w.name !== "fineface_face").map((w) => w.value);
     },
+    // A region's box in the pixels of the canvas the face is drawn on (the graph's, or its own with Vue nodes).
+    box(id, region) {
+        const face = this.face(this.node(id)), r = face.rects[region], m = face.transform;
+        return { canvas: face.canvas, x: r.x * m.a + m.e, y: r.y * m.d + m.f, w: r.w * m.a, h: r.h * m.d };
+    },
     // The canvas pixels of one region of the face (RGBA, as a plain array).
     pixels(id, region) {
         this.draw();
-        const node = this.node(id);
-        const r = this.face(node).rects[region];
-        const dpr = window.devicePixelRatio || 1;
-        const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + r.x, node.pos[1] + r.y]);
-        const s = app.canvas.ds.scale * dpr;
-        const ctx = app.canvas.canvas.getContext("2d");
-        return Array.from(ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), Math.round(r.w * s), Math.round(r.h * s)).data);
+        const b = this.box(id, region);
+        const data = b.canvas.getContext("2d").getImageData(Math.round(b.x), Math.round(b.y), Math.round(b.w), Math.round(b.h));
+        return Array.from(data.data);
     },
     // Where a region's centre is in the page (CSS pixels), for the mouse.
     regionCentre(id, region) {
-        const node = this.node(id);
-        const r = this.face(node).rects[region];
-        const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + r.x + r.w / 2, node.pos[1] + r.y + r.h / 2]);
-        const box = app.canvas.canvas.getBoundingClientRect();
-        return [Math.round(box.left + x), Math.round(box.top + y)];
+        const b = this.box(id, region), page = b.canvas.getBoundingClientRect(), k = page.width / b.canvas.width;
+        return [Math.round(page.left + (b.x + b.w / 2) * k), Math.round(page.top + (b.y + b.h / 2) * k)];
     },
     // Redraw the node n times with AU12 moving; the face widget's own draw times (ms).
     timeRedraws(id, n) {
