@@ -46,6 +46,18 @@ def _version_of(static: str) -> str:
     return os.path.basename(parent)
 
 
+def _vue_marks(static: str | None) -> tuple:
+    """Vue nodes draw a canvas widget through their WidgetLegacy component; the experimental Vue nodes of the
+    front ends before it (1.27) draw none, whatever the pack does."""
+    if static is None:
+        installed = _installed_frontend()
+        static = installed and installed[1]
+    assets = os.path.join(static, "assets") if static else None
+    if assets and os.path.isdir(assets) and not any(n.startswith("WidgetLegacy") for n in os.listdir(assets)):
+        return (pytest.mark.skip(reason="this front end's Vue nodes (experimental) draw no canvas widgets"),)
+    return ()
+
+
 def _cases():
     """(front-end static folder or None for the tree's own, front-end settings) per case."""
     tree = comfy_path()
@@ -56,12 +68,14 @@ def _cases():
         skip = () if installed and installed[0] == pin else (pytest.mark.skip(
             reason=f"this tree pins comfyui-frontend-package=={pin}; install it to test its own front end"),)
         cases = [pytest.param((None, {}), id=f"tree-pinned-{pin}", marks=skip),
-                 pytest.param((None, browser.VUE_NODES), id=f"tree-pinned-{pin}-vue-nodes", marks=skip)]
+                 pytest.param((None, browser.VUE_NODES), id=f"tree-pinned-{pin}-vue-nodes",
+                              marks=skip or _vue_marks(None))]
     for static in filter(None, os.environ.get("FINEFACE_FRONTENDS", "").split(os.pathsep)):
         marks = (pytest.mark.skip(reason=LEGACY_ONLY),) if is_legacy(tree) else ()
         version = _version_of(static)
         cases += [pytest.param((static, {}), id=f"frontend-{version}", marks=marks),
-                  pytest.param((static, browser.VUE_NODES), id=f"frontend-{version}-vue-nodes", marks=marks)]
+                  pytest.param((static, browser.VUE_NODES), id=f"frontend-{version}-vue-nodes",
+                               marks=marks or _vue_marks(static))]
     return cases
 
 

@@ -157,7 +157,9 @@ function label(node) {
 app.registerExtension({
     name: "FineFace.AUFace",
     async beforeRegisterNodeDef(nodeType, nodeData) {
-        if (nodeData.name !== NODE) return;
+        // a refresh of the node definitions registers the type again: wrap its prototype once
+        if (nodeData.name !== NODE || nodeType.prototype.finefaceFace) return;
+        nodeType.prototype.finefaceFace = true;
         await loadSchema();
         const created = nodeType.prototype.onNodeCreated;
         nodeType.prototype.onNodeCreated = function () {

@@ -5,7 +5,9 @@ window.ffTest = {
     node: (id) => app.graph.getNodeById(id),
     auNodes: () => app.graph._nodes.filter((n) => n.type === "FineFaceAUVector").map((n) => n.id),
     add() {
-        app.graph.clear();
+        // removed one by one, not cleared: node ids keep counting up, and Vue nodes (1.35) reuse the
+        // component of a node whose id comes back, with the old node's widgets bound to it
+        for (const node of [...app.graph._nodes]) app.graph.remove(node);
         const node = LiteGraph.createNode("FineFaceAUVector");
         node.pos = [100, 100];
         app.graph.add(node);
