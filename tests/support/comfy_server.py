@@ -76,6 +76,14 @@ class ComfyServer:
         self.proc = None
 
     def start(self, timeout: float = 120.0) -> "ComfyServer":
+        """Start the server and wait until it serves the pack's node; on failure nothing is left running."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> "ComfyServer":
         _shadow(self.tree, self.folder, self.frontend, self.settings)
         args = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                 "--disable-auto-launch"]
