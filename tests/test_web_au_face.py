@@ -232,6 +232,21 @@ def test_help_pages_are_served_where_the_front_end_looks(page):
             .then(done, (e) => done(String(e)));""", ["FineFaceAUVector", "FineFaceAUFromImage"])
     for (status, kind, text), title in zip(pages, ("# AU Vector", "# AU From Image")):
         assert status == 200 and "html" not in (kind or "") and text.startswith(title)
+    # and shown: front ends with a properties panel (1.58) show the selected node's page in its Info tab
+    toggle = "document.querySelector(\"button[aria-label='Toggle properties panel']\")"
+    if not page.execute_script(f"return !!{toggle}"):
+        return
+    node = js(page, "return T.add()")
+    js(page, "T.show(arguments[0]); app.canvas.selectNode(T.node(arguments[0]))", node)
+    page.execute_script(f"{toggle}.click()")
+    try:
+        assert browser.wait_for(page, "const tab = [...document.querySelectorAll('[role=tab], button')]"
+                                      ".find(e => e.offsetParent && e.textContent.trim() === 'Info');"
+                                      "tab?.click(); return !!tab", 10)
+        shown = browser.wait_for(page, "return document.body.innerText.includes('The face on the node')", 10)
+        assert shown, "the Info tab does not show web/docs/FineFaceAUVector.md"
+    finally:
+        page.execute_script(f"{toggle}?.click()")
 
 
 def test_redraw_time(page):
