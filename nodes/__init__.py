@@ -37,3 +37,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUKeyframes": "AU Keyframes",
     "FineFaceFaceMask": "Face Mask",
 }
+
+from .web_routes import register_with_running_server  # noqa: E402
+
+register_with_running_server()

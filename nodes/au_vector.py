@@ -62,6 +62,21 @@ def with_base(rows: list[tuple[torch.Tensor, str, str]], base: AUVectors | None)
     return out
 
 
+def preview(preset: str, spec: str, sliders: dict[str, float]) -> dict:
+    """What the face on the node shows: the preset and spec as vectors, one per spec line (the front end adds
+    the sliders as they move, as ``build`` does), and the message this node would fail with, if any."""
+    try:
+        rows = parse_lines(spec, preset)
+    except AUSpecError as err:
+        return {"base": None, "titles": None, "error": str(err)}
+    try:
+        FineFaceAUVector().build(preset=preset, spec=spec, **sliders)
+        error = None
+    except AUSpecError as err:
+        error = str(err)
+    return {"base": [row.tolist() for row, _, _ in rows], "titles": [title for _, title, _ in rows], "error": error}
+
+
 class FineFaceAUVector:
     DESCRIPTION = ("AU intensity vectors (one per image): the 12 FACS action units FineFace controls. "
                    "One spec line gives one vector; several lines give a batch.")
