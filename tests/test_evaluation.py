@@ -191,9 +191,11 @@ def models(tmp_path_factory):
     release = write_official_release(str(root / "release"), unet, "sd21", seed=3)
     single = str(root / "other.safetensors")
     save_fineface(load_weights(write_official_release(str(root / "release2"), unet, "sd21", seed=5)), single)
+    sd15 = str(root / "sd15.safetensors")
+    save_fineface(load_weights(write_official_release(str(root / "r15"), tiny_unet("sd15", 0), "sd15", seed=1)), sd15)
     prompts = root / "prompts.txt"
     prompts.write_text("# three prompts for the tests\n" + "\n".join(PROMPTS) + "\n")
-    return {"base": base, "release": release, "single": single, "prompts": str(prompts),
+    return {"base": base, "release": release, "sd15": sd15, "single": single, "prompts": str(prompts),
             "estimator": write_libreface_checkpoint(str(root / "resnet.pt")),
             "clip": write_tiny_clip(str(root / "clip")), "vit": write_tiny_vit(str(root / "vit"))}
 
@@ -343,10 +345,16 @@ def test_bad_inputs_are_named_before_any_work(models, tmp_path, capsys):
     cases = [
         (["--estimator", str(tmp_path / "nope.pt")], "LibreFace AU model not found"),
         (["--clip", str(tmp_path)], "cannot load the CLIP model"),
+        (["--clip", str(tmp_path / "no_clip")], "is not a folder"),
+        (["--base-model", str(tmp_path / "no_sd")], "is not a diffusers folder"),
+        (["--weights", models["sd15"]], "these FineFace weights are for"),  # SD 1.5 weights, an SD 2.1 base
         (["--weights", str(tmp_path / "missing.safetensors")], "FineFace weights not found"),
         (["--weights", f"a={models['release']}", f"a={models['single']}"], "both named 'a'"),
         (["--prompts", str(tmp_path / "none.txt")], "prompts file not found"),
         (["--aus", "AU7"], "unknown AUs"),
+        (["--size", "60"], "multiple of 8"),
+        (["--steps", "0"], "--steps must be 1 or more"),
+        (["--limit", "0"], "--limit must be 1 or more"),
     ]
     for extra, message in cases:
         assert main(argv(models, out, *extra)) == 2, extra

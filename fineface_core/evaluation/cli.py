@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+import torch
+
 from ..errors import FineFaceError
 from .generate import Generation
 from .measure import NO_FACE, SCALES
@@ -116,6 +118,10 @@ def main(argv=None) -> int:
         outcome = evaluate(config, progress=not args.quiet)
     except FineFaceError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except torch.cuda.OutOfMemoryError:
+        print(f"error: out of GPU memory at --batch-size {args.batch_size}; run again with a smaller --batch-size "
+              f"(what was finished is kept in {args.out})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: what was finished is kept in {args.out}; run the same command again to resume",

@@ -86,9 +86,9 @@ class OutputFolder:
     def plots(self) -> str:
         return os.path.join(self.root, "plots")
 
-    def claim(self, common: dict, weights: dict[str, dict]):
-        """Start or resume: create the folder with these settings, or check that it was made with them.
-        ``weights``: {label: what identifies that weights file}; new labels may join an existing folder."""
+    def check(self, common: dict, weights: dict[str, dict]) -> dict:
+        """Before any work: that this folder is new, or was made with these settings (``weights``: {label: what
+        identifies that weights file}; new labels may join). Returns the settings :meth:`claim` writes."""
         path = os.path.join(self.root, SETTINGS)
         if os.path.isfile(self.root):
             raise FineFaceError(f"--out {self.root} is a file; give a folder (it is created if missing)")
@@ -112,8 +112,12 @@ class OutputFolder:
                     + "\n  ".join(diffs[:12])
                     + f"\nGive another --out folder, or run with the settings in {path}.")
             weights = {**old_weights, **weights}
+        return {"common": common, "weights": weights}
+
+    def claim(self, settings: dict):
+        """Start or resume: (re)write the settings :meth:`check` returned; clear what a killed run left half-written."""
         os.makedirs(self.root, exist_ok=True)
-        write_json(path, {"common": common, "weights": weights})
+        write_json(os.path.join(self.root, SETTINGS), settings)
         self._remove_partials()
 
     def _remove_partials(self):

@@ -29,10 +29,19 @@ class Generation:
     lora_strength: float = 1.0
 
 
+def looks_local(name: str) -> bool:
+    """A path (which must then exist) rather than a hub id such as owner/name."""
+    return os.path.exists(name) or os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 \
+        or os.sep != "/" and os.sep in name
+
+
 def load_base(base_model: str, device: str, dtype: torch.dtype):
     """The base Stable Diffusion pipeline (a diffusers folder or hub id), once for every weights file."""
     from diffusers import StableDiffusionPipeline
 
+    if looks_local(base_model) and not os.path.isfile(os.path.join(base_model, "model_index.json")):
+        raise FineFaceError(f"the base model {base_model} is not a diffusers folder (no model_index.json there); "
+                            "give a diffusers folder or a hub id such as stabilityai/stable-diffusion-2-1-base")
     try:
         pipe = StableDiffusionPipeline.from_pretrained(base_model, torch_dtype=dtype, safety_checker=None,
                                                        requires_safety_checker=False)

@@ -23,6 +23,7 @@ from ..errors import FineFaceError
 from ..face_detect import aligned_face, centre_crop, choose_face, find_faces, whole_image_quad
 from ..photo_aus import as_training_labels
 from .folder import OutputFolder, read_json, write_json
+from .generate import looks_local
 from .metrics import cosine_similarity
 from .protocol import Job
 
@@ -57,6 +58,9 @@ class ImageModel:
 def load_image_model(name: str, device: str, what: str) -> ImageModel:
     from transformers import AutoImageProcessor, AutoModel
 
+    if looks_local(name) and not os.path.isdir(name):
+        raise FineFaceError(f"the {what} {name} is not a folder; give a transformers model folder (config.json, "
+                            "model.safetensors, preprocessor_config.json) or a hub id")
     where = "folder" if os.path.isdir(name) else "hub id"
     try:
         model = AutoModel.from_pretrained(name, use_safetensors=True).eval().to(device)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..au_estimator import load_estimator
 from ..errors import FineFaceError
 from ..loading import load_weights
+from ..reference import check_fits
 from . import generate, measure, report
 from .folder import OutputFolder, atomic_write
 from .protocol import Protocol, enumerate_jobs, references_for, subset
@@ -97,12 +98,30 @@ def _check_labels(weights: list[tuple[str, str]]):
         raise FineFaceError(f"two weights files are both named {dup[0]!r}; name them apart with --weights NAME=PATH")
 
 
+def _check_generation(g: generate.Generation):
+    if g.steps < 1:
+        raise FineFaceError(f"--steps must be 1 or more, not {g.steps}")
+    if g.size < 64 or g.size % 8:
+        raise FineFaceError(f"--size {g.size}: give a multiple of 8, at least 64 (the paper: 512)")
+
+
+def _check_plotting():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise FineFaceError("the plots need matplotlib: pip install 'matplotlib>=3.7' (nothing was started)") from None
+
+
 def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -> Outcome:
     _check_labels(config.weights)
     if config.batch_size < 1:
         raise FineFaceError(f"--batch-size must be 1 or more, not {config.batch_size}")
     if config.scale not in measure.SCALES or config.no_face not in measure.NO_FACE:
         raise FineFaceError(f"--scale must be one of {measure.SCALES} and --no-face one of {measure.NO_FACE}")
+    _check_generation(config.generation)
+    _check_plotting()
+    jobs = subset(enumerate_jobs(config.protocol), config.limit)
+    refs = references_for(config.protocol, jobs)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     loaded = {label: load_weights(path, config.variant) for label, path in config.weights}
@@ -114,18 +133,19 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
     common = {"protocol": config.protocol.settings(), "generation": asdict(config.generation),
               "base_model": config.base_model, "dtype": dtype, "estimator": file_digest([config.estimator]),
               "scale": config.scale, "no_face": config.no_face, "clip": config.clip, "identity": config.identity}
-    folder.claim(common, {label: {"path": os.path.abspath(path), "files": file_digest(loaded[label].files)}
-                          for label, path in config.weights})
-
-    jobs = subset(enumerate_jobs(config.protocol), config.limit)
-    refs = references_for(config.protocol, jobs)
+    settings = folder.check(common, {label: {"path": os.path.abspath(path), "files": file_digest(loaded[label].files)}
+                                     for label, path in config.weights})
     everything = refs + jobs  # references first: measuring an AU image needs its reference's record
     labels = [label for label, _ in config.weights]
 
     generated, start = 0, time.perf_counter()
     todo = {label: generate.pending(folder, label, everything) for label in labels}
-    if any(todo.values()):
-        base = generate.load_base(config.base_model, device, DTYPES[dtype])
+    base = generate.load_base(config.base_model, device, DTYPES[dtype]) if any(todo.values()) else None
+    if base is not None:
+        for label in labels:
+            check_fits(base.unet, loaded[label])
+    folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
+    if base is not None:
         with tqdm(total=sum(map(len, todo.values())), desc="generating", unit="image", disable=not progress) as bar:
             for label in labels:
                 if not todo[label]:
@@ -133,7 +153,7 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
                 bar.set_postfix_str(label)
                 ff = generate.with_weights(base, loaded[label], config.generation.lora_strength)
 
-                def done(job, ff=ff):
+                def done(job):
                     bar.update(1)
                     on_image(job)
 
