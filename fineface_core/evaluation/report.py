@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..aus import AU_ORDER
+from ..aus import ACTION_UNITS, AU_ORDER
 from . import metrics
 from .folder import OutputFolder, atomic_write, read_json
 from .protocol import Job
@@ -158,30 +158,31 @@ def plot_responses(folder: OutputFolder, rows: list[Row], labels: list[str]) -> 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 4, figsize=(14, 10), sharex=True, sharey=True)
-    top = 5.0
-    for i, (code, ax) in enumerate(zip(AU_ORDER, axes.flat)):
-        ax.set_title(f"{code}")
+    top, legend = 5.0, {}
+    for i, (au, ax) in enumerate(zip(ACTION_UNITS, axes.flat)):
+        ax.set_title(f"{au.code} {au.name}", fontsize=10)
         for label in labels:
+            mine = [r for r in rows if r.label == label and r.job.single_au == i and r.measured is not None]
             points: dict[float, list[float]] = {}
-            for r in rows:
-                if r.label == label and r.job.single_au == i and r.measured is not None:
-                    points.setdefault(float(r.asked[i]), []).append(r.measured[i])
-                    if r.reference is not None:
-                        points.setdefault(0.0, []).append(r.reference[i])
+            for r in mine:
+                points.setdefault(float(r.asked[i]), []).append(r.measured[i])
+            # asked 0: each prompt's no-AU image, once
+            refs = {r.job.prompt_index: r.reference[i] for r in mine if r.reference is not None}
+            if refs:
+                points[0.0] = list(refs.values())
             if points:
                 xs = sorted(points)
                 means = [float(np.mean(points[x])) for x in xs]
                 sds = [float(np.std(points[x])) for x in xs]
-                ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=label)
+                legend[label] = ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=label)
                 top = max(top, max(xs))
-        ax.plot([0, top], [0, top], "k--", linewidth=0.8, label="measured = asked")
+        legend["measured = asked"] = ax.plot([0, top], [0, top], "k--", linewidth=0.8)[0]
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("asked intensity")
     for ax in axes[:, 0]:
         ax.set_ylabel("measured intensity")
-    handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(legend), 4))
     fig.suptitle("Measured against asked, single-AU images (mean ± sd over prompts)")
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     return _save(fig, os.path.join(folder.plots, "au_response.png"))
