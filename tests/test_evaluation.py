@@ -303,6 +303,44 @@ def test_a_killed_run_resumes_without_redoing_finished_images(models, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_process_killed_with_sigkill_resumes(models, tmp_path):
+    """The command itself, killed (SIGKILL, no clean-up) while it writes images: every image left is whole,
+    and the next run keeps them and makes only the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "eval"
+    folder = out / "images" / "ours"
+    cmd = [sys.executable, "-m", "fineface_core.evaluate", *argv(models, out, "--limit", "8", "--batch-size", "1")]
+    proc = subprocess.Popen(cmd, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if folder.is_dir() and len([n for n in os.listdir(folder) if n.endswith(".png")]) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    kept = {n: os.stat(folder / n).st_mtime_ns for n in os.listdir(folder) if n.endswith(".png")}
+    assert 3 <= len(kept) < 8 + 3
+    for name in kept:
+        with Image.open(folder / name) as im:
+            im.load()  # whole, readable
+    assert main(argv(models, out, "--limit", "8", "--batch-size", "1")) == 0
+    assert not [n for n in os.listdir(folder) if n.endswith(".partial")]
+    after = {n: os.stat(folder / n).st_mtime_ns for n in os.listdir(folder)}
+    assert {n: after[n] for n in kept} == kept
+    assert len(after) == 8 + 3  # 8 AU images over the 3 prompts, and their no-AU images
+
+
+@pytest.mark.slow
 def test_other_settings_are_refused_and_weights_can_join(models, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(argv(models, out, "--limit", "2")) == 0
