@@ -11,7 +11,7 @@ from fineface_core.aus import AU_ORDER
 from fineface_core.errors import FineFaceError
 from fineface_core.evaluation import metrics, report
 from fineface_core.evaluation.cli import main
-from fineface_core.evaluation.protocol import (PROMPTS_FILE, Job, Protocol, enumerate_jobs, read_prompts,
+from fineface_core.evaluation.protocol import (PROMPTS_FILE, Protocol, enumerate_jobs, read_prompts,
                                                reference_jobs, subset)
 from fineface_core.evaluation.run import Config, evaluate
 from fineface_core.loading import load_weights
@@ -132,7 +132,8 @@ def test_cross_talk_by_hand():
     reference = np.stack([_vec(AU6=1), _vec(AU6=1)])
     assert metrics.cross_talk(asked, asked + reference, reference) == pytest.approx([0.0, 0.0])
     measured = np.stack([_vec(AU12=2, AU6=2, AU25=3), _vec(AU12=5, AU6=0.5)])
-    # 11 AUs not asked; image 0 moved AU6 by 1 and AU25 by 3, image 1 moved AU6 by 0.5 (AU12's own error is not cross-talk)
+    # 11 AUs not asked; image 0 moved AU6 by 1 and AU25 by 3, image 1 moved AU6 by 0.5
+    # (AU12's own error is not cross-talk)
     np.testing.assert_allclose(metrics.cross_talk(asked, measured, reference), [4 / 11, 0.5 / 11])
     matrix = metrics.cross_talk_matrix([6, 6], measured, reference)
     assert np.isnan(matrix[6, 6]) and np.isnan(matrix[0]).all()
@@ -232,7 +233,7 @@ def test_a_limit_run_writes_images_csv_table_and_plots(models, tmp_path, capsys)
         images = sorted(os.listdir(out / "images" / label))
         # 3 AU images spread over the 3 prompts' 3 x (12 x 5 + 2) jobs, and the no-AU image of each prompt
         assert len([n for n in images if "reference" not in n]) == 3
-        assert [n for n in images if "reference" in n] == ["p00_reference.png", "p01_reference.png", "p02_reference.png"]
+        assert [n for n in images if "reference" in n] == [f"p0{p}_reference.png" for p in range(3)]
         with Image.open(out / "images" / label / images[0]) as im:
             assert im.size == (64, 64)
         assert len(os.listdir(out / "records" / label)) == 6
@@ -277,35 +278,9 @@ def test_images_share_their_prompt_s_noise(models, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_without_redoing_finished_images(models, tmp_path):
-    out = tmp_path / "eval"
-    made = []
-
-    def killed_after_three(job):
-        made.append(job.name)
-        if len(made) == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        evaluate(config(models, out, limit=4), on_image=killed_after_three, progress=False)
-    finished = {n: os.stat(out / "images" / "ours" / f"{n}.png").st_mtime_ns for n in made}
-    assert sorted(os.listdir(out / "images" / "ours")) == sorted(f"{n}.png" for n in made)  # nothing half-written
-    again = []
-    outcome = evaluate(config(models, out, limit=4), on_image=lambda job: again.append(job.name), progress=False)
-    total = 2 + 4  # the two prompts' no-AU images, four AU images
-    assert outcome.generated == total - 3 and not set(again) & set(made)
-    assert {n: os.stat(out / "images" / "ours" / f"{n}.png").st_mtime_ns for n in made} == finished
-    assert outcome.measured == total
-    # a third run finds everything done
-    third = evaluate(config(models, out, limit=4), progress=False)
-    assert (third.generated, third.measured) == (0, 0)
-    assert third.table == outcome.table
-
-
-@pytest.mark.slow
-def test_a_process_killed_with_sigkill_resumes(models, tmp_path):
+def test_a_killed_run_resumes_without_redoing_finished_images(models, tmp_path, capsys):
     """The command itself, killed (SIGKILL, no clean-up) while it writes images: every image left is whole,
-    and the next run keeps them and makes only the rest."""
+    and the next run keeps them and makes only the rest; a third finds nothing to do."""
     import signal
     import subprocess
     import sys
@@ -333,17 +308,31 @@ def test_a_process_killed_with_sigkill_resumes(models, tmp_path):
     for name in kept:
         with Image.open(folder / name) as im:
             im.load()  # whole, readable
+    capsys.readouterr()
     assert main(argv(models, out, "--limit", "8", "--batch-size", "1")) == 0
+    assert f"{8 + 3 - len(kept)} images generated, 11 measured this run" in capsys.readouterr().out
     assert not [n for n in os.listdir(folder) if n.endswith(".partial")]
     after = {n: os.stat(folder / n).st_mtime_ns for n in os.listdir(folder)}
     assert {n: after[n] for n in kept} == kept
     assert len(after) == 8 + 3  # 8 AU images over the 3 prompts, and their no-AU images
+    table = (out / "summary.md").read_text()
+    assert main(argv(models, out, "--limit", "8", "--batch-size", "1")) == 0
+    assert "0 images generated, 0 measured this run" in capsys.readouterr().out
+    assert (out / "summary.md").read_text() == table
 
 
 @pytest.mark.slow
-def test_other_settings_are_refused_and_weights_can_join(models, tmp_path, capsys):
+def test_no_face_is_counted_other_settings_are_refused_and_weights_can_join(models, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(argv(models, out, "--limit", "2")) == 0
+    # The tiny model's images hold no face: by default each is recorded as such, left out of the AU metrics
+    # and counted in the table; CLIP-I is still measured.
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["face"] for r in rows] == ["none"] * 2 and all(r["measured_AU12"] == "" for r in rows)
+    assert all(r["clip_i"] for r in rows)
+    line = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ours"))
+    assert line.endswith("| 2 / 2 |") and "n/a" in line
     before = {f: os.stat(out / f).st_mtime_ns for f in _files(out)}
     capsys.readouterr()
     assert main(argv(models, out, "--limit", "2", "--steps", "2")) == 2
@@ -362,20 +351,6 @@ def test_other_settings_are_refused_and_weights_can_join(models, tmp_path, capsy
     capsys.readouterr()
     assert main(argv(models, foreign, "--limit", "1")) == 2
     assert "not an evaluation folder" in capsys.readouterr().err and os.listdir(foreign) == ["notes.txt"]
-
-
-@pytest.mark.slow
-def test_no_face_found_is_recorded_and_counted(models, tmp_path, capsys):
-    """The tiny model's images hold no face: by default each is recorded as such, left out of the AU
-    metrics and counted in the table; CLIP-I is still measured."""
-    out = tmp_path / "eval"
-    assert main(argv(models, out, "--limit", "3")) == 0
-    with open(out / "results.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert [r["face"] for r in rows] == ["none"] * 3 and all(r["measured_AU12"] == "" for r in rows)
-    assert all(r["clip_i"] for r in rows)
-    line = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ours"))
-    assert line.endswith("| 3 / 3 |") and "n/a" in line
 
 
 def test_bad_inputs_are_named_before_any_work(models, tmp_path, capsys):

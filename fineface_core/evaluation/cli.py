@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
                       help="FineFace weights (a .safetensors file or an official release folder); several are "
                            "compared in one table, one row each")
     need.add_argument("--estimator", required=True,
-                      help="LibreFace's AU intensity checkpoint (resnet.pt or combined_resnet.pt), the paper's estimator")
+                      help="LibreFace's AU intensity checkpoint (resnet.pt or combined_resnet.pt), the paper's "
+                           "estimator")
     need.add_argument("--out", required=True, help="output folder (created; an earlier run's folder is resumed)")
     need.add_argument("--base-model", default=Config.base_model,
                       help="diffusers folder or hub id of the base model (default: %(default)s, as the paper)")
@@ -66,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
                            "folder (config.json, model.safetensors, preprocessor_config.json); see docs/evaluation.md")
 
     proto = p.add_argument_group("protocol (defaults: the paper's)")
-    proto.add_argument("--prompts", default=PROMPTS_FILE, help="text file, one prompt per line (default: the shipped 15)")
+    proto.add_argument("--prompts", default=PROMPTS_FILE,
+                       help="text file, one prompt per line (default: the shipped 15)")
     proto.add_argument("--aus", type=_aus, default=Protocol.aus, help="AUs tested one by one (default: all 12)")
     proto.add_argument("--intensities", type=_numbers, default=Protocol.intensities,
                        help="intensities of the single-AU images (default: 1,2,3,4,5)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import os
 import re
 import time
@@ -106,10 +107,9 @@ def _check_generation(g: generate.Generation):
 
 
 def _check_plotting():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise FineFaceError("the plots need matplotlib: pip install 'matplotlib>=3.7' (nothing was started)") from None
+    # the plots are made last: without matplotlib, fail before any work rather than after hours of it
+    if importlib.util.find_spec("matplotlib") is None:
+        raise FineFaceError("the plots need matplotlib: pip install 'matplotlib>=3.7' (nothing was started)")
 
 
 def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -> Outcome:
