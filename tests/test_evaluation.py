@@ -344,6 +344,10 @@ def test_no_face_is_counted_other_settings_are_refused_and_weights_can_join(mode
     assert {f: os.stat(out / f).st_mtime_ns for f in before if f.startswith("images")} == \
         {f: t for f, t in before.items() if f.startswith("images")}
     assert len(os.listdir(out / "images" / "other")) == 4
+    # another file under a name the folder knows: refused (a weights file is known by its contents)
+    capsys.readouterr()
+    assert main(argv(models, out, "--limit", "2", "--weights", f"ours={models['single']}")) == 2
+    assert "weights ours: sha256:" in capsys.readouterr().err
     # a folder that is not an evaluation's is never written into
     foreign = tmp_path / "mine"
     foreign.mkdir()

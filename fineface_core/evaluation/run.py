@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib.util
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -74,16 +73,17 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return dtype
 
 
-def file_digest(paths) -> dict[str, str]:
-    """{file name: sha256}: what identifies a weights file (or release folder) in the folder's settings."""
-    out = {}
-    for path in sorted(paths):
+def file_digest(paths) -> list[str]:
+    """The files' sha256, sorted: what identifies a weights file (or release folder) or an estimator in the
+    folder's settings, wherever it is moved or whatever it is renamed to."""
+    out = []
+    for path in paths:
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        out[os.path.basename(path)] = h.hexdigest()
-    return out
+        out.append(h.hexdigest())
+    return sorted(out)
 
 
 def _check_labels(weights: list[tuple[str, str]]):
@@ -120,7 +120,8 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
         raise FineFaceError(f"--scale must be one of {measure.SCALES} and --no-face one of {measure.NO_FACE}")
     _check_generation(config.generation)
     _check_plotting()
-    jobs = subset(enumerate_jobs(config.protocol), config.limit)
+    all_jobs = enumerate_jobs(config.protocol)
+    jobs = subset(all_jobs, config.limit)
     refs = references_for(config.protocol, jobs)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
@@ -131,61 +132,70 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
                                 if config.identity else None, config.scale, config.no_face)
     folder = OutputFolder(config.out)
     common = {"protocol": config.protocol.settings(), "generation": asdict(config.generation),
-              "base_model": config.base_model, "dtype": dtype, "estimator": file_digest([config.estimator]),
-              "scale": config.scale, "no_face": config.no_face, "clip": config.clip, "identity": config.identity}
-    settings = folder.check(common, {label: {"path": os.path.abspath(path), "files": file_digest(loaded[label].files)}
-                                     for label, path in config.weights})
+              "base_model": config.base_model, "dtype": dtype,
+              "estimator": {"sha256": file_digest([config.estimator])}, "scale": config.scale,
+              "no_face": config.no_face, "clip": config.clip, "identity": config.identity}
+    settings = folder.check(common, {label: {"sha256": file_digest(w.files)} for label, w in loaded.items()})
     everything = refs + jobs  # references first: measuring an AU image needs its reference's record
     labels = [label for label, _ in config.weights]
 
-    generated, start = 0, time.perf_counter()
+    start = time.perf_counter()
     todo = {label: generate.pending(folder, label, everything) for label in labels}
     base = generate.load_base(config.base_model, device, DTYPES[dtype]) if any(todo.values()) else None
     if base is not None:
         for label in labels:
             check_fits(base.unet, loaded[label])
     folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
-    if base is not None:
-        with tqdm(total=sum(map(len, todo.values())), desc="generating", unit="image", disable=not progress) as bar:
-            for label in labels:
-                if not todo[label]:
-                    continue
-                bar.set_postfix_str(label)
-                ff = generate.with_weights(base, loaded[label], config.generation.lora_strength)
-
-                def done(job):
-                    bar.update(1)
-                    on_image(job)
-
-                generated += generate.generate(ff, todo[label], folder, label, config.generation,
-                                               config.batch_size, done)
-                del ff
-                gc.collect()
-        del base
-        gc.collect()
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
-
+    generated = _generate_all(config, base, loaded, todo, folder, on_image, progress) if base is not None else 0
+    del base
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
     generate_seconds = time.perf_counter() - start
-    measured, start = 0, time.perf_counter()
+
+    start = time.perf_counter()
     ref_by_prompt = {r.prompt_index: r for r in refs}
     todo = {label: measure.pending(folder, label, everything) for label in labels}
     with tqdm(total=sum(map(len, todo.values())), desc="measuring", unit="image", disable=not progress) as bar:
-        for label in labels:
-            measured += measure.measure(todo[label], ref_by_prompt, folder, label, measurer, config.batch_size,
-                                        lambda job: bar.update(1))
-
+        measured = sum(measure.measure(todo[label], ref_by_prompt, folder, label, measurer, config.batch_size,
+                                       lambda job: bar.update(1)) for label in labels)
     measure_seconds = time.perf_counter() - start
-    rows = report.load_rows(folder, labels, jobs, ref_by_prompt)
-    report.write_csv(folder, rows)
-    summaries = [report.summarise(label, rows) for label in labels]
-    header = (f"{len(jobs)} AU images per weights file ({len(refs)} no-AU images besides)"
-              f"{f', a --limit {config.limit} subset of the protocol' if config.limit else ''}; "
+
+    subset_note = f", a --limit {config.limit} subset of the protocol" if len(jobs) < len(all_jobs) else ""
+    header = (f"{len(jobs)} AU images per weights file ({len(refs)} no-AU images besides){subset_note}; "
               f"AU MSE: the paper's Eq. (3), mean over images of the L2 norm of the 12-AU error; "
               f"LibreFace readings {config.scale}.\n")
+    summaries, table = _write_reports(folder, labels, jobs, ref_by_prompt, header)
+    return Outcome(generated, measured, generate_seconds, measure_seconds, summaries, table)
+
+
+def _generate_all(config: Config, base, loaded: dict, todo: dict, folder: OutputFolder, on_image,
+                  progress: bool) -> int:
+    generated = 0
+    with tqdm(total=sum(map(len, todo.values())), desc="generating", unit="image", disable=not progress) as bar:
+        for label, jobs in todo.items():
+            if not jobs:
+                continue
+            bar.set_postfix_str(label)
+            ff = generate.with_weights(base, loaded[label], config.generation.lora_strength)
+
+            def done(job):
+                bar.update(1)
+                on_image(job)
+
+            generated += generate.generate(ff, jobs, folder, label, config.generation, config.batch_size, done)
+            del ff  # one patched UNet copy at a time
+            gc.collect()
+    return generated
+
+
+def _write_reports(folder: OutputFolder, labels: list[str], jobs, references: dict, header: str):
+    rows = report.load_rows(folder, labels, jobs, references)
+    report.write_csv(folder, rows)
+    summaries = [report.summarise(label, rows) for label in labels]
     table = report.markdown(summaries, header)
     atomic_write(folder.summary, table.encode())
     report.plot_responses(folder, rows, labels)
     for label in labels:
         report.plot_cross_talk(folder, rows, label)
-    return Outcome(generated, measured, generate_seconds, measure_seconds, summaries, table)
+    return summaries, table
