@@ -1,0 +1,139 @@
+"""``python -m fineface_core.evaluate``: the FineFace paper's evaluation (Section 5, Tables 1-2) for your
+weights, plus linearity, cross-talk and identity similarity.
+
+    python -m fineface_core.evaluate --weights ours=models/fineface/fineface_sd21.safetensors \\
+        --estimator models/libreface/resnet.pt --out eval/ours
+
+Run the same command again to resume: images and measurements already in --out are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+from ..errors import FineFaceError
+from .generate import Generation
+from .measure import NO_FACE, SCALES
+from .protocol import PROMPTS_FILE, Protocol, read_prompts
+from .run import Config, evaluate
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers separated by commas, such as 1,2,3,4,5") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one number")
+    return values
+
+
+def _aus(text: str) -> tuple[str, ...]:
+    return tuple(a.strip().upper() if a.strip().upper().startswith("AU") else f"AU{a.strip()}"
+                 for a in text.split(",") if a.strip())
+
+
+def _weights(text: str) -> tuple[str, str]:
+    """NAME=PATH, or PATH (named after the file or folder)."""
+    if "=" in text and not os.path.exists(text):
+        label, path = text.split("=", 1)
+        return label.strip(), path
+    stem = os.path.basename(os.path.normpath(text))
+    return (stem[: -len(".safetensors")] if stem.endswith(".safetensors") else stem), text
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fineface_core.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    need = p.add_argument_group("what to evaluate")
+    need.add_argument("--weights", type=_weights, nargs="+", required=True, metavar="[NAME=]PATH",
+                      help="FineFace weights (a .safetensors file or an official release folder); several are "
+                           "compared in one table, one row each")
+    need.add_argument("--estimator", required=True,
+                      help="LibreFace's AU intensity checkpoint (resnet.pt or combined_resnet.pt), the paper's "
+                           "estimator")
+    need.add_argument("--out", required=True, help="output folder (created; an earlier run's folder is resumed)")
+    need.add_argument("--base-model", default=Config.base_model,
+                      help="diffusers folder or hub id of the base model (default: %(default)s, as the paper)")
+    need.add_argument("--variant", default="auto", choices=["auto", "sd21", "sd15"],
+                      help="which variant of an official release folder to read")
+    need.add_argument("--clip", default=Config.clip,
+                      help="CLIP model for CLIP-I: transformers folder or hub id (default: %(default)s)")
+    need.add_argument("--identity-model", default=None,
+                      help="optional face-recognition model for identity similarity: a transformers image model "
+                           "folder (config.json, model.safetensors, preprocessor_config.json); see docs/evaluation.md")
+
+    proto = p.add_argument_group("protocol (defaults: the paper's)")
+    proto.add_argument("--prompts", default=PROMPTS_FILE,
+                       help="text file, one prompt per line (default: the shipped 15)")
+    proto.add_argument("--aus", type=_aus, default=Protocol.aus, help="AUs tested one by one (default: all 12)")
+    proto.add_argument("--intensities", type=_numbers, default=Protocol.intensities,
+                       help="intensities of the single-AU images (default: 1,2,3,4,5)")
+    proto.add_argument("--combinations", type=int, default=Protocol.combinations, help="random combinations per prompt")
+    proto.add_argument("--combination-size", type=int, nargs=2, default=Protocol.combination_size,
+                       metavar=("FEWEST", "MOST"), help="AUs per combination (default: 2 5)")
+    proto.add_argument("--combination-intensities", type=_numbers, default=Protocol.combination_intensities,
+                       help="intensities drawn for combined AUs (default: 1,2,3,4,5)")
+    proto.add_argument("--combination-seed", type=int, default=0, help="seed of the combinations' draw")
+    proto.add_argument("--seed", type=int, default=0, help="prompt i's images use seed + i")
+
+    gen = p.add_argument_group("generation")
+    gen.add_argument("--steps", type=int, default=Generation.steps)
+    gen.add_argument("--guidance", type=float, default=Generation.guidance)
+    gen.add_argument("--size", type=int, default=Generation.size, help="image side in pixels (default: 512)")
+    gen.add_argument("--negative-prompt", default="")
+    gen.add_argument("--au-scale", type=float, default=None, help="lambda_AU (default: the weights' own, 1.0)")
+    gen.add_argument("--lora-strength", type=float, default=1.0)
+
+    meas = p.add_argument_group("measuring")
+    meas.add_argument("--scale", choices=SCALES, default="raw",
+                      help="LibreFace's readings raw (the paper) or on FineFace's training-label scale")
+    meas.add_argument("--no-face", choices=NO_FACE, default="skip",
+                      help="an image where no face is found: no AU reading (counted in the table), or read whole")
+
+    run = p.add_argument_group("running")
+    run.add_argument("--limit", type=int, default=None, help="only this many AU images per weights file, spread "
+                                                             "over the protocol (a quick look)")
+    run.add_argument("--batch-size", type=int, default=4)
+    run.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
+    run.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                     help="auto: fp16 on a GPU, fp32 on a CPU")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        protocol = Protocol(read_prompts(args.prompts), tuple(args.aus), tuple(args.intensities), args.combinations,
+                            tuple(args.combination_size), tuple(args.combination_intensities),
+                            args.combination_seed, args.seed)
+        generation = Generation(args.steps, args.guidance, args.size, args.negative_prompt, args.au_scale,
+                                args.lora_strength)
+        config = Config(weights=list(args.weights), estimator=args.estimator, out=args.out, protocol=protocol,
+                        clip=args.clip, identity=args.identity_model, base_model=args.base_model,
+                        variant=args.variant, generation=generation, scale=args.scale, no_face=args.no_face,
+                        batch_size=args.batch_size, limit=args.limit, device=args.device, dtype=args.dtype)
+        outcome = evaluate(config, progress=not args.quiet)
+    except FineFaceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except torch.cuda.OutOfMemoryError:
+        print(f"error: out of GPU memory at --batch-size {args.batch_size}; run again with a smaller --batch-size "
+              f"(what was finished is kept in {args.out})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: what was finished is kept in {args.out}; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    print(outcome.table)
+    print(f"{outcome.generated} images generated, {outcome.measured} measured this run; results in {args.out} "
+          "(results.csv, summary.md, plots/)")
+    for what, n, seconds in (("generating", outcome.generated, outcome.generate_seconds),
+                             ("measuring", outcome.measured, outcome.measure_seconds)):
+        if n:
+            print(f"{what}: {seconds:.0f} s, {100 * seconds / n:.0f} s per 100 images (model loading included)")
+    return 0

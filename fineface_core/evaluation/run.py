@@ -1,0 +1,201 @@
+"""One evaluation from start to end: check everything that can be checked cheaply first (weights, estimator,
+CLIP, the output folder), then generate what is missing, measure what is unmeasured, and write the reports."""
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib.util
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ..au_estimator import load_estimator
+from ..errors import FineFaceError
+from ..loading import load_weights
+from ..reference import check_fits
+from . import generate, measure, report
+from .folder import OutputFolder, atomic_write
+from .protocol import Protocol, enumerate_jobs, references_for, subset
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+LABEL = re.compile(r"[A-Za-z0-9._+-]+")
+
+
+@dataclass
+class Config:
+    weights: list[tuple[str, str]]  # (label, path)
+    estimator: str
+    out: str
+    protocol: Protocol
+    clip: str = "openai/clip-vit-large-patch14"
+    identity: str | None = None
+    base_model: str = "stabilityai/stable-diffusion-2-1-base"
+    variant: str = "auto"
+    generation: generate.Generation = field(default_factory=generate.Generation)
+    scale: str = "raw"
+    no_face: str = "skip"
+    batch_size: int = 4
+    limit: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass
+class Outcome:
+    generated: int
+    measured: int
+    generate_seconds: float  # wall time of this run's generation (model loading included)
+    measure_seconds: float
+    summaries: list[report.Summary]
+    table: str
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise FineFaceError(f"--device {device} cannot be used here ({str(e).splitlines()[0][:160]}); try "
+                            "--device cpu or --device auto") from None
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """auto: half precision on a GPU (fp16), full on a CPU (fp16 is slow and poorly supported there)."""
+    if dtype == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    if dtype not in DTYPES:
+        raise FineFaceError(f"--dtype must be auto, {', '.join(DTYPES)}; not {dtype!r}")
+    return dtype
+
+
+def file_digest(paths) -> list[str]:
+    """The files' sha256, sorted: what identifies a weights file (or release folder) or an estimator in the
+    folder's settings, wherever it is moved or whatever it is renamed to."""
+    out = []
+    for path in paths:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        out.append(h.hexdigest())
+    return sorted(out)
+
+
+def _check_labels(weights: list[tuple[str, str]]):
+    if not weights:
+        raise FineFaceError("give at least one weights file with --weights")
+    labels = [label for label, _ in weights]
+    bad = [label for label in labels if not LABEL.fullmatch(label)]
+    if bad:
+        raise FineFaceError(f"weights names {bad} cannot name folders; use letters, digits and . _ + - "
+                            "(write --weights NAME=PATH)")
+    dup = sorted({label for label in labels if labels.count(label) > 1})
+    if dup:
+        raise FineFaceError(f"two weights files are both named {dup[0]!r}; name them apart with --weights NAME=PATH")
+
+
+def _check_generation(g: generate.Generation):
+    if g.steps < 1:
+        raise FineFaceError(f"--steps must be 1 or more, not {g.steps}")
+    if g.size < 64 or g.size % 8:
+        raise FineFaceError(f"--size {g.size}: give a multiple of 8, at least 64 (the paper: 512)")
+
+
+def _check_plotting():
+    # the plots are made last: without matplotlib, fail before any work rather than after hours of it
+    if importlib.util.find_spec("matplotlib") is None:
+        raise FineFaceError("the plots need matplotlib: pip install 'matplotlib>=3.7' (nothing was started)")
+
+
+def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -> Outcome:
+    _check_labels(config.weights)
+    if config.batch_size < 1:
+        raise FineFaceError(f"--batch-size must be 1 or more, not {config.batch_size}")
+    if config.scale not in measure.SCALES or config.no_face not in measure.NO_FACE:
+        raise FineFaceError(f"--scale must be one of {measure.SCALES} and --no-face one of {measure.NO_FACE}")
+    _check_generation(config.generation)
+    _check_plotting()
+    all_jobs = enumerate_jobs(config.protocol)
+    jobs = subset(all_jobs, config.limit)
+    refs = references_for(config.protocol, jobs)
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    loaded = {label: load_weights(path, config.variant) for label, path in config.weights}
+    estimator = load_estimator(config.estimator, device)
+    measurer = measure.Measurer(estimator, measure.load_image_model(config.clip, device, "CLIP model"),
+                                measure.load_image_model(config.identity, device, "identity model")
+                                if config.identity else None, config.scale, config.no_face)
+    folder = OutputFolder(config.out)
+    common = {"protocol": config.protocol.settings(), "generation": asdict(config.generation),
+              "base_model": config.base_model, "dtype": dtype,
+              "estimator": {"sha256": file_digest([config.estimator])}, "scale": config.scale,
+              "no_face": config.no_face, "clip": config.clip, "identity": config.identity}
+    settings = folder.check(common, {label: {"sha256": file_digest(w.files)} for label, w in loaded.items()})
+    everything = refs + jobs  # references first: measuring an AU image needs its reference's record
+    labels = [label for label, _ in config.weights]
+
+    start = time.perf_counter()
+    todo = {label: generate.pending(folder, label, everything) for label in labels}
+    base = generate.load_base(config.base_model, device, DTYPES[dtype]) if any(todo.values()) else None
+    if base is not None:
+        for label in labels:
+            check_fits(base.unet, loaded[label])
+    folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
+    generated = _generate_all(config, base, loaded, todo, folder, on_image, progress) if base is not None else 0
+    del base
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    generate_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    ref_by_prompt = {r.prompt_index: r for r in refs}
+    todo = {label: measure.pending(folder, label, everything) for label in labels}
+    with tqdm(total=sum(map(len, todo.values())), desc="measuring", unit="image", disable=not progress) as bar:
+        measured = sum(measure.measure(todo[label], ref_by_prompt, folder, label, measurer, config.batch_size,
+                                       lambda job: bar.update(1)) for label in labels)
+    measure_seconds = time.perf_counter() - start
+
+    subset_note = f", a --limit {config.limit} subset of the protocol" if len(jobs) < len(all_jobs) else ""
+    header = (f"{len(jobs)} AU images per weights file ({len(refs)} no-AU images besides){subset_note}; "
+              f"AU MSE: the paper's Eq. (3), mean over images of the L2 norm of the 12-AU error; "
+              f"LibreFace readings {config.scale}.\n")
+    summaries, table = _write_reports(folder, labels, jobs, ref_by_prompt, header)
+    return Outcome(generated, measured, generate_seconds, measure_seconds, summaries, table)
+
+
+def _generate_all(config: Config, base, loaded: dict, todo: dict, folder: OutputFolder, on_image,
+                  progress: bool) -> int:
+    generated = 0
+    with tqdm(total=sum(map(len, todo.values())), desc="generating", unit="image", disable=not progress) as bar:
+        for label, jobs in todo.items():
+            if not jobs:
+                continue
+            bar.set_postfix_str(label)
+            ff = generate.with_weights(base, loaded[label], config.generation.lora_strength)
+
+            def done(job):
+                bar.update(1)
+                on_image(job)
+
+            generated += generate.generate(ff, jobs, folder, label, config.generation, config.batch_size, done)
+            del ff  # one patched UNet copy at a time
+            gc.collect()
+    return generated
+
+
+def _write_reports(folder: OutputFolder, labels: list[str], jobs, references: dict, header: str):
+    rows = report.load_rows(folder, labels, jobs, references)
+    report.write_csv(folder, rows)
+    summaries = [report.summarise(label, rows) for label in labels]
+    table = report.markdown(summaries, header)
+    atomic_write(folder.summary, table.encode())
+    report.plot_responses(folder, rows, labels)
+    for label in labels:
+        report.plot_cross_talk(folder, rows, label)
+    return summaries, table
