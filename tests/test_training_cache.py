@@ -26,26 +26,10 @@ from training.cache.__main__ import main as cache_main
 from training.checkpoints import KILL_ENV
 from training.errors import TrainingError
 
-from tests.support.tiny_sd import write_tiny_sd
-from tests.support.training_runs import ROOT, one_thread, subprocess_env, train_args, write_dataset
+from tests.support.training_fixtures import _one_thread, data, tiny_sd  # noqa: F401  (fixtures)
+from tests.support.training_runs import ROOT, subprocess_env, train_args, write_dataset
 
 SHARDS = ("--cache_shard_size", 3, "--cache_batch_size", 2)  # 8 images, 9 captions: several shards of each
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    return write_tiny_sd(str(tmp_path_factory.mktemp("tiny_sd") / "sd21"), "sd21")
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return write_dataset(str(tmp_path_factory.mktemp("data")))
 
 
 def build(tiny_sd, data, cache, *extra) -> int:

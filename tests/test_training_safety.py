@@ -29,29 +29,12 @@ from training.finite import params_error
 from training.model import attach_trainable, load_base_model
 from training.preflight import preflight
 
-from tests.support.tiny_sd import write_tiny_sd
-from tests.support.training_runs import (ROOT, one_thread, subprocess_env, train_args, trainer_command,
-                                         write_dataset)
+from tests.support.training_fixtures import _one_thread, data, tiny_sd  # noqa: F401  (fixtures)
+from tests.support.training_runs import ROOT, one_thread, subprocess_env, train_args, trainer_command
 
 # A hub id that cannot load here (offline): a run that got as far as loading the base model fails with
 # an OSError about it, so an error of another kind proves that nothing was loaded.
 UNLOADABLE = "nonexistent-org/nonexistent-model"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    return write_tiny_sd(str(tmp_path_factory.mktemp("tiny_sd") / "sd21"), "sd21")
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return write_dataset(str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(scope="session")

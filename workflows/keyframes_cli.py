@@ -4,12 +4,11 @@
 
 The animation is one more workflow of ``workflows.run`` (``animation``, chosen by --keyframes): the same
 checks before ComfyUI starts, the same overrides, executor and missing-file report. This module holds only
-what is the animation's own: its options, their checks, the widgets they set and where the WEBP went.
+what is the animation's own: its options, their checks and the widgets they set.
 """
 from __future__ import annotations
 
 import json
-import os
 
 from . import workflow_path
 
@@ -80,12 +79,3 @@ def apply_overrides(wf: dict, args, info: dict):
         if value is not None:
             set_widget(wf, node, field, value, info)
 
-
-def animations(fp, outputs: dict, prompt: dict) -> list[str]:
-    """The animated files the run saved."""
-    paths = []
-    for node_id, ui in outputs.items():
-        if prompt.get(node_id, {}).get("class_type") == ANIMATED:
-            for image in ui.get("images", []):
-                paths.append(os.path.join(fp.get_output_directory(), image.get("subfolder", ""), image["filename"]))
-    return paths

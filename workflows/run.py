@@ -400,10 +400,11 @@ def execute(execution_module, server: HeadlessServer, prompt: dict, workflow: di
     return server.outputs
 
 
-def saved_images(fp, outputs: dict, prompt: dict) -> list[str]:
+def saved_images(fp, outputs: dict, prompt: dict, class_type: str = SAVE) -> list[str]:
+    """The files the ``class_type`` nodes saved (Save Image; Save Animated WEBP for an animation)."""
     paths = []
     for node_id, ui in outputs.items():
-        if prompt.get(node_id, {}).get("class_type") != SAVE:
+        if prompt.get(node_id, {}).get("class_type") != class_type:
             continue
         for image in ui.get("images", []):
             base = fp.get_output_directory() if image.get("type", "output") == "output" else fp.get_temp_directory()
@@ -535,7 +536,7 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         images = saved_images(fp, outputs, prompt)
-        animated = keyframes_cli.animations(fp, outputs, prompt)
+        animated = saved_images(fp, outputs, prompt, keyframes_cli.ANIMATED)
         print(f"done in {time.time() - t0:.1f} s", flush=True)
         for path in images + animated:
             print(f"wrote {path}")
