@@ -60,6 +60,10 @@ class Attn2Chain:
         if self.inner is not None:
             return self.inner(q, k, v, extra_options)
         extra = {"attn_precision": extra_options["attn_precision"]} if "attn_precision" in extra_options else {}
+        if "optimized_attention_override" in extra_options:
+            # ComfyUI 0.3.6x+ lets a pack swap the attention kernel (SageAttention and the like) through the
+            # transformer_options its wrapper receives; trees without the override take no such argument.
+            extra["transformer_options"] = extra_options
         return comfy_attention.optimized_attention(q, k, v, extra_options["n_heads"], **extra)
 
     def __call__(self, q, k, v, extra_options):

@@ -335,6 +335,31 @@ def test_a_foreign_attn2_patch_stays_in_force(pack, sd21):
     assert rel(both, only_other) > 100 * TOL and rel(both, run_comfy(pack, fineface_only, x, sigma, ctx, (1, 0))) > 100 * TOL
 
 
+
+def test_an_attention_override_reaches_the_patched_cross_attention_layers(pack, sd21):
+    """ComfyUI 0.3.6x+: a pack swaps the attention kernel via transformer_options; FineFace's layers use it too."""
+    import comfy.ldm.modules.attention as attention
+
+    if not hasattr(attention, "wrap_attn"):
+        pytest.skip("this ComfyUI tree has no optimized_attention_override")
+    patched, _ = patch(pack, sd21, ["AU12@4"], lora=0.0)
+    x, sigma, ctx = inputs(sd21, seed=7)
+    want = run_comfy(pack, patched, x, sigma, ctx, (1, 0))
+    calls = {}
+
+    def counted(name):
+        def override(func, *args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return func(*args, **kwargs)
+        return override
+
+    for name, model in (("plain", sd21.model), ("fineface", patched)):
+        model = model.clone()  # clones deep-copy model_options: the fixtures stay without the override
+        model.model_options["transformer_options"]["optimized_attention_override"] = counted(name)
+        got = run_comfy(pack, model, x, sigma, ctx, (1, 0))
+    assert calls["plain"] == calls["fineface"] == 32  # all 16 attn1 and 16 attn2 calls, patched or not
+    assert torch.allclose(got, want, atol=1e-6)  # the override computes the same attention here
+
 # -- chaining with IPAdapter_plus' protocol (SD 1.5) -----------------------------------------------
 
 class IPAUProcessor:
