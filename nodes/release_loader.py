@@ -4,6 +4,8 @@ The shipped workflows name the release's own files (the hub has those, not this 
 one per widget, and carry their download addresses in ``properties.models``: each front end offers a
 download for a file that is missing only when that file's name is a widget value of the node.
 """
+from __future__ import annotations
+
 from fineface_core.errors import WeightFileError
 from fineface_core.loading import describe
 from fineface_core.official import NO_LORA, RELEASE_URL, load_release_files
@@ -34,6 +36,23 @@ def menu(kind: str) -> list[str]:
     return [*preferred, *rest] or [f"(no {KINDS[kind][1]} in models/fineface)"]
 
 
+def resolve(**names: str) -> dict[str, str | None]:
+    """widget -> the file its name stands for (None for no LoRA); the folders are walked once per call."""
+    listings, paths = {}, {}
+    for kind, name in names.items():
+        if kind == "lora" and name == NO_LORA:
+            paths[kind] = None
+            continue
+        group = "safetensors" if kind == "lora" else "pickles"  # the two pickled kinds share one listing
+        if group not in listings:
+            listings[group] = release_file_entries(kind)
+        entries = listings[group]
+        if name not in entries:
+            raise WeightFileError(missing_message(kind, name))
+        paths[kind] = entries[name]
+    return paths
+
+
 class FineFaceReleaseLoader:
     DESCRIPTION = (
         "Loads the official FineFace release from its own files in models/fineface, as Hugging Face "
@@ -53,9 +72,10 @@ class FineFaceReleaseLoader:
     @classmethod
     def VALIDATE_INPUTS(cls, au_encoder, attn_processors, lora):
         # Replaces ComfyUI's bare "value not in list" with where each file comes from and goes.
-        for kind, name in (("au_encoder", au_encoder), ("attn_processors", attn_processors), ("lora", lora)):
-            if not (kind == "lora" and name == NO_LORA) and name not in release_file_entries(kind):
-                return missing_message(kind, name)
+        try:
+            resolve(au_encoder=au_encoder, attn_processors=attn_processors, lora=lora)
+        except WeightFileError as e:
+            return str(e)
         return True
 
     RETURN_TYPES = (FINEFACE, "STRING")
@@ -65,14 +85,6 @@ class FineFaceReleaseLoader:
     CATEGORY = CATEGORY
 
     def load(self, au_encoder, attn_processors, lora):
-        paths = {}
-        for kind, name in (("au_encoder", au_encoder), ("attn_processors", attn_processors), ("lora", lora)):
-            if kind == "lora" and name == NO_LORA:
-                paths[kind] = None
-                continue
-            entries = release_file_entries(kind)
-            if name not in entries:
-                raise WeightFileError(missing_message(kind, name))
-            paths[kind] = entries[name]
+        paths = resolve(au_encoder=au_encoder, attn_processors=attn_processors, lora=lora)
         model = load_release_files(paths["au_encoder"], paths["attn_processors"], paths["lora"])
         return (model, describe(model))
