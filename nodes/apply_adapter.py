@@ -61,13 +61,9 @@ class FineFaceApplyAdapter:
 
         if mask is not None:
             mask = check_mask(mask)
-            # One mask for all images that is constant needs no per-token work (a batch is checked against
-            # the latent batch when sampling, so it always goes through the masked branch).
-            if mask.shape[0] > 1:
-                pass
-            elif is_constant(mask, 1.0):
-                mask = None  # everywhere: exactly the unmasked branch, without the multiply
-            elif is_constant(mask, 0.0):
+            # A batch of masks is checked against the latent batch when sampling, so only a single one is
+            # short-cut. Multiplying by ones is exact, so an all-one mask needs no shortcut of its own.
+            if mask.shape[0] == 1 and is_constant(mask, 0.0):
                 weight = 0.0  # nowhere: the AU branch is off (documented; the LoRA stays)
 
         patched = model.clone()
