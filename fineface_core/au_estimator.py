@@ -23,7 +23,7 @@ from torch import nn
 
 from .aus import AU_ORDER, N_AUS
 from .errors import WeightFileError
-from .safe_load import refuse_non_weights
+from .safe_load import require_file
 
 # LibreFace's AU list for this model ([1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]) is FineFace's AU_ORDER.
 LIBREFACE_AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26")
@@ -71,13 +71,7 @@ class LibreFaceAUModel(nn.Module):
 # ------------------------------------------------------------------------------------------
 
 def _read(path: str):
-    if not os.path.exists(path):
-        raise WeightFileError(f"LibreFace AU model not found: {path}. {WHERE_TO_GET}")
-    if not os.path.isfile(path):
-        raise WeightFileError(f"LibreFace AU model {path} is not a file. {WHERE_TO_GET}")
-    if os.path.getsize(path) == 0:
-        raise WeightFileError(f"LibreFace AU model {path} is empty (0 bytes). Download it again.")
-    refuse_non_weights(path)  # a Git LFS pointer or a saved web page, named as such
+    require_file(path, "LibreFace AU model", WHERE_TO_GET)  # also names a Git LFS pointer or a saved web page
     if path.lower().endswith(".safetensors"):
         from safetensors import SafetensorError
         from safetensors.torch import load_file

@@ -22,11 +22,13 @@ LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 _SNIFF = 1024
 
 
-def _require_file(path: str, what: str):
+def require_file(path: str, what: str, where_to_get: str = ""):
+    """A present, non-empty file that is not a Git LFS pointer or a saved web page; ``where_to_get`` ends the
+    message of a missing file."""
     if not os.path.exists(path):
-        raise WeightFileError(f"{what} not found: {path}")
+        raise WeightFileError(f"{what} not found: {path}" + (f". {where_to_get}" if where_to_get else ""))
     if not os.path.isfile(path):
-        raise WeightFileError(f"{what} is not a file: {path}")
+        raise WeightFileError(f"{what} is not a file: {path}" + (f". {where_to_get}" if where_to_get else ""))
     if os.path.getsize(path) == 0:
         raise WeightFileError(f"{what} is empty (0 bytes): {path}. Download it again.")
     refuse_non_weights(path)
@@ -65,7 +67,7 @@ def refuse_non_weights(path: str):
 
 def load_pickled_state_dict(path: str, what: str = "weight file") -> dict[str, torch.Tensor]:
     """A torch pickle holding a flat {name: tensor} dict, loaded with weights_only=True."""
-    _require_file(path, what)
+    require_file(path, what)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -89,7 +91,7 @@ def load_pickled_state_dict(path: str, what: str = "weight file") -> dict[str, t
 
 def read_safetensors_header(path: str, what: str = "weight file") -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
     """Metadata and tensor shapes of a .safetensors file, without reading a tensor."""
-    _require_file(path, what)
+    require_file(path, what)
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             return dict(f.metadata() or {}), {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -102,7 +104,7 @@ def read_safetensors_header(path: str, what: str = "weight file") -> tuple[dict[
 
 def load_safetensors(path: str, what: str = "weight file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """All tensors (checked) and the metadata of a .safetensors file, with readable errors."""
-    _require_file(path, what)
+    require_file(path, what)
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             metadata = dict(f.metadata() or {})
