@@ -154,6 +154,23 @@ def write_detectable_checkpoint(path: str, family: str = "sd21", seed: int = 0) 
     return path
 
 
+def write_detectable_controlnet(path: str, family: str = "sd21", seed: int = 0) -> str:
+    """A ControlNet in the original (lllyasviel) layout, ``control_model.*``, that ControlNetLoader detects as
+    the test checkpoint's family: a copy of that UNet's encoder with random weights and a 3-channel hint."""
+    import_comfy()
+    import comfy.cldm.cldm
+    import comfy.model_detection
+    from safetensors.torch import save_file
+
+    config = dict(comfy.model_detection.model_config_from_unet_config(_unet_config(family)).unet_config)
+    config.pop("out_channels")  # the control model ends in zero convolutions, not an output layer
+    net = comfy.cldm.cldm.ControlNet(hint_channels=3, **config)
+    _fill_random(net, seed)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_file({f"control_model.{k}": v.contiguous() for k, v in net.state_dict().items()}, path)
+    return path
+
+
 def run_prompt(prompt: dict) -> dict[str, list[str]]:
     """Validate and execute an API prompt with ComfyUI's own code, through the executor helper the
     headless runner uses; {node id: [image (or latent) files written]}."""
