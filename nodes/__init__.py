@@ -7,6 +7,7 @@ from .au_grid import FineFaceAUGrid
 from .au_keyframes import FineFaceAUKeyframes
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
+from .face_crop import FineFaceFaceCrop, FineFaceFacePaste
 from .face_mask import FineFaceFaceMask
 from .model_loader import FineFaceModelLoader
 from .release_loader import FineFaceReleaseLoader
@@ -23,6 +24,8 @@ NODE_CLASS_MAPPINGS = {
     "FineFaceAUFromImage": FineFaceAUFromImage,
     "FineFaceAUKeyframes": FineFaceAUKeyframes,
     "FineFaceFaceMask": FineFaceFaceMask,
+    "FineFaceFaceCrop": FineFaceFaceCrop,
+    "FineFaceFacePaste": FineFaceFacePaste,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceModelLoader": "FineFace Model Loader",
@@ -36,6 +39,8 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceAUFromImage": "AU From Image",
     "FineFaceAUKeyframes": "AU Keyframes",
     "FineFaceFaceMask": "Face Mask",
+    "FineFaceFaceCrop": "Face Crop",
+    "FineFaceFacePaste": "Face Paste",
 }
 
 from .web_routes import register_with_running_server  # noqa: E402

@@ -24,6 +24,8 @@ PACK = {
     "FineFaceAUFromImage": "AU From Image",
     "FineFaceAUKeyframes": "AU Keyframes",
     "FineFaceFaceMask": "Face Mask",
+    "FineFaceFaceCrop": "Face Crop",
+    "FineFaceFacePaste": "Face Paste",
 }
 
 

@@ -97,7 +97,7 @@ def test_routes_answer_json_and_refuse_bad_requests(pack):
 
 def test_every_node_has_a_help_page_naming_its_inputs(registry):
     pack_nodes = {n: c for n, c in registry.NODE_CLASS_MAPPINGS.items() if n.startswith("FineFace")}
-    assert len(pack_nodes) == 11
+    assert len(pack_nodes) == 13
     for name, cls in pack_nodes.items():
         path = os.path.join(ROOT, "web", "docs", f"{name}.md")
         assert os.path.isfile(path), f"no help page for {name}"

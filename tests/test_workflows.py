@@ -568,6 +568,7 @@ SPEED_OVERRIDES = {
                 ("Image-size black", "width", 96), ("Image-size black", "height", TEST_SIZE)],
     # the faces must stay large enough to be found: 256 px wide
     "regions_photo": [("ImageScale", "width", 256), ("KSampler", "steps", TEST_STEPS)],
+    "face_crop": [("FineFaceFaceCrop", "size", 256), ("KSampler", "steps", TEST_STEPS)],
 }
 
 
@@ -905,3 +906,29 @@ def test_two_expressions_photo_workflow_masks_the_faces_it_finds_left_to_right(c
             near |= np.roll(np.roll(cells.max(0) > 0, dy, 0), dx, 1)
     assert (~near).sum() > 100 and diff[~near].max() == 0  # away from the faces: untouched
     assert diff[cells[1] > 0].mean() > 2 * diff[cells[0] > 0].mean() > 0  # the right face changed most
+
+
+@pytest.mark.slow
+def test_face_crop_workflow_redraws_the_face_square_and_leaves_the_rest_of_the_photo(comfy_dirs, node_info):
+    """A face small in a large photo: Face Crop cuts its square, the graph redraws it at the crop's size with the
+    AUs, Face Paste puts it back. Every pixel outside the square is the photo's; the AUs change the square."""
+    from tests.support.libreface_files import skimage_photo
+
+    photo = np.full((480, 720, 3), 90, np.uint8)
+    photo[::7] = 200  # stripes: something outside the face that a whole-image re-render would change
+    photo[100:356, 380:636] = skimage_photo("astronaut.png")[:256, 96:352]
+    Image.fromarray(photo).save(comfy_dirs / "input" / "photo.png")
+
+    def rendered(spec):
+        _, prompt, outputs = run_shipped("face_crop", node_info, [("FineFaceAUVector", "spec", spec)])
+        (image,) = images_of(outputs, prompt, "SaveImage")
+        return image
+
+    smile, frown = rendered("AU6@4 + AU12@5"), rendered("AU4@5 + AU15@4")
+    assert smile.shape == photo.shape
+    changed = np.abs(smile.astype(int) - photo.astype(int)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 1000
+    top, left, side = ys.min(), xs.min(), max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    assert 380 <= left and xs.max() < 636 and 100 <= top and ys.max() < 356  # only inside the face's square
+    assert side < 256 and bool((np.abs(frown.astype(int) - smile.astype(int)) > 0).any())  # the AUs act there

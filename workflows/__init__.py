@@ -17,6 +17,7 @@ SHIPPED = {
     "copy_faceid": "fineface_copy_expression_faceid.json",
     "regions": "fineface_two_expressions.json",
     "regions_photo": "fineface_two_expressions_photo.json",
+    "face_crop": "fineface_face_crop_edit.json",
     "animation": "fineface_au_animation.json",
     "animatediff": "fineface_animatediff.json",
 }

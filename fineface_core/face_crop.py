@@ -1,0 +1,138 @@
+"""Face Crop and Face Paste: re-render one face of a large photo at the size the model works at.
+
+SD 2.1 base and FineFace were trained at 512 px. A face 300 px across in a 3000 px photo is redrawn well only
+when it fills the frame the UNet sees, so the face's square is cut out in the photo's own pixels, resized to
+``size`` (a multiple of 64, which VAE Encode and Decode keep), edited, resized back and blended in with a soft
+edge: pixels outside the square are never touched, and inside the feather the edit fades into the original.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FineFaceError
+from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, quad_mask, to_rgb_uint8
+from .face_masks import box_quad
+
+SIZES = (256, 2048)  # crop side limits; a multiple of 64
+MASK_GROW = 0.3  # the face mask in the crop: Face Mask's default box
+
+
+@dataclass(frozen=True)
+class FaceSquare:
+    """Where one crop came from: the square (x, y, side) in the photo, a photo of ``height`` x ``width``."""
+    x: int
+    y: int
+    side: int
+    height: int
+    width: int
+
+    def describe(self) -> str:
+        return f"square x={self.x} y={self.y} side={self.side} of a {self.width}x{self.height} image"
+
+
+def _name(i: int, n: int) -> str:
+    return "the image" if n == 1 else f"image {i + 1} of {n} (batch index {i})"
+
+
+def face_square(box, grow: float, height: int, width: int) -> FaceSquare:
+    """The square around a face box (x, y, w, h), its side the box's larger side grown by ``grow``, moved inside
+    the image where it would cross an edge (and no larger than the image's shorter side)."""
+    x, y, w, h = box
+    side = int(min(round(max(w, h) * (1.0 + grow)), height, width))
+    left = int(np.clip(round(x + w / 2 - side / 2), 0, width - side))
+    top = int(np.clip(round(y + h / 2 - side / 2), 0, height - side))
+    return FaceSquare(left, top, side, height, width)
+
+
+def _resize(image: np.ndarray, side: int) -> np.ndarray:
+    """A square float image to ``side`` x ``side``: area averaging when shrinking, bicubic when enlarging."""
+    import cv2
+
+    if image.shape[0] == side:
+        return image.copy()
+    how = cv2.INTER_AREA if image.shape[0] > side else cv2.INTER_CUBIC
+    out = cv2.resize(np.ascontiguousarray(image, dtype=np.float32), (side, side), interpolation=how)
+    return np.clip(out.reshape(side, side, -1), 0.0, 1.0)  # cv2 drops a single channel's axis; bicubic overshoots
+
+
+def check_settings(grow: float, size: int, choose: str):
+    if choose not in CHOICES:
+        raise FineFaceError(f"unknown face choice {choose!r}; one of: {', '.join(CHOICES)}")
+    if not (np.isfinite(grow) and 0.0 <= grow <= 3.0):
+        raise FineFaceError(f"grow {grow}: give a number from 0 to 3 (the face box grown by that fraction of its size)")
+    if not (SIZES[0] <= size <= SIZES[1] and size % 64 == 0):
+        raise FineFaceError(f"size {size}: give a multiple of 64 from {SIZES[0]} to {SIZES[1]} (512 for SD 1.5 / 2.1 base)")
+
+
+def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow: float = 1.0, size: int = 512):
+    """``images`` [N, H, W, C] in 0..1 -> (crops [N, size, size, C], where each came from, the face's mask in each
+    crop [N, size, size], a report line per image). Every image must show the face asked for."""
+    check_settings(grow, size, choose)
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise FineFaceError(f"expected a batch of images [N, H, W, C], got the shape {list(images.shape)}")
+    n, h, w = images.shape[:3]
+    crops, squares, masks, report = [], [], [], []
+    for i in range(n):
+        faces = find_faces(to_rgb_uint8(images[i], _name(i, n)))
+        if not faces:
+            raise NoFaceError(f"no face found in {_name(i, n)}. The detector finds frontal, upright faces about 100 px "
+                              "or more across; crop by hand (core Image Crop) for other faces.")
+        face = choose_face(faces, choose, index, (h, w), _name(i, n))
+        square = face_square(face.box, grow, h, w)
+        region = images[i, square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
+        crops.append(_resize(region, size))
+        squares.append(square)
+        quad = (box_quad(face.box, MASK_GROW) - [square.x, square.y]) * (size / square.side)
+        masks.append(quad_mask(size, size, quad))
+        k = next(k for k, f in enumerate(faces) if f is face)
+        report.append(f"image {i + 1}: {len(faces)} face{'s' if len(faces) != 1 else ''}, cropped face {k} "
+                      f"(0 = leftmost), {square.describe()} -> {size}x{size}")
+    return np.stack(crops), tuple(squares), np.stack(masks).astype(np.float32), tuple(report)
+
+
+def edge_weights(side: int, feather: float) -> np.ndarray:
+    """[side, side] blend weights: 1 inside, rising smoothly from 0 at the square's edge over ``feather`` of its side."""
+    if feather <= 0:
+        return np.ones((side, side), np.float32)
+    ramp = (np.minimum(np.arange(side), np.arange(side)[::-1]) + 0.5) / (feather * side)
+    ramp = np.clip(ramp, 0.0, 1.0)
+    ramp = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep: no visible crease where the fade ends
+    return np.minimum(ramp[:, None], ramp[None, :]).astype(np.float32)
+
+
+def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float = 0.1) -> np.ndarray:
+    """``images`` [N, H, W, C] with each edited crop (``crops`` [N, S, S, C']) resized back into its square and
+    blended over ``feather`` (a fraction of the side, 0 to 0.5) at the edge; the colour channels only when the
+    image has alpha and the crop not."""
+    if not (np.isfinite(feather) and 0.0 <= feather <= 0.5):
+        raise FineFaceError(f"feather {feather}: give a fraction of the square's side from 0 to 0.5")
+    if images.ndim != 4 or crops.ndim != 4:
+        raise FineFaceError(f"expected batches of images [N, H, W, C]; got the shapes {list(images.shape)} (images) "
+                            f"and {list(crops.shape)} (crops)")
+    n = images.shape[0]
+    if not (len(squares) == crops.shape[0] == n):
+        raise FineFaceError(f"{n} image{'s' if n != 1 else ''}, {crops.shape[0]} edited crop"
+                            f"{'s' if crops.shape[0] != 1 else ''} and {len(squares)} crop position"
+                            f"{'s' if len(squares) != 1 else ''}: paste the crops of the same batch Face Crop cut")
+    if crops.shape[1] != crops.shape[2]:
+        raise FineFaceError(f"the edited crops are {crops.shape[2]}x{crops.shape[1]}, not square: keep Face Crop's "
+                            "output square (VAE Encode / Decode do; an upscale must keep the aspect ratio)")
+    if not np.isfinite(crops).all():
+        raise FineFaceError("the edited crops have NaN or infinite values (a black or broken render upstream); "
+                            "nothing was pasted. Check the sampler and VAE Decode.")
+    channels = min(images.shape[3], crops.shape[3])
+    out = images.astype(np.float32, copy=True)
+    for i, square in enumerate(squares):
+        if (square.height, square.width) != tuple(images.shape[1:3]):
+            raise FineFaceError(f"{_name(i, n)} is {images.shape[2]}x{images.shape[1]}, but its crop was cut from a "
+                                f"{square.width}x{square.height} image: paste into the image Face Crop was given")
+        back = _resize(np.clip(crops[i], 0.0, 1.0), square.side)[..., :channels]
+        weight = edge_weights(square.side, feather)[..., None]
+        window = out[i, square.y:square.y + square.side, square.x:square.x + square.side, :channels]
+        window[...] = weight * back + (1.0 - weight) * window
+    return out
+
+
+__all__ = ["FaceSquare", "SIZES", "check_settings", "edge_weights", "face_crops", "face_square", "paste_faces"]
