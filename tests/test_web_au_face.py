@@ -258,3 +258,31 @@ def test_redraw_time(page):
     version = page.execute_script("return window.__COMFYUI_FRONTEND_VERSION__ || 'legacy (2024 tree)'")
     print(f"\nface redraw, front end {version}: median {median:.2f} ms, max {worst:.2f} ms over {len(times)} draws")
     assert median < 16, f"a redraw takes {median:.1f} ms (median), over one 60 Hz frame"
+
+
+def test_every_shipped_workflow_loads_with_its_nodes_links_and_values(page):
+    """Each shipped graph whose node types this server has (IP-Adapter and AnimateDiff ones need those packs)
+    loads in the front end with every node, every link (custom types such as FACE_CROP included) and the pack's
+    widget values as the file has them."""
+    from workflows import SHIPPED, workflow_path
+
+    registered = set(js(page, "return Object.keys(LiteGraph.registered_node_types)"))
+    loaded = []
+    for name in SHIPPED:
+        with open(workflow_path(name), encoding="utf-8") as f:
+            workflow = json.load(f)
+        if {n["type"] for n in workflow["nodes"]} - registered:
+            continue
+        page.execute_script("app.graph.clear(); return Promise.resolve(app.loadGraphData(arguments[0])).then(() => true)",
+                            workflow)
+        out = js(page, "return app.graph.serialize()")
+        assert sorted(n["id"] for n in out["nodes"]) == sorted(n["id"] for n in workflow["nodes"]), name
+        assert sorted(map(tuple, out["links"])) == sorted(map(tuple, workflow["links"])), name
+        saved = {n["id"]: n for n in out["nodes"]}
+        for node in workflow["nodes"]:
+            if node["type"].startswith("FineFace"):
+                want = node.get("widgets_values") or []
+                assert (saved[node["id"]].get("widgets_values") or [])[:len(want)] == want, (name, node["type"])
+        loaded.append(name)
+    assert {"basic", "edit", "face_crop", "regions_photo", "animation"} <= set(loaded), loaded
+    assert pack_errors(page) == []
