@@ -302,6 +302,34 @@ def test_every_lora_key_lands_as_a_weight_patch(pack, sd21):
     assert lora.scale == lora.alpha / lora.rank
 
 
+
+def test_a_style_lora_from_the_core_lora_loader_stays_in_force_beside_fineface(pack, sd21):
+    """A LoRA loaded with ComfyUI's own loader (comfy.sd.load_lora_for_models, LoraLoader's code) on the same
+    attention weights: after Apply, the merged weight carries both, W + style + FineFace's up @ down."""
+    import comfy.lora
+    import comfy.sd
+
+    path = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q"
+    comfy_key = "diffusion_model." + pack.comfy_model.diffusers_to_comfy_keys(sd21.model)[path + ".weight"]
+    key_map = comfy.lora.model_lora_keys_unet(sd21.model.model, {})
+    style_name = next(name for name, target in key_map.items() if target == comfy_key and name.startswith("lora_unet_"))
+    g = torch.Generator().manual_seed(21)
+    rows, cols = sd21.model.model.state_dict()[comfy_key].shape
+    up, down = torch.randn(rows, 4, generator=g) * 0.1, torch.randn(4, cols, generator=g) * 0.1
+    style = {f"{style_name}.lora_up.weight": up, f"{style_name}.lora_down.weight": down, f"{style_name}.alpha": torch.tensor(4.0)}
+    styled, _ = comfy.sd.load_lora_for_models(sd21.model, None, style, 0.8, 0.0)
+    patched, _ = patch(pack, sd21, ["AU12@3"], lora=0.5, model=styled)
+    assert len(patched.patches[comfy_key]) == 2  # the style LoRA's patch and FineFace's, neither replaced
+
+    lora = sd21.weights.lora
+    pack.mm.load_model_gpu(sd21.model)
+    before = sd21.model.model.state_dict()[comfy_key].clone()
+    pack.mm.load_model_gpu(patched)
+    after = patched.model.state_dict()[comfy_key].clone()
+    pack.mm.load_model_gpu(sd21.model)
+    want = before + 0.8 * up @ down + 0.5 * lora.scale * lora.up[path] @ lora.down[path]
+    assert torch.allclose(after, want, atol=1e-5)
+
 def test_the_input_model_is_unchanged(pack, sd15):
     x, sigma, ctx = inputs(sd15, seed=5)
     before = run_comfy(pack, sd15.model, x, sigma, ctx, (1, 0))
