@@ -22,7 +22,7 @@ class FineFaceFaceCrop:
             "which_face": (list(CHOICES), {"default": "largest", "tooltip": "Which face: the largest, leftmost, ..., or 'by index' (the index below, 0 = leftmost)."}),
             "index": ("INT", {"default": 0, "min": 0, "max": 99, "tooltip": "With which_face = 'by index': which face, counted from the left from 0."}),
             "grow": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05, "tooltip": "The square's side is the face box's (brows to chin) grown by this fraction: 1.0 doubles it, taking in hair and chin, which gives the model the context to redraw the face in place."}),
-            "size": ("INT", {"default": 512, "min": SIZES[0], "max": SIZES[1], "step": 64, "tooltip": "The crop's side in pixels: 512 for SD 2.1 base and SD 1.5 (what FineFace was trained at). A multiple of 64."}),
+            "size": ("INT", {"default": 512, "min": SIZES[0], "max": SIZES[1], "step": 64, "tooltip": "The crop's side in pixels: 512 for SD 2.1 base and SD 1.5 (what FineFace was trained at; smaller loses detail). A multiple of 64."}),
         }}
 
     RETURN_TYPES = ("IMAGE", FACE_CROP, "MASK", "STRING")

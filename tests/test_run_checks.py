@@ -115,6 +115,13 @@ def test_every_bad_option_fails_before_comfyui_is_imported(tmp_path, broken_comf
         (["--keyframes", "0: neutral", "--frames", "0"], "--frames 0: give 1 to 4096 frames"),
         (["--frames", "8"], "give --keyframes"),
         (["--easing", "hold", "--aus", "happiness"], "give --keyframes"),
+        (["--workflow", "face_crop"], "the face_crop workflow needs --image"),
+        (["--workflow", "face_crop", "--image", png, "--width", "512"], "--width / --height do not apply to face_crop"),
+        (["--workflow", "face_crop", "--image", png, "--mask-from-alpha"], "--mask-from-alpha belongs to the edit"),
+        (["--workflow", "face_crop", "--image", png, "--face", "-1"], "--face -1: give a face index"),
+        (["--image", png, "--face", "1"], "--face / --crop-size belong to the face_crop workflow"),
+        (["--workflow", "face_crop", "--image", png, "--crop-size", "500"], "--crop-size 500: give a multiple of 64"),
+        (["--workflow", "basic", "--denoise", "0.5"], "--image / --denoise belong to the edit and face_crop"),
     ]
     out = run_in_fresh_python(cases, broken_comfyui)
     for (args, expected), (rc, err) in zip(cases, out["results"]):

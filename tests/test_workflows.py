@@ -568,7 +568,7 @@ SPEED_OVERRIDES = {
                 ("Image-size black", "width", 96), ("Image-size black", "height", TEST_SIZE)],
     # the faces must stay large enough to be found: 256 px wide
     "regions_photo": [("ImageScale", "width", 256), ("KSampler", "steps", TEST_STEPS)],
-    "face_crop": [("FineFaceFaceCrop", "size", 256), ("KSampler", "steps", TEST_STEPS)],
+    "face_crop": [("FineFaceFaceCrop", "size", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
 }
 
 
@@ -736,6 +736,27 @@ def test_headless_command_renders_with_the_shipped_workflow(comfy, models_dir, t
     assert len(saved) == 1
     meta = Image.open(saved[0]).info
     assert "workflow" in meta and "AU6@3 + AU12@4" in meta["workflow"]  # the PNG carries the graph that made it
+
+
+@pytest.mark.slow
+def test_headless_face_crop_redraws_one_face_of_a_photo(comfy, models_dir, tmp_path, capsys):
+    from tests.support.libreface_files import skimage_photo
+
+    photo = np.full((300, 420, 3), 120, np.uint8)
+    photo[20:276, 150:406] = skimage_photo("astronaut.png")[:256, 96:352]
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    out = tmp_path / "face.png"
+    rc = headless.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
+                        "--workflow", "face_crop", "--image", str(tmp_path / "photo.png"), "--face", "0",
+                        "--aus", "happiness", "--denoise", "0.5", "--steps", "2", "--crop-size", "64", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape == photo.shape  # the photo keeps its size
+    changed = np.abs(image.astype(int) - photo.astype(int)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert changed.any() and xs.min() >= 150 and ys.max() < 276  # only the face's square changed
+    assert "Face Crop" in printed.out or "FineFaceFaceCrop" in printed.out
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ from .executor import ExecutionFailed, ExecutorServer, load_builtin_nodes, run_p
 from .run_checks import UsageError, check_args, check_unnamed_outputs, grid_specs, out_paths, sweep_choice
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADLESS = ("basic", "sweep", "edit", "grid", "animation")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
+HEADLESS = ("basic", "sweep", "edit", "face_crop", "grid", "animation")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
 
 # Where the files the workflows name come from.
 SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
@@ -47,7 +47,7 @@ CHECKPOINT_SOURCES = {
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
 FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
-WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "grid": "sd21", "animation": "sd21", "faceid": "sd15"}
+WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "face_crop": "sd21", "grid": "sd21", "animation": "sd21", "faceid": "sd15"}
 
 # Node titles / types in the shipped workflows.
 POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
@@ -55,6 +55,7 @@ AU_VECTOR, SWEEP, SAMPLER = "FineFaceAUVector", "FineFaceAUSweep", "KSampler"
 CHECKPOINT, FINEFACE_LOADER, RELEASE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader", "FineFaceReleaseLoader"
 RELEASE_FILES_URL = "https://huggingface.co/Tvaranka/fineface/resolve/main/"
 LATENT, LOAD_IMAGE, SCALE, NOISE_MASK, SAVE = "EmptyLatentImage", "LoadImage", "ImageScale", "SetLatentNoiseMask", "SaveImage"
+FACE_CROP = "FineFaceFaceCrop"
 
 
 # --------------------------------------------------------------------------------------
@@ -73,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "else $COMFYUI_PATH)")
     p.add_argument("--workflow", choices=HEADLESS,
                    help="basic (prompt + AUs), sweep (one AU over intensities, labelled grid), edit (new "
-                        "expression on an existing image) or grid (several expressions, same noise, labelled grid); "
+                        "expression on an existing image), face_crop (new expression on one face of a large photo: "
+                        "its square redrawn at 512 px and pasted back) or grid (several expressions, same noise, "
+                        "labelled grid); "
                         "default: sweep with --sweep, edit with --image, grid with several --aus, else basic")
     p.add_argument("--prompt", help="the scene (the Positive prompt node's text)")
     p.add_argument("--negative", help="negative prompt (default: the workflow's, empty as in the official pipeline)")
@@ -96,9 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--from", dest="sweep_from", type=float, help="first intensity (default 0)")
     g.add_argument("--to", dest="sweep_to", type=float, help="last intensity (default 5)")
     g.add_argument("--cells", type=int, help="number of cells (default 6)")
-    g = p.add_argument_group("edit")
-    g.add_argument("--image", help="the image to re-render (edit)")
-    g.add_argument("--denoise", type=float, help="how much of the image is redrawn, 0..1 (edit; default 0.6)")
+    g = p.add_argument_group("edit and face_crop")
+    g.add_argument("--image", help="the image to re-render (edit), or the photo whose face to redraw (face_crop)")
+    g.add_argument("--denoise", type=float, help="how much of the image (face_crop: the face) is redrawn, 0..1 (default 0.6)")
+    g.add_argument("--face", type=int, metavar="INDEX",
+                   help="face_crop: redraw this face, counted from the left from 0 (default: the largest)")
+    g.add_argument("--crop-size", type=int, metavar="PX",
+                   help="face_crop: the side the face's square is redrawn at, a multiple of 64 (default 512, "
+                        "FineFace's training size)")
     g.add_argument("--mask-from-alpha", action="store_true",
                    help="redraw only where the image is transparent (enables the Set Latent Noise Mask node)")
     g = p.add_argument_group("models and folders")
@@ -305,6 +313,13 @@ def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | Non
         put(LOAD_IMAGE, "image", image_name)
         if args.mask_from_alpha:
             find_node(wf, NOISE_MASK)["mode"] = 0
+    elif name == "face_crop":
+        put(SAMPLER, "denoise", args.denoise)
+        put(LOAD_IMAGE, "image", image_name)
+        if args.face is not None:
+            put(FACE_CROP, "which_face", "by index")
+            put(FACE_CROP, "index", args.face)
+        put(FACE_CROP, "size", args.crop_size)
     else:
         put(LATENT, "width", args.width)
         put(LATENT, "height", args.height)

@@ -68,10 +68,21 @@ def check_workflow_options(args, name: str):
         raise UsageError("--sweep / --from / --to / --cells belong to the sweep workflow")
     if name == "sweep" and args.aus:
         raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit and grid")
-    if name != "edit" and (args.image or args.denoise is not None or args.mask_from_alpha):
-        raise UsageError("--image / --denoise / --mask-from-alpha belong to the edit workflow")
-    if name == "edit" and not args.image:
-        raise UsageError("the edit workflow needs --image")
+    if name not in ("edit", "face_crop") and (args.image or args.denoise is not None):
+        raise UsageError("--image / --denoise belong to the edit and face_crop workflows")
+    if name != "edit" and args.mask_from_alpha:
+        raise UsageError("--mask-from-alpha belongs to the edit workflow (face_crop redraws the face it finds)")
+    if name != "face_crop" and (args.face is not None or args.crop_size is not None):
+        raise UsageError("--face / --crop-size belong to the face_crop workflow (--workflow face_crop)")
+    if name in ("edit", "face_crop") and not args.image:
+        raise UsageError(f"the {name} workflow needs --image")
+    if name == "face_crop" and (args.width is not None or args.height is not None):
+        raise UsageError("--width / --height do not apply to face_crop: the face's square is redrawn at 512 px "
+                         "(FineFace's training size) and the photo keeps its size")
+    if args.face is not None and not 0 <= args.face <= 99:
+        raise UsageError(f"--face {args.face}: give a face index from 0 (the leftmost) to 99")
+    if args.crop_size is not None and not (64 <= args.crop_size <= 2048 and args.crop_size % 64 == 0):
+        raise UsageError(f"--crop-size {args.crop_size}: give a multiple of 64 from 64 to 2048 (512 for SD 2.1 base)")
 
 
 def _finite(flag: str, value: float | None):
