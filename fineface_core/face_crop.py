@@ -17,16 +17,19 @@ from .face_masks import box_quad
 
 SIZES = (64, 2048)  # crop side limits; a multiple of 64
 MASK_GROW = 0.3  # the face mask in the crop: Face Mask's default box
+EVERY_FACE = "every face"  # one crop per face, left to right: with one AU vector per line, each its own expression
+CROP_CHOICES = (*CHOICES, EVERY_FACE)
 
 
 @dataclass(frozen=True)
 class FaceSquare:
-    """Where one crop came from: the square (x, y, side) in the photo, a photo of ``height`` x ``width``."""
+    """Where one crop came from: the square (x, y, side) in image ``image`` of the batch, ``height`` x ``width``."""
     x: int
     y: int
     side: int
     height: int
     width: int
+    image: int = 0
 
     def describe(self) -> str:
         return f"square x={self.x} y={self.y} side={self.side} of a {self.width}x{self.height} image"
@@ -36,14 +39,14 @@ def _name(i: int, n: int) -> str:
     return "the image" if n == 1 else f"image {i + 1} of {n} (batch index {i})"
 
 
-def face_square(box, grow: float, height: int, width: int) -> FaceSquare:
+def face_square(box, grow: float, height: int, width: int, image: int = 0) -> FaceSquare:
     """The square around a face box (x, y, w, h), its side the box's larger side grown by ``grow``, moved inside
     the image where it would cross an edge (and no larger than the image's shorter side)."""
     x, y, w, h = box
     side = int(min(round(max(w, h) * (1.0 + grow)), height, width))
     left = int(np.clip(round(x + w / 2 - side / 2), 0, width - side))
     top = int(np.clip(round(y + h / 2 - side / 2), 0, height - side))
-    return FaceSquare(left, top, side, height, width)
+    return FaceSquare(left, top, side, height, width, image)
 
 
 def _resize(image: np.ndarray, side: int) -> np.ndarray:
@@ -58,8 +61,8 @@ def _resize(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def check_settings(grow: float, size: int, choose: str):
-    if choose not in CHOICES:
-        raise FineFaceError(f"unknown face choice {choose!r}; one of: {', '.join(CHOICES)}")
+    if choose not in CROP_CHOICES:
+        raise FineFaceError(f"unknown face choice {choose!r}; one of: {', '.join(CROP_CHOICES)}")
     if not (np.isfinite(grow) and 0.0 <= grow <= 3.0):
         raise FineFaceError(f"grow {grow}: give a number from 0 to 3 (the face box grown by that fraction of its size)")
     if not (SIZES[0] <= size <= SIZES[1] and size % 64 == 0):
@@ -67,8 +70,9 @@ def check_settings(grow: float, size: int, choose: str):
 
 
 def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow: float = 1.0, size: int = 512):
-    """``images`` [N, H, W, C] in 0..1 -> (crops [N, size, size, C], where each came from, the face's mask in each
-    crop [N, size, size], a report line per image). Every image must show the face asked for."""
+    """``images`` [N, H, W, C] in 0..1 -> (crops [F, size, size, C], where each came from, the face's mask in each
+    crop [F, size, size], a report line per image): one crop per image, or with "every face" one per face, image
+    by image and left to right. Every image must show the face asked for."""
     check_settings(grow, size, choose)
     if images.ndim != 4 or images.shape[0] == 0:
         raise FineFaceError(f"expected a batch of images [N, H, W, C], got the shape {list(images.shape)}")
@@ -79,16 +83,17 @@ def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow
         if not faces:
             raise NoFaceError(f"no face found in {_name(i, n)}. The detector finds frontal, upright faces about 100 px "
                               "or more across; crop by hand (core Image Crop) for other faces.")
-        face = choose_face(faces, choose, index, (h, w), _name(i, n))
-        square = face_square(face.box, grow, h, w)
-        region = images[i, square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
-        crops.append(_resize(region, size))
-        squares.append(square)
-        quad = (box_quad(face.box, MASK_GROW) - [square.x, square.y]) * (size / square.side)
-        masks.append(quad_mask(size, size, quad))
-        k = next(k for k, f in enumerate(faces) if f is face)
-        report.append(f"image {i + 1}: {len(faces)} face{'s' if len(faces) != 1 else ''}, cropped face {k} "
-                      f"(0 = leftmost), {square.describe()} -> {size}x{size}")
+        chosen = faces if choose == EVERY_FACE else [choose_face(faces, choose, index, (h, w), _name(i, n))]
+        for face in chosen:
+            square = face_square(face.box, grow, h, w, i)
+            region = images[i, square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
+            crops.append(_resize(region, size))
+            squares.append(square)
+            quad = (box_quad(face.box, MASK_GROW) - [square.x, square.y]) * (size / square.side)
+            masks.append(quad_mask(size, size, quad))
+            k = next(k for k, f in enumerate(faces) if f is face)
+            report.append(f"image {i + 1}: {len(faces)} face{'s' if len(faces) != 1 else ''}, cropped face {k} "
+                          f"(0 = leftmost) as crop {len(crops)}, {square.describe()} -> {size}x{size}")
     return np.stack(crops), tuple(squares), np.stack(masks).astype(np.float32), tuple(report)
 
 
@@ -103,19 +108,20 @@ def edge_weights(side: int, feather: float) -> np.ndarray:
 
 
 def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float = 0.1) -> np.ndarray:
-    """``images`` [N, H, W, C] with each edited crop (``crops`` [N, S, S, C']) resized back into its square and
-    blended over ``feather`` (a fraction of the side, 0 to 0.5) at the edge; the colour channels only when the
-    image has alpha and the crop not."""
+    """``images`` [N, H, W, C] with each edited crop (``crops`` [F, S, S, C'], one per square) resized back into
+    its square and blended over ``feather`` (a fraction of the side, 0 to 0.5) at the edge; the colour channels
+    only when the image has alpha and the crop not. Overlapping squares are pasted in order, the later on top."""
     if not (np.isfinite(feather) and 0.0 <= feather <= 0.5):
         raise FineFaceError(f"feather {feather}: give a fraction of the square's side from 0 to 0.5")
     if images.ndim != 4 or crops.ndim != 4:
         raise FineFaceError(f"expected batches of images [N, H, W, C]; got the shapes {list(images.shape)} (images) "
                             f"and {list(crops.shape)} (crops)")
     n = images.shape[0]
-    if not (len(squares) == crops.shape[0] == n):
-        raise FineFaceError(f"{n} image{'s' if n != 1 else ''}, {crops.shape[0]} edited crop"
-                            f"{'s' if crops.shape[0] != 1 else ''} and {len(squares)} crop position"
-                            f"{'s' if len(squares) != 1 else ''}: paste the crops of the same batch Face Crop cut")
+    if len(squares) != crops.shape[0] or any(square.image >= n for square in squares):
+        raise FineFaceError(f"{crops.shape[0]} edited crop{'s' if crops.shape[0] != 1 else ''} and {len(squares)} crop "
+                            f"position{'s' if len(squares) != 1 else ''} from {1 + max((q.image for q in squares), default=0)} "
+                            f"image(s), to paste into {n} image{'s' if n != 1 else ''}: paste the crops of the same "
+                            "batch Face Crop cut, into the images it was given")
     if crops.shape[1] != crops.shape[2]:
         raise FineFaceError(f"the edited crops are {crops.shape[2]}x{crops.shape[1]}, not square: keep Face Crop's "
                             "output square (VAE Encode / Decode do; an upscale must keep the aspect ratio)")
@@ -124,15 +130,16 @@ def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float =
                             "nothing was pasted. Check the sampler and VAE Decode.")
     channels = min(images.shape[3], crops.shape[3])
     out = images.astype(np.float32, copy=True)
-    for i, square in enumerate(squares):
+    for square in squares:
         if (square.height, square.width) != tuple(images.shape[1:3]):
-            raise FineFaceError(f"{_name(i, n)} is {images.shape[2]}x{images.shape[1]}, but its crop was cut from a "
-                                f"{square.width}x{square.height} image: paste into the image Face Crop was given")
-        back = _resize(np.clip(crops[i], 0.0, 1.0), square.side)[..., :channels]
+            raise FineFaceError(f"{_name(square.image, n)} is {images.shape[2]}x{images.shape[1]}, but its crop was cut "
+                                f"from a {square.width}x{square.height} image: paste into the image Face Crop was given")
+    for k, square in enumerate(squares):
+        back = _resize(np.clip(crops[k], 0.0, 1.0), square.side)[..., :channels]
         weight = edge_weights(square.side, feather)[..., None]
-        window = out[i, square.y:square.y + square.side, square.x:square.x + square.side, :channels]
+        window = out[square.image, square.y:square.y + square.side, square.x:square.x + square.side, :channels]
         window[...] = weight * back + (1.0 - weight) * window
     return out
 
 
-__all__ = ["FaceSquare", "SIZES", "check_settings", "edge_weights", "face_crops", "face_square", "paste_faces"]
+__all__ = ["CROP_CHOICES", "EVERY_FACE", "FaceSquare", "SIZES", "check_settings", "edge_weights", "face_crops", "face_square", "paste_faces"]

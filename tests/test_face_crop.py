@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fineface_core.errors import FineFaceError
-from fineface_core.face_crop import FaceSquare, edge_weights, face_crops, face_square, paste_faces
+from fineface_core.face_crop import EVERY_FACE, FaceSquare, edge_weights, face_crops, face_square, paste_faces
 from fineface_core.face_detect import NoFaceError, find_faces, to_rgb_uint8
 from tests.support.libreface_files import skimage_photo
 
@@ -98,6 +98,7 @@ def test_bad_input_is_refused_with_what_to_do_and_nothing_is_pasted():
     cases = [
         (lambda: paste_faces(images, np.full_like(crops, np.nan), squares), "NaN or infinite"),
         (lambda: paste_faces(images, np.concatenate([crops, crops]), squares), "paste the crops of the same batch"),
+        (lambda: paste_faces(images, crops, [FaceSquare(0, 0, 10, 600, 900, image=1)]), "to paste into 1 image"),
         (lambda: paste_faces(images[:, :500], crops, squares), "paste into the image Face Crop was given"),
         (lambda: paste_faces(images, crops[:, :, :200], squares), "not square"),
         (lambda: paste_faces(images, crops, squares, feather=0.7), "from 0 to 0.5"),
@@ -116,3 +117,20 @@ def test_bad_input_is_refused_with_what_to_do_and_nothing_is_pasted():
     faceless = np.full((1, 300, 300, 3), 0.5, np.float32)
     with pytest.raises(NoFaceError, match=r"no face found in image 2 of 2 \(batch index 1\)"):
         face_crops(np.concatenate([photo(300, 300, 20, 20)[None], faceless]), "largest", 0, 1.0, 256)
+
+
+def test_every_face_gives_one_crop_per_face_left_to_right_and_each_goes_back_to_its_place():
+    two = photo(600, 1100, 150, 80)
+    two[150:406, 700:956] = two[150:406, 80:336][:, ::-1]  # the same head mirrored, on the right
+    crops, squares, masks, report = face_crops(two[None], EVERY_FACE, 0, 0.8, 128)
+    assert crops.shape == (2, 128, 128, 3) and masks.shape == (2, 128, 128) and len(report) == 2
+    assert [q.image for q in squares] == [0, 0] and squares[0].x < 336 < 700 <= squares[1].x
+    edited = crops.copy()
+    edited[0], edited[1] = [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]
+    pasted = paste_faces(two[None], edited, squares, feather=0.0)[0]
+    for square, colour in zip(squares, ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0])):
+        assert np.allclose(pasted[square.y:square.y + square.side, square.x:square.x + square.side], colour)
+    outside = np.ones(two.shape[:2], bool)
+    for q in squares:
+        outside[q.y:q.y + q.side, q.x:q.x + q.side] = False
+    assert np.array_equal(pasted[outside], two[outside])

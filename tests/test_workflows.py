@@ -723,6 +723,33 @@ def comfy_path():
 
 
 @pytest.mark.slow
+def test_face_crop_workflow_gives_every_face_its_own_line_of_aus(comfy_dirs, node_info):
+    """which_face = every face: the two faces of a photo are cropped as a batch of two, the AU Vector's two lines
+    go one to each (one AU vector per latent image), and both are pasted back in their places."""
+    from fineface_core.face_crop import EVERY_FACE
+    from tests.support.libreface_files import skimage_photo
+
+    head = skimage_photo("astronaut.png")[:256, 96:352]
+    photo = np.concatenate([head, head[:, ::-1]], axis=1)  # faces at x 78-176 and 335-432 (256 x 512)
+    Image.fromarray(photo).save(comfy_dirs / "input" / "photo.png")
+
+    def rendered(spec):
+        torch.manual_seed(0)  # ComfyUI's VAE Encode samples the latent distribution (the test VAE's is wide)
+        _, prompt, outputs = run_shipped("face_crop", node_info, [("FineFaceFaceCrop", "which_face", EVERY_FACE),
+                                                                  ("FineFaceAUVector", "spec", spec)])
+        (image,) = images_of(outputs, prompt, "SaveImage")
+        return image.astype(int)
+
+    both = rendered("happiness@4\nsurprise@4")
+    left_changed = rendered("happiness@4\nsadness@4")  # only the second (right) face's line differs
+    assert both.shape == photo.shape
+    changed = np.abs(both - photo).max(axis=2) > 0
+    assert changed[:, :256].any() and changed[:, 256:].any() and not changed[:, 235:275].any()  # two squares
+    differs = np.abs(left_changed - both).max(axis=2) > 0
+    assert differs[:, 256:].any() and not differs[:, :256].any()  # the first face kept its line's expression
+
+
+@pytest.mark.slow
 def test_headless_command_renders_with_the_shipped_workflow(comfy, models_dir, tmp_path, capsys):
     out = tmp_path / "out.png"
     rc = headless.main(["--comfyui", comfy_path(), "--models-dir", str(models_dir), "--output-dir", str(tmp_path / "output"),
@@ -941,6 +968,7 @@ def test_face_crop_workflow_redraws_the_face_square_and_leaves_the_rest_of_the_p
     Image.fromarray(photo).save(comfy_dirs / "input" / "photo.png")
 
     def rendered(spec):
+        torch.manual_seed(0)  # ComfyUI's VAE Encode samples the latent distribution (the test VAE's is wide)
         _, prompt, outputs = run_shipped("face_crop", node_info, [("FineFaceAUVector", "spec", spec)])
         (image,) = images_of(outputs, prompt, "SaveImage")
         return image
