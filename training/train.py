@@ -391,7 +391,12 @@ def main(argv: list[str] | None = None) -> dict:
     resume = plan.resume
     if resume is not None:
         logger.info("resuming from %s (step %d)", resume, plan.resume_step)
-        accelerator.load_state(resume)
+        try:
+            accelerator.load_state(resume)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # checked in preflight; changed since?
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise TrainingError(f"--resume_from_checkpoint: {resume} cannot be read ({first}); resume from "
+                                "another checkpoint") from exc
         global_step = plan.resume_step
         first_epoch = global_step // updates_per_epoch
         skip_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
@@ -463,11 +468,18 @@ def main(argv: list[str] | None = None) -> dict:
     export_path = None
     if accelerator.is_main_process:
         inner = unwrap(model)
-        save_trainable(inner, args.output_dir, dict(run_config), source=os.path.basename(os.path.abspath(args.output_dir)))
+        from fineface_core.errors import WeightFileError
+
+        from .checkpoints import save_failed
         from .export import export_weights
 
         export_path = os.path.join(args.output_dir, f"fineface_{base.family.key}.safetensors")
-        export_weights(to_weights(inner), export_path, run_config)
+        try:
+            save_trainable(inner, args.output_dir, dict(run_config),
+                           source=os.path.basename(os.path.abspath(args.output_dir)))
+            export_weights(to_weights(inner), export_path, run_config)
+        except (OSError, WeightFileError) as exc:
+            raise save_failed(args.output_dir, "the final weights", exc) from exc
         logger.info("final weights: %s (resumable state: %s)", export_path, last_checkpoint)
         logger.info("finished at step %d in %.1f s; dataset problems: %s", global_step, time.time() - t0, summary)
     accelerator.end_training()
@@ -483,6 +495,12 @@ def cli(argv: list[str] | None = None) -> int:
         log_to_file(f"error: {exc}")
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        message = ("interrupted: the checkpoints saved so far are kept (a save cut short is left as "
+                   "checkpoint-N.partial and never resumed from); continue with --resume_from_checkpoint latest")
+        log_to_file(message)
+        print(f"\n{message}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -113,10 +113,16 @@ def read_manifest(folder: str) -> dict | None:
             manifest = json.load(f)
         for key in ("settings", "shards", "images", "captions", "empty_caption"):
             manifest[key]
+        if not all(isinstance(manifest[k], dict) for k in ("settings", "shards", "images", "captions")):
+            raise ValueError("an entry is not a JSON object")
         return manifest
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TrainingError(f"{path} is unreadable ({exc}): the latent cache is damaged; build it again with "
-                            "--rebuild_latent_cache") from exc
+        raise DamagedManifest(f"{path} is unreadable ({exc}): the latent cache is damaged; build it again with "
+                              "--rebuild_latent_cache") from exc
+
+
+class DamagedManifest(TrainingError):
+    """A manifest that does not parse: --rebuild_latent_cache builds the cache anew."""
 
 
 def write_manifest(folder: str, manifest: dict) -> None:
