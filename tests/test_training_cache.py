@@ -361,3 +361,36 @@ def test_16_bit_grayscale_images_are_scaled_not_clipped_to_white(tiny_sd, tmp_pa
     cached = LatentCache(str(cache), manifest)
     (a, _), (b, _) = (cached.latent(key) for key in manifest["images"])
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_another_tools_manifest_json_is_never_written_over(tiny_sd, data, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"name": "my photos"}')
+    assert build(tiny_sd, data, folder, "--rebuild_latent_cache") == 1
+    assert "holds a manifest.json that is not a latent cache's" in capsys.readouterr().err
+    assert (folder / "manifest.json").read_text() == '{"name": "my photos"}'
+
+
+def _limit_file_size():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_a_failed_shard_write_is_named_and_the_build_goes_on_later(tiny_sd, data, tmp_path):
+    """A real write failure (RLIMIT_FSIZE: no file over 64 KiB, which binds root too, as a full disk would
+    stop a text shard of ~300 KiB): a message instead of a traceback, no .partial file taking the space,
+    the latent shards kept for the next build."""
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "training.cache", "build",
+               *train_args(tiny_sd, data, "unused", "--latent_cache", cache, *SHARDS)]
+    proc = subprocess.run(command, cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"), capture_output=True,
+                          text=True, timeout=300, preexec_fn=_limit_file_size)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"error: could not write {cache / 'text-00000.safetensors'}" in proc.stderr
+    assert "is the disk full?" in proc.stderr and "Traceback" not in proc.stderr
+    assert not [n for n in os.listdir(cache) if n.endswith(".partial")]
+    kept = stamps(cache)
+    assert sorted(kept) == ["latents-00000.safetensors", "latents-00001.safetensors", "latents-00002.safetensors"]
+    assert build(tiny_sd, data, cache) == 0 and {n: stamps(cache)[n] for n in kept} == kept
