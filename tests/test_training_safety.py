@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from fineface_core.single_file import save_fineface
+from fineface_core.single_file import load_fineface, save_fineface
 from training import train as trainer
 from training.checkpoints import KILL_ENV, KILL_SIGNAL_ENV, list_checkpoints, save_trainable, to_weights
 from training.config import TRAINABLE_FILE, parse_args
@@ -343,3 +343,13 @@ def test_ctrl_c_keeps_the_checkpoints_and_says_how_to_go_on(tiny_sd, data, tmp_p
     assert [s for s, _ in list_checkpoints(str(out))] == [1, 2]
     result = trainer.main(args + ["--resume_from_checkpoint", "latest"])
     assert result["start_step"] == 2 and result["global_step"] == 3
+
+
+def test_export_never_replaces_an_existing_file_unless_asked(finished_run, tmp_path, capsys):
+    mine = tmp_path / "my_fineface.safetensors"
+    mine.write_bytes(b"an earlier export the user keeps")
+    assert export_main([str(finished_run / "checkpoint-1"), str(mine)]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and mine.read_bytes() == b"an earlier export the user keeps"
+    assert export_main([str(finished_run / "checkpoint-1"), str(mine), "--overwrite"]) == 0
+    assert "step 1" in load_fineface(str(mine)).source
