@@ -305,8 +305,8 @@ def test_a_second_builder_of_the_same_folder_is_refused(tiny_sd, data, tmp_path,
     process holds the folder's lock (as a build does, for the whole build): refused, nothing written."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    hold = (f"import sys\nfrom training.cache.lock import take\nlock, busy = take({str(cache)!r})\n"
-            "print(busy or 'held', flush=True)\nsys.stdin.read()")
+    hold = (f"import sys\nfrom training.folder_lock import CACHE_LOCK, take\nlock = take({str(cache)!r}, CACHE_LOCK)\n"
+            "print('held' if lock else 'busy', flush=True)\nsys.stdin.read()")
     holder = subprocess.Popen([sys.executable, "-c", hold], cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:

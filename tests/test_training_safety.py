@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from training.errors import TrainingError
 from training.export import export_weights
 from training.export import main as export_main
 from training.finite import params_error
+from training.folder_lock import RUN_LOCK
 from training.model import attach_trainable, load_base_model
 from training.preflight import preflight
 
@@ -267,7 +269,8 @@ def test_a_new_run_never_mixes_with_another_runs_files(finished_run, tiny_sd, da
     # --overwrite_output_dir: the earlier run's files move, unchanged, into replaced-<date-time>/.
     trainer.main(new_run + ["--overwrite_output_dir"])
     replaced = [n for n in os.listdir(out) if n.startswith("replaced-")]
-    assert len(replaced) == 1 and snapshot(out / replaced[0]) == before
+    # (the lock file of the earlier run stays: empty, it names no run)
+    assert len(replaced) == 1 and snapshot(out / replaced[0]) == {f: h for f, h in before.items() if f != RUN_LOCK}
     assert [s for s, _ in list_checkpoints(str(out))] == [1]
     assert '"seed": 5' in (out / "checkpoint-1" / "fineface_run.json").read_text()
     assert "moved the earlier run's checkpoint-1, checkpoint-2" in (out / "train_log.txt").read_text()
@@ -353,3 +356,23 @@ def test_export_never_replaces_an_existing_file_unless_asked(finished_run, tmp_p
     assert "already exists" in err and "--overwrite" in err and mine.read_bytes() == b"an earlier export the user keeps"
     assert export_main([str(finished_run / "checkpoint-1"), str(mine), "--overwrite"]) == 0
     assert "step 1" in load_fineface(str(mine)).source
+
+
+def test_a_second_run_in_the_same_output_dir_is_refused(tiny_sd, data, tmp_path):
+    """Two runs in one folder would remove each other's checkpoint-N.partial and replace or prune each other's
+    checkpoints. Another process holds the folder's lock (as a run does, for the whole run): refused before
+    anything is written; once it is gone, the same command trains."""
+    out = tmp_path / "run"
+    hold = (f"import sys\nfrom training.folder_lock import RUN_LOCK, take\nlock = take({str(out)!r}, RUN_LOCK)\n"
+            "print('held' if lock else 'busy', flush=True)\nsys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold], cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 1, "--checkpointing_steps", 1)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TrainingError, match="is in use by another training run"):
+            trainer.main(args)
+        assert os.listdir(out) == [RUN_LOCK]
+    finally:
+        holder.communicate("", timeout=30)
+    assert trainer.main(args)["global_step"] == 1

@@ -266,11 +266,9 @@ def main(argv: list[str] | None = None) -> dict:
         precheck(args)
 
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
-    from diffusers.optimization import get_scheduler
-    from tqdm.auto import tqdm
+    from accelerate.utils import ProjectConfiguration
 
-    from .model import attach_trainable, load_base_model
+    from .folder_lock import RUN_LOCK, held
 
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -279,6 +277,20 @@ def main(argv: list[str] | None = None) -> dict:
         project_config=ProjectConfiguration(project_dir=args.output_dir,
                                             logging_dir=os.path.join(args.output_dir, args.logging_dir)),
     )
+    busy = (f"--output_dir {args.output_dir} is in use by another training run (the two would remove and replace "
+            "each other's checkpoints): wait until it has finished, or give another --output_dir")
+    with held(accelerator, args.output_dir, RUN_LOCK, busy):
+        return _train(args, argv, plan, accelerator)
+
+
+def _train(args, argv, plan, accelerator) -> dict:
+    """The run, once its output folder is this process's alone."""
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_scheduler
+    from tqdm.auto import tqdm
+
+    from .model import attach_trainable, load_base_model
+
     if accelerator.is_main_process and plan.move_aside:
         dest = move_aside(args.output_dir, plan.move_aside)
         plan.notes.append(f"--overwrite_output_dir: moved the earlier run's {', '.join(plan.move_aside)} into {dest} "

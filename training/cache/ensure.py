@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import TrainingError
+from ..folder_lock import CACHE_LOCK, held
 from .build import build, plan
 from .keys import FORMAT, cache_settings, differences, file_digests, ids_digest, model_fingerprint, settings_digest
-from .lock import take
 from .store import (DamagedManifest, LatentCache, cache_files, foreign_settings, read_manifest, remove_cache_files,
                     shard_problem, sidecar, write_manifest)
 
@@ -137,21 +137,13 @@ def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.
     building what is missing (a cache built without captions gets them when a run asks for them).
     Call on every process; raises TrainingError (on every process) when the cache cannot be used, or
     while another process builds in the same folder."""
-    from accelerate.utils import broadcast_object_list
-
     precheck(args)
-    lock, busy = None, None
-    if accelerator.is_main_process:  # the run's own processes build together; another run waits its turn
-        os.makedirs(args.latent_cache, exist_ok=True)
-        lock, busy = take(args.latent_cache)
-    busy = broadcast_object_list([busy])[0]
-    if busy:
-        raise TrainingError(busy)
-    try:
+    folder = args.latent_cache
+    busy = (f"--latent_cache {folder} is being built or checked by another process (a `python -m training.cache "
+            "build` or a training run with --latent_cache): wait until it has finished, then run again (what it "
+            "built is kept and used), or give another --latent_cache folder")
+    with held(accelerator, folder, CACHE_LOCK, busy):
         return _ensure(accelerator, frozen, args, records, dtype)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _ensure(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype):
