@@ -139,3 +139,14 @@ def test_a_torch_checkpoint_renamed_safetensors_is_named_as_such(release, tmp_pa
         capsys.readouterr()
         assert main(["inspect", str(source)]) == 2 and what in capsys.readouterr().err
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_help_and_option_mistakes_answer_before_torch_is_imported():
+    probe = ("import sys\nfrom fineface_core.cli import main\n"
+             "for argv in (['--help'], ['convert', 'a', 'b.txt'], ['convert', 'a']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'safetensors')))\n")
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "must end in .safetensors" in r.stderr and "required: out" in r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
