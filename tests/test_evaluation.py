@@ -417,6 +417,7 @@ def test_option_values_that_would_crash_or_mislead_are_refused_before_any_work(m
     cases = [
         (["--intensities", "0,1"], "--intensities: 0 cannot be asked"),  # a "single" job asking no AU
         (["--intensities", "1,2,1"], "--intensities: 1 is given twice"),  # two jobs, one file
+        (["--aus", "AU12,12"], "--aus: AU12 is given twice"),
         (["--combination-intensities", "nan"], "--combination-intensities: nan cannot be asked"),
         (["--intensities", "20"], "give intensities from -10 to 10"),
         (["--combination-seed", "-1"], "--combination-seed must be a whole number from 0"),

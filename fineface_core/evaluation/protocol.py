@@ -41,6 +41,9 @@ class Protocol:
         unknown = [a for a in self.aus if a not in AU_ORDER]
         if unknown or not self.aus:
             raise FineFaceError(f"unknown AUs {unknown} in --aus; choose among {', '.join(AU_ORDER)}")
+        twice = sorted({a for a in self.aus if self.aus.count(a) > 1})
+        if twice:  # its images would be made and counted twice
+            raise FineFaceError(f"--aus: {twice[0]} is given twice; give each AU once")
         lo, hi = self.combination_size
         if self.combinations < 0:
             raise FineFaceError(f"--combinations must be 0 or more, not {self.combinations}")
