@@ -376,3 +376,23 @@ def test_a_second_run_in_the_same_output_dir_is_refused(tiny_sd, data, tmp_path)
     finally:
         holder.communicate("", timeout=30)
     assert trainer.main(args)["global_step"] == 1
+
+
+@pytest.mark.slow
+def test_a_validation_grid_that_cannot_be_written_stops_the_run_with_a_message(tiny_sd, data, tmp_path):
+    """RLIMIT_FSIZE of 8 KiB stops the 18 KB grid of step 1 (as a full disk would): a message, not PIL's
+    traceback, and no grid cut short left behind."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "run"
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 2, "--checkpointing_steps", 100, "--validation_steps",
+                      1, "--validation_resolution", 32, "--validation_inference_steps", 1)
+    proc = subprocess.run(trainer_command(args), cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"error: could not write the validation grid {out / 'validation' / 'step-000001.png'}" in proc.stderr
+    assert "no checkpoint had been saved yet" in proc.stderr and "Traceback" not in proc.stderr
+    assert os.listdir(out / "validation") == []

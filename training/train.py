@@ -184,7 +184,14 @@ def run_validation(model, base, args, global_step: int, weight_dtype, device, ac
     folder = os.path.join(args.output_dir, "validation")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"step-{global_step:06d}.png")
-    Image.fromarray((np.clip(grid, 0, 1) * 255).round().astype("uint8")).save(path)
+    try:
+        Image.fromarray((np.clip(grid, 0, 1) * 255).round().astype("uint8")).save(path)
+    except OSError as exc:
+        if os.path.exists(path):
+            os.remove(path)  # a grid cut short
+        from .checkpoints import save_failed
+
+        raise save_failed(args.output_dir, f"the validation grid {path}", exc) from exc
     if accelerator is not None and args.report_to == "tensorboard":
         try:
             tracker = accelerator.get_tracker("tensorboard", unwrap=True)
