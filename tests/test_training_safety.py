@@ -396,3 +396,24 @@ def test_a_validation_grid_that_cannot_be_written_stops_the_run_with_a_message(t
     assert f"error: could not write the validation grid {out / 'validation' / 'step-000001.png'}" in proc.stderr
     assert "no checkpoint had been saved yet" in proc.stderr and "Traceback" not in proc.stderr
     assert os.listdir(out / "validation") == []
+
+
+@pytest.mark.slow
+def test_final_weights_that_cannot_be_written_leave_the_earlier_ones_and_say_so(finished_run, tiny_sd, data, tmp_path):
+    """Resumed at its last step, a finished run only writes its final weights again: with no file over 10 MiB
+    allowed (RLIMIT_FSIZE, as a full disk) the 16 MB trainable file fails; a message, nothing changed."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10 * 2**20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = {f: h for f, h in snapshot(out).items() if f != "train_log.txt"}
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 2, "--resume_from_checkpoint", "latest")
+    proc = subprocess.run(trainer_command(args), cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"error: could not write the final weights in {out}" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"the newest complete checkpoint, {out / 'checkpoint-2'}, is kept" in proc.stderr
+    assert {f: h for f, h in snapshot(out).items() if f != "train_log.txt"} == before
