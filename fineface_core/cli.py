@@ -4,13 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
+# torch and the weight readers are imported once the arguments are read: --help and a mistyped option
+# answer at once instead of after seconds of importing.
 from .errors import FineFaceError
-from .loading import describe, load_weights
-from .single_file import save_fineface
 
-DTYPES = {"keep": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"keep": None, "fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # torch's names
 
 
 def main(argv=None) -> int:
@@ -34,12 +32,18 @@ def main(argv=None) -> int:
     insp.add_argument("--variant", default="auto", choices=["auto", "sd21", "sd15"])
 
     args = parser.parse_args(argv)
+    if args.command == "convert" and not args.out.endswith(".safetensors"):
+        parser.error("the output file name must end in .safetensors")
+    import torch
+
+    from .loading import describe, load_weights
+    from .single_file import save_fineface
+
     try:
         if args.command == "convert":
-            if not args.out.endswith(".safetensors"):
-                parser.error("the output file name must end in .safetensors")
             weights = load_weights(args.source, args.variant)
-            save_fineface(weights, args.out, include_au_to_k=not args.drop_au_to_k, dtype=DTYPES[args.dtype],
+            dtype = getattr(torch, DTYPES[args.dtype]) if DTYPES[args.dtype] else None
+            save_fineface(weights, args.out, include_au_to_k=not args.drop_au_to_k, dtype=dtype,
                           overwrite=args.overwrite)
             if weights.ignored:
                 print(f"not converted: {len(weights.ignored)} keys ({next(iter(weights.ignored.values()))})")

@@ -89,6 +89,29 @@ def load_pickled_state_dict(path: str, what: str = "weight file") -> dict[str, t
     return check_tensors(obj, path)
 
 
+# What a file under a .safetensors name may really be: its first bytes name it.
+OTHER_FORMATS = ((b"PK\x03\x04", "a torch checkpoint (a zip archive, as torch.save writes)"),
+                 (b"\x80", "a Python pickle (an old torch checkpoint)"))
+
+
+def _unreadable(path: str, e: Exception) -> WeightFileError:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""
+    for magic, what in OTHER_FORMATS:
+        if head.startswith(magic):
+            return WeightFileError(
+                f"{path} is {what} under a .safetensors name, not a safetensors file: give the .safetensors file "
+                "itself (FineFace's own format), or the official release folder for its .ckpt files."
+            )
+    return WeightFileError(
+        f"{path} is not a readable .safetensors file ({str(e)[:300]}); it may be truncated or "
+        "still downloading. Download it again."
+    )
+
+
 def read_safetensors_header(path: str, what: str = "weight file") -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
     """Metadata and tensor shapes of a .safetensors file, without reading a tensor."""
     require_file(path, what)
@@ -96,10 +119,7 @@ def read_safetensors_header(path: str, what: str = "weight file") -> tuple[dict[
         with safe_open(path, framework="pt", device="cpu") as f:
             return dict(f.metadata() or {}), {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise WeightFileError(
-            f"{path} is not a readable .safetensors file ({str(e)[:300]}); it may be truncated or "
-            "still downloading. Download it again."
-        ) from None
+        raise _unreadable(path, e) from None
 
 
 def load_safetensors(path: str, what: str = "weight file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -110,10 +130,7 @@ def load_safetensors(path: str, what: str = "weight file") -> tuple[dict[str, to
             metadata = dict(f.metadata() or {})
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise WeightFileError(
-            f"{path} is not a readable .safetensors file ({str(e)[:300]}); it may be truncated or "
-            "still downloading. Download it again."
-        ) from None
+        raise _unreadable(path, e) from None
     return check_tensors(tensors, path), metadata
 
 

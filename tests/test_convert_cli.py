@@ -124,3 +124,29 @@ def test_unusable_output_paths_get_a_clear_error(release, tmp_path, capsys):
     r = subprocess.run([sys.executable, "-m", "fineface_core", "convert", release, "/proc/fineface_test.safetensors"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: cannot write") and "Traceback" not in r.stderr
+
+
+def test_a_torch_checkpoint_renamed_safetensors_is_named_as_such(release, tmp_path, capsys):
+    """Not "truncated, download it again" (it would never download whole): what the file really is."""
+    import pickle
+
+    zipped, pickled = tmp_path / "zip.safetensors", tmp_path / "pickle.safetensors"
+    torch.save({"a": torch.zeros(2)}, zipped)
+    pickled.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    for source, what in ((zipped, "a torch checkpoint (a zip archive"), (pickled, "a Python pickle")):
+        code, io = convert(capsys, source, tmp_path / "out.safetensors")
+        assert code == 2 and f"{source} is {what}" in io.err and "Download it again" not in io.err, io.err
+        capsys.readouterr()
+        assert main(["inspect", str(source)]) == 2 and what in capsys.readouterr().err
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_help_and_option_mistakes_answer_before_torch_is_imported():
+    probe = ("import sys\nfrom fineface_core.cli import main\n"
+             "for argv in (['--help'], ['convert', 'a', 'b.txt'], ['convert', 'a']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'safetensors')))\n")
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "must end in .safetensors" in r.stderr and "required: out" in r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"

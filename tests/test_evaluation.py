@@ -389,3 +389,148 @@ def test_an_identity_model_stored_as_a_pickle_is_refused(models, tmp_path, capsy
     os.remove(weights)
     assert main(argv(models, tmp_path / "eval", "--identity-model", pickled)) == 2
     assert "cannot load the identity model" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile inputs: options, a resumed folder's files, a failing disk, a broken model
+# ------------------------------------------------------------------------------------------
+
+def test_help_and_option_mistakes_answer_before_torch_is_imported():
+    """--help and a bad option must not wait for torch and diffusers (seconds on a loaded machine)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom fineface_core.evaluation.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "assert main(['--weights', 'w.safetensors', '--estimator', 'e.pt', '--out', 'o', '--limit', '0']) == 2\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers')))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "--limit must be 1 or more, not 0" in r.stderr and "usage: python -m fineface_core.evaluate" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_option_values_that_would_crash_or_mislead_are_refused_before_any_work(models, tmp_path, capsys):
+    out = tmp_path / "eval"
+    (tmp_path / "a-file").write_text("x")
+    cases = [
+        (["--intensities", "0,1"], "--intensities: 0 cannot be asked"),  # a "single" job asking no AU
+        (["--intensities", "1,2,1"], "--intensities: 1 is given twice"),  # two jobs, one file
+        (["--aus", "AU12,12"], "--aus: AU12 is given twice"),
+        (["--combination-intensities", "nan"], "--combination-intensities: nan cannot be asked"),
+        (["--intensities", "20"], "give intensities from -10 to 10"),
+        (["--combination-seed", "-1"], "--combination-seed must be a whole number from 0"),
+        (["--seed", str(2**70)], "--seed must be a whole number from 0"),
+        (["--guidance", "nan"], "--guidance must be a finite number, not nan"),
+        (["--au-scale", "inf"], "--au-scale must be a finite number, not inf"),
+        (["--lora-strength", "nan"], "--lora-strength must be a finite number"),
+        (["--limit", "-3"], "--limit must be 1 or more, not -3"),
+        (["--weights", f"..={models['release']}"], "cannot name folders"),  # images/.. is the --out folder
+        (["--weights", f"Ours={models['release']}", f"ours={models['single']}"], "both named 'Ours'"),
+        (["--out", str(tmp_path / "a-file" / "eval")], "a-file is a file, not a folder"),
+    ]
+    for extra, message in cases:
+        code = main(argv(models, out, *extra))
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err, (extra, err)
+        assert not out.exists(), extra
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_an_unwritable_out_folder_is_refused_before_any_work(models, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o555)
+    try:
+        assert main(argv(models, locked / "eval", "--limit", "1")) == 2
+        assert "cannot write in" in capsys.readouterr().err
+    finally:
+        os.chmod(locked, 0o755)
+
+
+def test_a_prompts_file_saved_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("a girl\n\n   \nan old man\n", encoding="utf-8-sig")  # Windows Notepad's UTF-8
+    assert read_prompts(str(path)) == ("a girl", "an old man")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    from fineface_core.evaluation.folder import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write(str(tmp_path / "results.csv"), b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "results.csv").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600
+
+
+@pytest.mark.slow
+def test_damaged_files_in_a_resumed_folder_are_named_and_left_alone(models, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(argv(models, out, "--limit", "2")) == 0
+    records, images = out / "records" / "ours", out / "images" / "ours"
+    au_images = sorted(n for n in os.listdir(images) if "reference" not in n)
+    (records / au_images[0].replace(".png", ".json")).write_text('{"job": ')  # a record cut short
+    half = images / au_images[1]
+    half.write_bytes(half.read_bytes()[:300])  # an image cut short, not yet measured
+    os.remove(records / au_images[1].replace(".png", ".json"))
+    before = {f: (out / f).read_bytes() for f in _files(out)}
+    capsys.readouterr()
+    assert main(argv(models, out, "--limit", "2")) == 2
+    err = capsys.readouterr().err
+    assert "2 damaged file(s)" in err and au_images[0].replace(".png", ".json") in err and au_images[1] in err
+    assert "Delete them and run the same command again" in err and "Traceback" not in err
+    assert {f: (out / f).read_bytes() for f in _files(out)} == before  # nothing used, nothing replaced
+    os.remove(records / au_images[0].replace(".png", ".json"))
+    os.remove(half)
+    assert main(argv(models, out, "--limit", "2")) == 0
+    assert "1 images generated, 2 measured this run" in capsys.readouterr().out
+
+
+def _limit_file_size():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+@pytest.mark.slow
+def test_a_failed_write_is_named_and_the_next_run_finishes(models, tmp_path):
+    """A real write failure (RLIMIT_FSIZE: no file over 4 KiB, which binds root too; a 64 px PNG is ~10 KiB)
+    ends the run with the file named, nothing half-written left, and the same command finishing later."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "fineface_core.evaluate", *argv(models, out, "--limit", "2")]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300, env=env,
+                       preexec_fn=_limit_file_size)
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "error: cannot write " + str(out / "images" / "ours") in r.stderr and "free some disk space" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not [f for f in _files(out) if f.endswith(".partial")]
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "4 images generated, 4 measured this run" in r.stdout  # 2 AU images and their prompts' no-AU ones
+
+
+@pytest.mark.slow
+def test_nan_from_the_estimator_stops_the_run_naming_model_and_image(models, tmp_path, capsys):
+    """An estimator whose activations overflow reads NaN: stop, rather than a table of "n/a"."""
+    import torch
+
+    from tests.support.libreface_files import random_state_dict
+
+    state = {k: v * 1e6 if k.endswith("weight") and v.ndim == 4 else v for k, v in random_state_dict().items()}
+    estimator = str(tmp_path / "overflowing.pt")
+    torch.save({"model": state}, estimator)
+    out = tmp_path / "eval"
+    assert main(argv(models, out, "--limit", "2", "--no-face", "whole image", "--estimator", estimator)) == 2
+    err = capsys.readouterr().err
+    assert f"the AU estimator {estimator} gave NaN or infinite values for {out / 'images' / 'ours'}" in err
+    assert "nothing was recorded for them" in err
+    assert not (out / "records").exists() and not (out / "results.csv").exists()
+    assert len(os.listdir(out / "images" / "ours")) == 4  # the images are kept

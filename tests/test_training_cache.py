@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from training import train as trainer
 from training.cache.__main__ import main as cache_main
-from training.checkpoints import KILL_ENV
+from training.checkpoints import KILL_ENV, KILL_SIGNAL_ENV
 from training.errors import TrainingError
 
 from tests.support.training_fixtures import _one_thread, data, tiny_sd  # noqa: F401  (fixtures)
@@ -274,3 +274,123 @@ def test_two_processes_build_the_same_cache_as_one(tiny_sd, data, tmp_path):
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     assert "8 images, 9 captions, 6 shards" in out
     assert shard_files(two) == shard_files(one)
+
+
+# -- hostile folders, writers and images ----------------------------------------------------------------------
+
+def test_a_damaged_or_newer_manifest_is_named_and_rebuild_replaces_it(tiny_sd, data, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert build(tiny_sd, data, cache) == 0
+    intact = shard_files(cache)
+    manifest = json.loads((cache / "manifest.json").read_text())
+    # Written by a newer version of this code, whose settings this one does not know.
+    (cache / "manifest.json").write_text(json.dumps({**manifest, "settings": {"format": "fineface-latent-cache/2",
+                                                                              "pixels": 32}}))
+    capsys.readouterr()
+    assert build(tiny_sd, data, cache) == 1
+    err = capsys.readouterr().err
+    assert "the cache format 'fineface-latent-cache/2' (this code reads 'fineface-latent-cache/1')" in err
+    assert "--rebuild_latent_cache" in err and shard_files(cache) == intact
+    # Cut short: named, and --rebuild_latent_cache (which the message advises) does replace it.
+    (cache / "manifest.json").write_text(json.dumps(manifest)[:40])
+    assert build(tiny_sd, data, cache) == 1
+    err = capsys.readouterr().err
+    assert "manifest.json is unreadable" in err and "build it again with --rebuild_latent_cache" in err
+    assert build(tiny_sd, data, cache, "--rebuild_latent_cache") == 0
+    assert shard_files(cache) == intact and cache_main(["verify", str(cache)]) == 0
+
+
+def test_a_second_builder_of_the_same_folder_is_refused(tiny_sd, data, tmp_path, capsys):
+    """Two builders of one folder would write the same shards' .partial files into each other. Another
+    process holds the folder's lock (as a build does, for the whole build): refused, nothing written."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    hold = (f"import sys\nfrom training.folder_lock import CACHE_LOCK, take\nlock = take({str(cache)!r}, CACHE_LOCK)\n"
+            "print('held' if lock else 'busy', flush=True)\nsys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold], cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert build(tiny_sd, data, cache) == 1
+        err = capsys.readouterr().err
+        assert "is being built or checked by another process" in err and "another --latent_cache folder" in err
+        with pytest.raises(TrainingError, match="being built or checked by another process"):
+            trainer.main(train_args(tiny_sd, data, tmp_path / "out", "--max_train_steps", 1, "--latent_cache", cache))
+        assert os.listdir(cache) == ["build.lock"] and no_run_outputs(tmp_path / "out")
+    finally:
+        holder.communicate("", timeout=30)
+    assert build(tiny_sd, data, cache) == 0  # the other process is done: the lock is free
+
+
+def test_a_ctrl_c_during_the_build_keeps_the_shards_and_says_so(tiny_sd, data, tmp_path):
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "training.cache", "build",
+               *train_args(tiny_sd, data, "unused", "--latent_cache", cache, *SHARDS)]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=subprocess_env(**{KILL_ENV: "cache_shard:1", KILL_SIGNAL_ENV: "SIGINT"}))
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "interrupted: the shards finished so far are kept" in proc.stderr and "Traceback" not in proc.stderr
+    kept = stamps(cache)
+    assert sorted(kept) == ["latents-00000.safetensors", "latents-00001.safetensors"]
+    assert build(tiny_sd, data, cache) == 0 and {n: stamps(cache)[n] for n in kept} == kept
+
+
+def test_16_bit_grayscale_images_are_scaled_not_clipped_to_white(tiny_sd, tmp_path):
+    """PIL's convert("RGB") clips a 16-bit image's values at 255: it would train as white. Its latent
+    must be its 8-bit twin's."""
+    import numpy as np
+    from PIL import Image
+
+    from fineface_core.aus import AU_ORDER
+    from training.data.generic import write_metadata
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    wide = (np.random.default_rng(0).integers(0, 256, (32, 32)) * 257).astype(np.uint16)
+    Image.fromarray(wide).save(folder / "wide.png")  # mode I;16
+    Image.fromarray((wide // 257).astype(np.uint8)).save(folder / "narrow.png")  # mode L
+    assert Image.open(folder / "wide.png").mode.startswith("I")
+    write_metadata(str(folder), [{"file": n, "caption": "a face", **{au: 1.0 for au in AU_ORDER}}
+                                 for n in ("wide.png", "narrow.png")])
+    cache = tmp_path / "cache"
+    assert build(tiny_sd, str(folder), cache) == 0
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert len(manifest["images"]) == 2  # two files, two entries (keys are the files' contents)
+    from training.cache import LatentCache
+
+    cached = LatentCache(str(cache), manifest)
+    (a, _), (b, _) = (cached.latent(key) for key in manifest["images"])
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_another_tools_manifest_json_is_never_written_over(tiny_sd, data, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"name": "my photos"}')
+    assert build(tiny_sd, data, folder, "--rebuild_latent_cache") == 1
+    assert "holds a manifest.json that is not a latent cache's" in capsys.readouterr().err
+    assert (folder / "manifest.json").read_text() == '{"name": "my photos"}'
+
+
+def _limit_file_size():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_a_failed_shard_write_is_named_and_the_build_goes_on_later(tiny_sd, data, tmp_path):
+    """A real write failure (RLIMIT_FSIZE: no file over 64 KiB, which binds root too, as a full disk would
+    stop a text shard of ~300 KiB): a message instead of a traceback, no .partial file taking the space,
+    the latent shards kept for the next build."""
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "training.cache", "build",
+               *train_args(tiny_sd, data, "unused", "--latent_cache", cache, *SHARDS)]
+    proc = subprocess.run(command, cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"), capture_output=True,
+                          text=True, timeout=300, preexec_fn=_limit_file_size)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"error: could not write {cache / 'text-00000.safetensors'}" in proc.stderr
+    assert "is the disk full?" in proc.stderr and "Traceback" not in proc.stderr
+    assert not [n for n in os.listdir(cache) if n.endswith(".partial")]
+    kept = stamps(cache)
+    assert sorted(kept) == ["latents-00000.safetensors", "latents-00001.safetensors", "latents-00002.safetensors"]
+    assert build(tiny_sd, data, cache) == 0 and {n: stamps(cache)[n] for n in kept} == kept

@@ -13,19 +13,21 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from fineface_core.single_file import save_fineface
+from fineface_core.single_file import load_fineface, save_fineface
 from training import train as trainer
-from training.checkpoints import KILL_ENV, list_checkpoints, save_trainable, to_weights
+from training.checkpoints import KILL_ENV, KILL_SIGNAL_ENV, list_checkpoints, save_trainable, to_weights
 from training.config import TRAINABLE_FILE, parse_args
 from training.errors import TrainingError
 from training.export import export_weights
 from training.export import main as export_main
 from training.finite import params_error
+from training.folder_lock import RUN_LOCK
 from training.model import attach_trainable, load_base_model
 from training.preflight import preflight
 
@@ -267,7 +269,151 @@ def test_a_new_run_never_mixes_with_another_runs_files(finished_run, tiny_sd, da
     # --overwrite_output_dir: the earlier run's files move, unchanged, into replaced-<date-time>/.
     trainer.main(new_run + ["--overwrite_output_dir"])
     replaced = [n for n in os.listdir(out) if n.startswith("replaced-")]
-    assert len(replaced) == 1 and snapshot(out / replaced[0]) == before
+    # (the lock file of the earlier run stays: empty, it names no run)
+    assert len(replaced) == 1 and snapshot(out / replaced[0]) == {f: h for f, h in before.items() if f != RUN_LOCK}
     assert [s for s, _ in list_checkpoints(str(out))] == [1]
     assert '"seed": 5' in (out / "checkpoint-1" / "fineface_run.json").read_text()
     assert "moved the earlier run's checkpoint-1, checkpoint-2" in (out / "train_log.txt").read_text()
+
+
+# -- 10. damaged checkpoints, a full disk, Ctrl-C ----------------------------------------------------------
+
+def _cut(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # inside a zip member: the archive opens, its checksum fails
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", [("fineface_trainable.safetensors", _cut), ("optimizer.bin", _cut),
+                                    ("optimizer.bin", _flip), ("training_random_0.pt", _cut)])
+def test_a_damaged_checkpoint_is_named_before_the_model_loads(finished_run, data, tmp_path, damage):
+    name, how = damage
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    how(out / "checkpoint-2" / name)
+    before = snapshot(out)
+    with pytest.raises(TrainingError) as err:  # not the OSError of loading UNLOADABLE: nothing was loaded
+        trainer.main(train_args(UNLOADABLE, data, out, "--max_train_steps", 3, "--resume_from_checkpoint", "latest"))
+    message = str(err.value)
+    assert f"{out / 'checkpoint-2'} is damaged" in message and name in message, message
+    assert "move checkpoint-2 out of" in message and "latest then resumes from checkpoint-1" in message
+    with pytest.raises(TrainingError, match=f"{name}.*resume from another checkpoint"):
+        trainer.main(train_args(UNLOADABLE, data, out, "--max_train_steps", 3, "--resume_from_checkpoint",
+                                str(out / "checkpoint-2")))
+    assert snapshot(out) == before
+
+
+def _limit_file_size():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20 * 2**20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+@pytest.mark.slow
+def test_a_failed_checkpoint_write_keeps_the_last_checkpoint_and_says_so(finished_run, tiny_sd, data, tmp_path):
+    """A real write failure (RLIMIT_FSIZE: no file over 20 MiB, which binds root too, as a full disk would stop
+    optimizer.bin's 33 MB): the run stops with a message, checkpoint-2 is untouched, nothing half-written is
+    left, and the same command without the limit goes on."""
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = snapshot(out / "checkpoint-2")
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 3, "--checkpointing_steps", 1,
+                      "--resume_from_checkpoint", "latest")
+    proc = subprocess.run(trainer_command(args), cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"error: could not write checkpoint-3 in {out}" in proc.stderr and "is the disk full?" in proc.stderr
+    assert f"the newest complete checkpoint, {out / 'checkpoint-2'}, is kept" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(out / "checkpoint-2") == before
+    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint")) == ["checkpoint-1", "checkpoint-2"]
+    result = trainer.main(args)
+    assert result["start_step"] == 2 and result["global_step"] == 3
+
+
+def test_ctrl_c_keeps_the_checkpoints_and_says_how_to_go_on(tiny_sd, data, tmp_path):
+    out = tmp_path / "run"
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 3, "--checkpointing_steps", 1)
+    proc = subprocess.run(trainer_command(args), cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=subprocess_env(**{KILL_ENV: "after_rename:2", KILL_SIGNAL_ENV: "SIGINT"}))
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "interrupted: the checkpoints saved so far are kept" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--resume_from_checkpoint latest" in (out / "train_log.txt").read_text()
+    assert [s for s, _ in list_checkpoints(str(out))] == [1, 2]
+    result = trainer.main(args + ["--resume_from_checkpoint", "latest"])
+    assert result["start_step"] == 2 and result["global_step"] == 3
+
+
+def test_export_never_replaces_an_existing_file_unless_asked(finished_run, tmp_path, capsys):
+    mine = tmp_path / "my_fineface.safetensors"
+    mine.write_bytes(b"an earlier export the user keeps")
+    assert export_main([str(finished_run / "checkpoint-1"), str(mine)]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and mine.read_bytes() == b"an earlier export the user keeps"
+    assert export_main([str(finished_run / "checkpoint-1"), str(mine), "--overwrite"]) == 0
+    assert "step 1" in load_fineface(str(mine)).source
+
+
+def test_a_second_run_in_the_same_output_dir_is_refused(tiny_sd, data, tmp_path):
+    """Two runs in one folder would remove each other's checkpoint-N.partial and replace or prune each other's
+    checkpoints. Another process holds the folder's lock (as a run does, for the whole run): refused before
+    anything is written; once it is gone, the same command trains."""
+    out = tmp_path / "run"
+    hold = (f"import sys\nfrom training.folder_lock import RUN_LOCK, take\nlock = take({str(out)!r}, RUN_LOCK)\n"
+            "print('held' if lock else 'busy', flush=True)\nsys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold], cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 1, "--checkpointing_steps", 1)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TrainingError, match="is in use by another training run"):
+            trainer.main(args)
+        assert os.listdir(out) == [RUN_LOCK]
+    finally:
+        holder.communicate("", timeout=30)
+    assert trainer.main(args)["global_step"] == 1
+
+
+@pytest.mark.slow
+def test_a_validation_grid_that_cannot_be_written_stops_the_run_with_a_message(tiny_sd, data, tmp_path):
+    """RLIMIT_FSIZE of 8 KiB stops the 18 KB grid of step 1 (as a full disk would): a message, not PIL's
+    traceback, and no grid cut short left behind."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "run"
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 2, "--checkpointing_steps", 100, "--validation_steps",
+                      1, "--validation_resolution", 32, "--validation_inference_steps", 1)
+    proc = subprocess.run(trainer_command(args), cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"error: could not write the validation grid {out / 'validation' / 'step-000001.png'}" in proc.stderr
+    assert "no checkpoint had been saved yet" in proc.stderr and "Traceback" not in proc.stderr
+    assert os.listdir(out / "validation") == []
+
+
+@pytest.mark.slow
+def test_final_weights_that_cannot_be_written_leave_the_earlier_ones_and_say_so(finished_run, tiny_sd, data, tmp_path):
+    """Resumed at its last step, a finished run only writes its final weights again: with no file over 10 MiB
+    allowed (RLIMIT_FSIZE, as a full disk) the 16 MB trainable file fails; a message, nothing changed."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10 * 2**20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = {f: h for f, h in snapshot(out).items() if f != "train_log.txt"}
+    args = train_args(tiny_sd, data, out, "--max_train_steps", 2, "--resume_from_checkpoint", "latest")
+    proc = subprocess.run(trainer_command(args), cwd=ROOT, env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"error: could not write the final weights in {out}" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"the newest complete checkpoint, {out / 'checkpoint-2'}, is kept" in proc.stderr
+    assert {f: h for f, h in snapshot(out).items() if f != "train_log.txt"} == before

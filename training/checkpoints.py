@@ -142,17 +142,49 @@ TRASH_SUFFIX = ".deleting"  # a checkpoint being removed (pruned or replaced)
 # Files a checkpoint needs to resume: ours and accelerate's (random_states_*.pkl are optional to it).
 REQUIRED_FILES = (TRAINABLE_FILE, RUN_CONFIG_FILE, "optimizer.bin", "scheduler.bin")
 CHECKPOINT_ANY_RE = re.compile(r"^checkpoint-(\d+)(\.partial|\.deleting)?$")
-# Test hook: "<point>" or "<point>:<step>" makes this process SIGKILL itself there (tests/test_training_safety.py).
+# Test hook: "<point>" or "<point>:<step>" makes this process SIGKILL itself there (tests/test_training_safety.py);
+# with KILL_SIGNAL_ENV=SIGINT it gets a Ctrl-C there instead.
 KILL_ENV = "FINEFACE_TEST_KILL_AT"
+KILL_SIGNAL_ENV = "FINEFACE_TEST_KILL_SIGNAL"
 
 
 def _kill_point(point: str, step: int) -> None:
     if os.environ.get(KILL_ENV) in (point, f"{point}:{step}"):
-        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+        os.kill(os.getpid(), getattr(signal, os.environ.get(KILL_SIGNAL_ENV, "SIGKILL"), signal.SIGTERM))
 
 
 def missing_files(path: str) -> list[str]:
     return [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(path, f))]
+
+
+def damaged_files(path: str) -> list[str]:
+    """Files of a checkpoint that do not read whole, each with why: a checkpoint is renamed into place only
+    when complete, so these were cut short or changed afterwards (a disk error, a copy or sync cut short).
+    torch's files are zip archives (their checksums are read); a safetensors file's header must cover it."""
+    import zipfile
+
+    from safetensors import safe_open
+
+    found = []
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        try:
+            if name.endswith(".safetensors"):
+                with safe_open(full, framework="pt"):
+                    pass
+            elif name.endswith((".bin", ".pt", ".pkl")):
+                with open(full, "rb") as f:
+                    if f.read(4) != b"PK\x03\x04":  # not torch's zip format: nothing to check here
+                        if name in REQUIRED_FILES or name.endswith(".pt"):
+                            found.append(f"{name} (not a torch file)")
+                        continue
+                with zipfile.ZipFile(full) as z:
+                    bad = z.testzip()
+                if bad:
+                    found.append(f"{name} ({bad} in it fails its checksum)")
+        except Exception as exc:  # zipfile, safetensors and OSError each raise their own kinds
+            found.append(f"{name} ({str(exc).splitlines()[0][:120] or type(exc).__name__})")
+    return found
 
 
 def scan_checkpoints(output_dir: str) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
@@ -278,7 +310,11 @@ def save_checkpoint(accelerator, output_dir: str, global_step: int, total_limit:
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(tmp)
+    try:
+        accelerator.save_state(tmp)
+    except (OSError, RuntimeError, ValueError) as exc:  # torch reports a full disk as a RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)  # the space it took, for the user's next try
+        raise save_failed(output_dir, f"checkpoint-{global_step}", exc) from exc
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _fsync_tree(tmp)
@@ -293,6 +329,23 @@ def save_checkpoint(accelerator, output_dir: str, global_step: int, total_limit:
         prune(output_dir, total_limit, global_step)
     accelerator.wait_for_everyone()
     return final
+
+
+def save_failed(output_dir: str, what: str, exc: BaseException):
+    """The error for a checkpoint or the final weights that could not be written: what is kept, what to do."""
+    from .errors import TrainingError
+
+    found = list_checkpoints(output_dir)
+    try:
+        free = f"{shutil.disk_usage(output_dir).free / 2**20:.0f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    kept = (f"the newest complete checkpoint, {found[-1][1]}, is kept" if found else
+            "no checkpoint had been saved yet")
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return TrainingError(f"could not write {what} in {output_dir} ({first}; {free}): is the disk full? No "
+                         f"checkpoint was lost: {kept}. Free some space (or lower --checkpoints_total_limit), then "
+                         "continue with --resume_from_checkpoint latest")
 
 
 # -- the training random stream -------------------------------------------------------------------

@@ -35,7 +35,7 @@ def source_label(run_config: dict) -> str:
 
 
 def export_weights(weights, out_path: str, run_config: dict, *, include_au_to_k: bool = False,
-                   dtype: torch.dtype | None = None) -> str:
+                   dtype: torch.dtype | None = None, overwrite: bool = True) -> str:
     """Write ``weights`` as a FineFace file; TrainingError (naming the tensor) if any holds NaN or inf."""
     check_weights_finite(weights, out_path)
     if dtype is not None and dtype != torch.float32:
@@ -45,10 +45,11 @@ def export_weights(weights, out_path: str, run_config: dict, *, include_au_to_k:
             raise TrainingError(f"refusing to write {out_path}: {len(bad)} tensors overflow {dtype} (first: {bad[0]}); "
                                 "export in fp32 or bf16")
     weights.source = source_label(run_config)
-    return save_fineface(weights, out_path, include_au_to_k=include_au_to_k, dtype=dtype)
+    return save_fineface(weights, out_path, include_au_to_k=include_au_to_k, dtype=dtype, overwrite=overwrite)
 
 
-def export_checkpoint(folder: str, out_path: str, *, include_au_to_k: bool = False, dtype: str = "fp32") -> str:
+def export_checkpoint(folder: str, out_path: str, *, include_au_to_k: bool = False, dtype: str = "fp32",
+                      overwrite: bool = False) -> str:
     """A checkpoint folder (or a finished run's output folder) -> one FineFace .safetensors file."""
     trainable = os.path.join(folder, TRAINABLE_FILE)
     if not os.path.isfile(trainable):
@@ -61,7 +62,8 @@ def export_checkpoint(folder: str, out_path: str, *, include_au_to_k: bool = Fal
             run_config = json.load(f)
     weights = load_fineface(trainable)
     weights.encoder.float()  # stored in fp32; cast on save if asked
-    return export_weights(weights, out_path, run_config, include_au_to_k=include_au_to_k, dtype=DTYPES[dtype])
+    return export_weights(weights, out_path, run_config, include_au_to_k=include_au_to_k, dtype=DTYPES[dtype],
+                          overwrite=overwrite)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="the .safetensors file to write")
     p.add_argument("--include_au_to_k", action="store_true", help="keep au_to_k (unused at inference, ~50 MB for SD 2.1)")
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES), help="tensor precision of the file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output file if it exists (never the checkpoint's own file)")
     args = p.parse_args(argv)
     if not args.out.endswith(".safetensors"):
         p.error("the output file must end in .safetensors")
     try:
-        path = export_checkpoint(args.checkpoint_dir, args.out, include_au_to_k=args.include_au_to_k, dtype=args.dtype)
+        path = export_checkpoint(args.checkpoint_dir, args.out, include_au_to_k=args.include_au_to_k, dtype=args.dtype,
+                                 overwrite=args.overwrite)
     except (TrainingError, FineFaceError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from .checkpoints import checkpoint_step, resolve_resume, scan_checkpoints
+from .checkpoints import checkpoint_step, damaged_files, resolve_resume, scan_checkpoints
 from .config import RUN_CONFIG_FILE
 from .errors import TrainingError
 
@@ -133,6 +133,15 @@ def check_resume(args, plan: Plan, problems: list) -> None:
         except FileNotFoundError as exc:
             problems.append(str(exc))
             return
+    damaged = damaged_files(path)
+    if damaged:
+        older = [os.path.basename(p) for _, p in complete if p != path] if value == "latest" else []
+        what = (f"move {os.path.basename(path)} out of {args.output_dir} (latest then resumes from {older[-1]})"
+                if older else "resume from another checkpoint" if value != "latest" else
+                f"move {os.path.basename(path)} out of {args.output_dir} to start anew")
+        problems.append(f"--resume_from_checkpoint {value}: {path} is damaged, cut short or changed since it was "
+                        f"saved: {_first_few(damaged)}; {what}")
+        return
     try:
         step = checkpoint_step(path)
         with open(os.path.join(path, RUN_CONFIG_FILE)) as f:

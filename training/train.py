@@ -184,7 +184,14 @@ def run_validation(model, base, args, global_step: int, weight_dtype, device, ac
     folder = os.path.join(args.output_dir, "validation")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"step-{global_step:06d}.png")
-    Image.fromarray((np.clip(grid, 0, 1) * 255).round().astype("uint8")).save(path)
+    try:
+        Image.fromarray((np.clip(grid, 0, 1) * 255).round().astype("uint8")).save(path)
+    except OSError as exc:
+        if os.path.exists(path):
+            os.remove(path)  # a grid cut short
+        from .checkpoints import save_failed
+
+        raise save_failed(args.output_dir, f"the validation grid {path}", exc) from exc
     if accelerator is not None and args.report_to == "tensorboard":
         try:
             tracker = accelerator.get_tracker("tensorboard", unwrap=True)
@@ -266,11 +273,9 @@ def main(argv: list[str] | None = None) -> dict:
         precheck(args)
 
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
-    from diffusers.optimization import get_scheduler
-    from tqdm.auto import tqdm
+    from accelerate.utils import ProjectConfiguration
 
-    from .model import attach_trainable, load_base_model
+    from .folder_lock import RUN_LOCK, held
 
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -279,6 +284,20 @@ def main(argv: list[str] | None = None) -> dict:
         project_config=ProjectConfiguration(project_dir=args.output_dir,
                                             logging_dir=os.path.join(args.output_dir, args.logging_dir)),
     )
+    busy = (f"--output_dir {args.output_dir} is in use by another training run (the two would remove and replace "
+            "each other's checkpoints): wait until it has finished, or give another --output_dir")
+    with held(accelerator, args.output_dir, RUN_LOCK, busy):
+        return _train(args, argv, plan, accelerator)
+
+
+def _train(args, argv, plan, accelerator) -> dict:
+    """The run, once its output folder is this process's alone."""
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_scheduler
+    from tqdm.auto import tqdm
+
+    from .model import attach_trainable, load_base_model
+
     if accelerator.is_main_process and plan.move_aside:
         dest = move_aside(args.output_dir, plan.move_aside)
         plan.notes.append(f"--overwrite_output_dir: moved the earlier run's {', '.join(plan.move_aside)} into {dest} "
@@ -391,7 +410,12 @@ def main(argv: list[str] | None = None) -> dict:
     resume = plan.resume
     if resume is not None:
         logger.info("resuming from %s (step %d)", resume, plan.resume_step)
-        accelerator.load_state(resume)
+        try:
+            accelerator.load_state(resume)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # checked in preflight; changed since?
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise TrainingError(f"--resume_from_checkpoint: {resume} cannot be read ({first}); resume from "
+                                "another checkpoint") from exc
         global_step = plan.resume_step
         first_epoch = global_step // updates_per_epoch
         skip_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
@@ -463,11 +487,18 @@ def main(argv: list[str] | None = None) -> dict:
     export_path = None
     if accelerator.is_main_process:
         inner = unwrap(model)
-        save_trainable(inner, args.output_dir, dict(run_config), source=os.path.basename(os.path.abspath(args.output_dir)))
+        from fineface_core.errors import WeightFileError
+
+        from .checkpoints import save_failed
         from .export import export_weights
 
         export_path = os.path.join(args.output_dir, f"fineface_{base.family.key}.safetensors")
-        export_weights(to_weights(inner), export_path, run_config)
+        try:
+            save_trainable(inner, args.output_dir, dict(run_config),
+                           source=os.path.basename(os.path.abspath(args.output_dir)))
+            export_weights(to_weights(inner), export_path, run_config)
+        except (OSError, WeightFileError) as exc:
+            raise save_failed(args.output_dir, "the final weights", exc) from exc
         logger.info("final weights: %s (resumable state: %s)", export_path, last_checkpoint)
         logger.info("finished at step %d in %.1f s; dataset problems: %s", global_step, time.time() - t0, summary)
     accelerator.end_training()
@@ -483,6 +514,12 @@ def cli(argv: list[str] | None = None) -> int:
         log_to_file(f"error: {exc}")
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        message = ("interrupted: the checkpoints saved so far are kept (a save cut short is left as "
+                   "checkpoint-N.partial and never resumed from); continue with --resume_from_checkpoint latest")
+        log_to_file(message)
+        print(f"\n{message}", file=sys.stderr)
+        return 130
     return 0
 
 

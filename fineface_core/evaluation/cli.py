@@ -12,13 +12,10 @@ import argparse
 import os
 import sys
 
-import torch
-
+# torch, diffusers and the modules that use them are imported once the arguments are read and checked
+# (seconds on a loaded machine): --help and a mistyped option answer at once.
 from ..errors import FineFaceError
-from .generate import Generation
-from .measure import NO_FACE, SCALES
-from .protocol import PROMPTS_FILE, Protocol, read_prompts
-from .run import Config, evaluate
+from . import options as o
 
 
 def _numbers(text: str) -> tuple[float, ...]:
@@ -56,42 +53,42 @@ def parser() -> argparse.ArgumentParser:
                       help="LibreFace's AU intensity checkpoint (resnet.pt or combined_resnet.pt), the paper's "
                            "estimator")
     need.add_argument("--out", required=True, help="output folder (created; an earlier run's folder is resumed)")
-    need.add_argument("--base-model", default=Config.base_model,
+    need.add_argument("--base-model", default=o.BASE_MODEL,
                       help="diffusers folder or hub id of the base model (default: %(default)s, as the paper)")
     need.add_argument("--variant", default="auto", choices=["auto", "sd21", "sd15"],
                       help="which variant of an official release folder to read")
-    need.add_argument("--clip", default=Config.clip,
+    need.add_argument("--clip", default=o.CLIP,
                       help="CLIP model for CLIP-I: transformers folder or hub id (default: %(default)s)")
     need.add_argument("--identity-model", default=None,
                       help="optional face-recognition model for identity similarity: a transformers image model "
                            "folder (config.json, model.safetensors, preprocessor_config.json); see docs/evaluation.md")
 
     proto = p.add_argument_group("protocol (defaults: the paper's)")
-    proto.add_argument("--prompts", default=PROMPTS_FILE,
+    proto.add_argument("--prompts", default=o.PROMPTS_FILE,
                        help="text file, one prompt per line (default: the shipped 15)")
-    proto.add_argument("--aus", type=_aus, default=Protocol.aus, help="AUs tested one by one (default: all 12)")
-    proto.add_argument("--intensities", type=_numbers, default=Protocol.intensities,
+    proto.add_argument("--aus", type=_aus, default=None, help="AUs tested one by one (default: all 12)")
+    proto.add_argument("--intensities", type=_numbers, default=o.INTENSITIES,
                        help="intensities of the single-AU images (default: 1,2,3,4,5)")
-    proto.add_argument("--combinations", type=int, default=Protocol.combinations, help="random combinations per prompt")
-    proto.add_argument("--combination-size", type=int, nargs=2, default=Protocol.combination_size,
+    proto.add_argument("--combinations", type=int, default=o.COMBINATIONS, help="random combinations per prompt")
+    proto.add_argument("--combination-size", type=int, nargs=2, default=o.COMBINATION_SIZE,
                        metavar=("FEWEST", "MOST"), help="AUs per combination (default: 2 5)")
-    proto.add_argument("--combination-intensities", type=_numbers, default=Protocol.combination_intensities,
+    proto.add_argument("--combination-intensities", type=_numbers, default=o.INTENSITIES,
                        help="intensities drawn for combined AUs (default: 1,2,3,4,5)")
     proto.add_argument("--combination-seed", type=int, default=0, help="seed of the combinations' draw")
     proto.add_argument("--seed", type=int, default=0, help="prompt i's images use seed + i")
 
     gen = p.add_argument_group("generation")
-    gen.add_argument("--steps", type=int, default=Generation.steps)
-    gen.add_argument("--guidance", type=float, default=Generation.guidance)
-    gen.add_argument("--size", type=int, default=Generation.size, help="image side in pixels (default: 512)")
+    gen.add_argument("--steps", type=int, default=o.STEPS)
+    gen.add_argument("--guidance", type=float, default=o.GUIDANCE)
+    gen.add_argument("--size", type=int, default=o.SIZE, help="image side in pixels (default: 512)")
     gen.add_argument("--negative-prompt", default="")
     gen.add_argument("--au-scale", type=float, default=None, help="lambda_AU (default: the weights' own, 1.0)")
     gen.add_argument("--lora-strength", type=float, default=1.0)
 
     meas = p.add_argument_group("measuring")
-    meas.add_argument("--scale", choices=SCALES, default="raw",
+    meas.add_argument("--scale", choices=o.SCALES, default="raw",
                       help="LibreFace's readings raw (the paper) or on FineFace's training-label scale")
-    meas.add_argument("--no-face", choices=NO_FACE, default="skip",
+    meas.add_argument("--no-face", choices=o.NO_FACE, default="skip",
                       help="an image where no face is found: no AU reading (counted in the table), or read whole")
 
     run = p.add_argument_group("running")
@@ -108,9 +105,25 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        protocol = Protocol(read_prompts(args.prompts), tuple(args.aus), tuple(args.intensities), args.combinations,
-                            tuple(args.combination_size), tuple(args.combination_intensities),
-                            args.combination_seed, args.seed)
+        o.check_labels(list(args.weights))
+        o.check_numbers(steps=args.steps, size=args.size, guidance=args.guidance, au_scale=args.au_scale,
+                        lora_strength=args.lora_strength, batch_size=args.batch_size, limit=args.limit,
+                        seed=args.seed, combination_seed=args.combination_seed)
+    except FineFaceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    import torch
+
+    from .generate import Generation
+    from .protocol import Protocol, read_prompts
+    from .run import Config, evaluate
+
+    try:
+        aus = {} if args.aus is None else {"aus": tuple(args.aus)}
+        protocol = Protocol(read_prompts(args.prompts), intensities=tuple(args.intensities),
+                            combinations=args.combinations, combination_size=tuple(args.combination_size),
+                            combination_intensities=tuple(args.combination_intensities),
+                            combination_seed=args.combination_seed, seed=args.seed, **aus)
         generation = Generation(args.steps, args.guidance, args.size, args.negative_prompt, args.au_scale,
                                 args.lora_strength)
         config = Config(weights=list(args.weights), estimator=args.estimator, out=args.out, protocol=protocol,

@@ -18,21 +18,36 @@ SETTINGS = "settings.json"
 PARTIAL = ".partial"
 
 
+def _file_mode() -> int:
+    """What open() would give a new file (mkstemp makes it readable by its owner only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str, data: bytes):
     """Write through a temporary file in the same folder and rename it into place: a killed run leaves
-    either the whole file or none (and perhaps a ``.partial`` file, removed at the next start)."""
+    either the whole file or none (and perhaps a ``.partial`` file, removed at the next start). A failed
+    write (a full disk, a folder made read-only) is a FineFaceError naming the file; the file it would
+    have replaced is left as it was."""
     folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=PARTIAL)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=PARTIAL)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise FineFaceError(f"cannot write {path} ({e.strerror or e}): free some disk space or make the folder "
+                                "writable, then run the same command again: what was finished is kept") from None
         raise
 
 
@@ -64,6 +79,50 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def _check_writable(root: str):
+    """The folder, or the nearest folder above it that exists, takes files (or the run would fail at its
+    first image, after the models are loaded)."""
+    probe = os.path.abspath(root)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise FineFaceError(f"--out {root}: {probe} is a file, not a folder; give a folder (it is created if missing)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise FineFaceError(f"--out {root}: cannot write in {probe} ({e.strerror or e}); give a folder you can "
+                            "write to") from None
+
+
+RECORD_KEYS = ("job", "kind", "face", "measured", "clip_i", "identity")
+
+
+def _record_problem(path: str) -> str | None:
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as e:
+        return f"unreadable: {e}"
+    if not isinstance(record, dict) or any(k not in record for k in RECORD_KEYS):
+        return "not a measurement record: fields missing"
+    m = record["measured"]
+    if m is not None and (not isinstance(m, list) or len(m) != 12
+                          or not all(isinstance(v, (int, float)) for v in m)):
+        return "its AU reading is not 12 numbers"
+    return None
+
+
+def _image_problem(path: str) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises SyntaxError for some broken PNG chunks
+        return f"unreadable image: {e}"
+    return None
+
+
 class OutputFolder:
     def __init__(self, root: str):
         self.root = root
@@ -92,6 +151,7 @@ class OutputFolder:
         path = os.path.join(self.root, SETTINGS)
         if os.path.isfile(self.root):
             raise FineFaceError(f"--out {self.root} is a file; give a folder (it is created if missing)")
+        _check_writable(self.root)
         if os.path.isdir(self.root) and not os.path.exists(path) and os.listdir(self.root):
             raise FineFaceError(f"--out {self.root} already holds files and is not an evaluation folder (it has "
                                 f"no {SETTINGS}); give a new or empty folder, nothing in this one is touched")
@@ -113,6 +173,29 @@ class OutputFolder:
                     + f"\nGive another --out folder, or run with the settings in {path}.")
             weights = {**old_weights, **weights}
         return {"common": common, "weights": weights}
+
+    def check_files(self, labels: list[str], jobs) -> None:
+        """Before any work on a resumed folder: every record there reads, and every image that will be read
+        again (those not yet measured, and the no-AU images) opens whole. These files are written atomically,
+        so a damaged one was damaged afterwards (a disk error, a copy cut short): named, never used or replaced."""
+        damaged = []
+        for label in labels:
+            for job in jobs:
+                record, image = self.record(label, job.name), self.image(label, job.name)
+                if os.path.exists(record):
+                    why = _record_problem(record)
+                    if why:
+                        damaged.append(f"{record} ({why})")
+                if os.path.exists(image) and (job.kind == "reference" or not os.path.exists(record)):
+                    why = _image_problem(image)
+                    if why:
+                        damaged.append(f"{image} ({why})")
+        if damaged:
+            raise FineFaceError(f"{len(damaged)} damaged file(s) in {self.root}:\n  " + "\n  ".join(damaged[:12])
+                                + ("\n  ..." if len(damaged) > 12 else "")
+                                + "\nDelete them and run the same command again: an image is made again (the same "
+                                "seed gives the same image), a record is measured again from its image. Nothing "
+                                "was changed.")
 
     def claim(self, settings: dict):
         """Start or resume: (re)write the settings :meth:`check` returned; clear what a killed run left half-written."""

@@ -16,14 +16,15 @@ import torch
 from ..errors import FineFaceError
 from ..pipeline import FineFacePipeline
 from .folder import OutputFolder, save_png
+from .options import GUIDANCE, SIZE, STEPS
 from .protocol import Job
 
 
 @dataclass(frozen=True)
 class Generation:
-    steps: int = 50
-    guidance: float = 7.5
-    size: int = 512
+    steps: int = STEPS
+    guidance: float = GUIDANCE
+    size: int = SIZE
     negative_prompt: str = ""
     au_scale: float | None = None  # None: the weights' own lambda_AU
     lora_strength: float = 1.0

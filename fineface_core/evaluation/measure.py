@@ -25,10 +25,9 @@ from ..photo_aus import as_training_labels
 from .folder import OutputFolder, read_json, write_json
 from .generate import looks_local
 from .metrics import cosine_similarity
+from .options import NO_FACE, SCALES  # noqa: F401 (the module's API)
 from .protocol import Job
 
-SCALES = ("raw", "training")  # LibreFace's readings as they are, or on FineFace's training-label scale
-NO_FACE = ("skip", "whole image")
 FOUND, WHOLE, NONE = "found", "whole image", "none"
 
 
@@ -139,6 +138,25 @@ def pending(folder: OutputFolder, label: str, jobs: list[Job]) -> list[Job]:
     return [j for j in jobs if not os.path.exists(folder.record(label, j.name))]
 
 
+def _check_finite(batch, folder, label, crops, values, clip, identity, measurer: Measurer):
+    """A NaN or infinite reading would reach the tables only as "n/a": stop instead, naming the model and the
+    image, before this batch's records are written (those written before are kept)."""
+    with_face = [j for j, c in zip(batch, crops) if c is not None]
+    for what, name, array, jobs in (("AU estimator", measurer.estimator.path, values, with_face),
+                                    ("CLIP model", measurer.clip.name, clip, batch),
+                                    ("identity model", measurer.identity.name if measurer.identity else "", identity,
+                                     with_face)):
+        if array is None or not jobs:
+            continue
+        bad = [j for j, row in zip(jobs, np.asarray(array).reshape(len(jobs), -1)) if not np.isfinite(row).all()]
+        if bad:
+            raise FineFaceError(
+                f"the {what} {name} gave NaN or infinite values for {folder.image(label, bad[0].name)}"
+                f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}, so nothing was recorded for them: its "
+                "weights are damaged or overflow. Give a sound model; the images made so far are kept in "
+                f"{folder.root}.")
+
+
 def measure(jobs: list[Job], references: dict[int, Job], folder: OutputFolder, label: str, measurer: Measurer,
             batch_size: int, on_record: Callable[[Job], None] = lambda job: None) -> int:
     """Measure ``jobs`` (those without a record) of one weights file; references must come first in
@@ -150,11 +168,12 @@ def measure(jobs: list[Job], references: dict[int, Job], folder: OutputFolder, l
         rgbs = [_load_rgb(folder.image(label, j.name)) for j in batch]
         crops, status = measurer.read_faces(rgbs)
         found = [c for c in crops if c is not None]
-        values = iter(measurer.aus(found))
+        values = measurer.aus(found)
         clip = measurer.clip.features(rgbs)
-        identity = None
-        if measurer.identity is not None and found:
-            identity = iter(measurer.identity.features(found))
+        identity = measurer.identity.features(found) if measurer.identity is not None and found else None
+        _check_finite(batch, folder, label, crops, values, clip, identity, measurer)
+        values = iter(values)
+        identity = iter(identity) if identity is not None else None
         for k, job in enumerate(batch):
             measured = next(values).tolist() if crops[k] is not None else None
             face_features = next(identity) if identity is not None and crops[k] is not None else None

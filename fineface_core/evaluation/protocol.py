@@ -12,15 +12,15 @@ prompt changes no other prompt's combinations.
 """
 from __future__ import annotations
 
-import os
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..aus import AU_ORDER, N_AUS, format_aus
+from ..aus import AU_ORDER, N_AUS, SAFE_MAX, SAFE_MIN, format_aus
 from ..errors import FineFaceError
+from .options import COMBINATION_SIZE, COMBINATIONS, INTENSITIES, PROMPTS_FILE  # noqa: F401 (PROMPTS_FILE: API)
 
-PROMPTS_FILE = os.path.join(os.path.dirname(__file__), "prompts.txt")
 KINDS = ("reference", "single", "combination")
 
 
@@ -28,10 +28,10 @@ KINDS = ("reference", "single", "combination")
 class Protocol:
     prompts: tuple[str, ...]
     aus: tuple[str, ...] = AU_ORDER  # the AUs tested one at a time
-    intensities: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
-    combinations: int = 50  # per prompt
-    combination_size: tuple[int, int] = (2, 5)  # fewest, most AUs in a combination
-    combination_intensities: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
+    intensities: tuple[float, ...] = INTENSITIES
+    combinations: int = COMBINATIONS  # per prompt
+    combination_size: tuple[int, int] = COMBINATION_SIZE  # fewest, most AUs in a combination
+    combination_intensities: tuple[float, ...] = INTENSITIES
     combination_seed: int = 0
     seed: int = 0  # prompt i is generated with seed + i
 
@@ -41,6 +41,9 @@ class Protocol:
         unknown = [a for a in self.aus if a not in AU_ORDER]
         if unknown or not self.aus:
             raise FineFaceError(f"unknown AUs {unknown} in --aus; choose among {', '.join(AU_ORDER)}")
+        twice = sorted({a for a in self.aus if self.aus.count(a) > 1})
+        if twice:  # its images would be made and counted twice
+            raise FineFaceError(f"--aus: {twice[0]} is given twice; give each AU once")
         lo, hi = self.combination_size
         if self.combinations < 0:
             raise FineFaceError(f"--combinations must be 0 or more, not {self.combinations}")
@@ -49,6 +52,8 @@ class Protocol:
                                 "(the number of tested AUs)")
         if self.combinations and not self.combination_intensities:
             raise FineFaceError("--combination-intensities is empty")
+        _check_levels("--intensities", self.intensities)
+        _check_levels("--combination-intensities", self.combination_intensities)
 
     def settings(self) -> dict:
         return asdict(self)
@@ -73,10 +78,22 @@ class Job:
         return next(i for i, v in enumerate(self.aus) if v) if self.kind == "single" else None
 
 
+def _check_levels(flag: str, levels: tuple[float, ...]):
+    """Each level asks an AU to move (not 0), within what the pipeline accepts, once: a level given twice
+    would make two jobs of one image (one file) and count it twice."""
+    for v in levels:
+        if not math.isfinite(v) or v == 0 or not SAFE_MIN <= v <= SAFE_MAX:
+            raise FineFaceError(f"{flag}: {v:g} cannot be asked; give intensities from {SAFE_MIN:g} to {SAFE_MAX:g}, "
+                                "not 0 (the no-AU image of each prompt is made anyway), such as 1,2,3,4,5")
+    twice = sorted({v for v in levels if levels.count(v) > 1})
+    if twice:
+        raise FineFaceError(f"{flag}: {twice[0]:g} is given twice; give each intensity once")
+
+
 def read_prompts(path: str) -> tuple[str, ...]:
     """One prompt per line; blank lines and lines starting with # are skipped."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a BOM is no part of the first prompt
             lines = f.read().splitlines()
     except FileNotFoundError:
         raise FineFaceError(f"prompts file not found: {path}") from None

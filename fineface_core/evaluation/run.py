@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib.util
-import re
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -18,10 +17,10 @@ from ..loading import load_weights
 from ..reference import check_fits
 from . import generate, measure, report
 from .folder import OutputFolder, atomic_write
+from .options import BASE_MODEL, CLIP, check_labels, check_numbers
 from .protocol import Protocol, enumerate_jobs, references_for, subset
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-LABEL = re.compile(r"[A-Za-z0-9._+-]+")
 
 
 @dataclass
@@ -30,9 +29,9 @@ class Config:
     estimator: str
     out: str
     protocol: Protocol
-    clip: str = "openai/clip-vit-large-patch14"
+    clip: str = CLIP
     identity: str | None = None
-    base_model: str = "stabilityai/stable-diffusion-2-1-base"
+    base_model: str = BASE_MODEL
     variant: str = "auto"
     generation: generate.Generation = field(default_factory=generate.Generation)
     scale: str = "raw"
@@ -86,26 +85,6 @@ def file_digest(paths) -> list[str]:
     return sorted(out)
 
 
-def _check_labels(weights: list[tuple[str, str]]):
-    if not weights:
-        raise FineFaceError("give at least one weights file with --weights")
-    labels = [label for label, _ in weights]
-    bad = [label for label in labels if not LABEL.fullmatch(label)]
-    if bad:
-        raise FineFaceError(f"weights names {bad} cannot name folders; use letters, digits and . _ + - "
-                            "(write --weights NAME=PATH)")
-    dup = sorted({label for label in labels if labels.count(label) > 1})
-    if dup:
-        raise FineFaceError(f"two weights files are both named {dup[0]!r}; name them apart with --weights NAME=PATH")
-
-
-def _check_generation(g: generate.Generation):
-    if g.steps < 1:
-        raise FineFaceError(f"--steps must be 1 or more, not {g.steps}")
-    if g.size < 64 or g.size % 8:
-        raise FineFaceError(f"--size {g.size}: give a multiple of 8, at least 64 (the paper: 512)")
-
-
 def _check_plotting():
     # the plots are made last: without matplotlib, fail before any work rather than after hours of it
     if importlib.util.find_spec("matplotlib") is None:
@@ -113,12 +92,12 @@ def _check_plotting():
 
 
 def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -> Outcome:
-    _check_labels(config.weights)
-    if config.batch_size < 1:
-        raise FineFaceError(f"--batch-size must be 1 or more, not {config.batch_size}")
+    check_labels(config.weights)
+    g, p = config.generation, config.protocol
+    check_numbers(steps=g.steps, size=g.size, guidance=g.guidance, au_scale=g.au_scale, lora_strength=g.lora_strength,
+                  batch_size=config.batch_size, limit=config.limit, seed=p.seed, combination_seed=p.combination_seed)
     if config.scale not in measure.SCALES or config.no_face not in measure.NO_FACE:
         raise FineFaceError(f"--scale must be one of {measure.SCALES} and --no-face one of {measure.NO_FACE}")
-    _check_generation(config.generation)
     _check_plotting()
     all_jobs = enumerate_jobs(config.protocol)
     jobs = subset(all_jobs, config.limit)
@@ -138,6 +117,7 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
     settings = folder.check(common, {label: {"sha256": file_digest(w.files)} for label, w in loaded.items()})
     everything = refs + jobs  # references first: measuring an AU image needs its reference's record
     labels = [label for label, _ in config.weights]
+    folder.check_files(labels, everything)
 
     start = time.perf_counter()
     todo = {label: generate.pending(folder, label, everything) for label in labels}

@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: the shards finished so far are kept; run the same command again to go on from "
+              "there", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

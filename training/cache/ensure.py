@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import TrainingError
+from ..folder_lock import CACHE_LOCK, held
 from .build import build, plan
-from .keys import cache_settings, differences, file_digests, ids_digest, model_fingerprint, settings_digest
-from .store import (LatentCache, cache_files, foreign_settings, read_manifest, remove_cache_files, shard_problem,
-                    sidecar, write_manifest)
+from .keys import FORMAT, cache_settings, differences, file_digests, ids_digest, model_fingerprint, settings_digest
+from .store import (DamagedManifest, LatentCache, cache_files, foreign_settings, read_manifest, remove_cache_files,
+                    shard_problem, sidecar, write_manifest)
 
 logger = logging.getLogger("training")
 REBUILD_HINT = ("build a cache for this run in another --latent_cache folder, or pass --rebuild_latent_cache to "
@@ -62,8 +63,11 @@ def precheck(args) -> None:
     folder = args.latent_cache
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise TrainingError(f"--latent_cache {folder} is a file; give a folder (it is created if absent)")
-    manifest = read_manifest(folder) if os.path.isdir(folder) else None
-    if manifest is None or args.rebuild_latent_cache:
+    if args.rebuild_latent_cache:
+        manifest = None  # a damaged manifest is what --rebuild_latent_cache replaces
+    else:
+        manifest = read_manifest(folder) if os.path.isdir(folder) else None
+    if manifest is None:
         probe = os.path.abspath(folder)
         while not os.path.exists(probe):
             probe = os.path.dirname(probe)
@@ -71,8 +75,9 @@ def precheck(args) -> None:
             raise TrainingError(f"--latent_cache {folder}: cannot write in {probe}; give a folder you can write to")
         return
     cached = manifest["settings"]
-    wanted = {**cached, "resolution": int(args.resolution), "crop": "center" if args.center_crop else "random",
-              "random_flip": bool(args.random_flip)}
+    # the format first: a cache written by another version of this code may lack the fields compared below
+    wanted = {**cached, "format": FORMAT, "resolution": int(args.resolution),
+              "crop": "center" if args.center_crop else "random", "random_flip": bool(args.random_flip)}
     changed = differences(cached, wanted)
     if changed:
         raise _refusal(folder, changed)
@@ -130,12 +135,31 @@ def _manifest_after(folder: str, manifest: dict | None, jobs, settings: dict, so
 def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype):
     """(LatentCache, image key per record, caption key per record or None with --no-cache_text),
     building what is missing (a cache built without captions gets them when a run asks for them).
-    Call on every process; raises TrainingError (on every process) when the cache cannot be used."""
+    Call on every process; raises TrainingError (on every process) when the cache cannot be used, or
+    while another process builds in the same folder."""
+    precheck(args)
+    folder = args.latent_cache
+    busy = (f"--latent_cache {folder} is being built or checked by another process (a `python -m training.cache "
+            "build` or a training run with --latent_cache): wait until it has finished, then run again (what it "
+            "built is kept and used), or give another --latent_cache folder")
+    with held(accelerator, folder, CACHE_LOCK, busy):
+        return _ensure(accelerator, frozen, args, records, dtype)
+
+
+def _ensure(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype):
     folder = args.latent_cache
     settings = cache_settings(args, dtype, frozen.vae_fingerprint, frozen.text_fingerprint)
     key = settings_digest(settings)
     precheck(args)
-    manifest = _check_settings(folder, read_manifest(folder), settings, key, args.rebuild_latent_cache)
+    try:
+        manifest = read_manifest(folder)
+    except DamagedManifest:
+        if not args.rebuild_latent_cache:
+            raise
+        manifest = None
+        if accelerator.is_main_process:
+            logger.info("--rebuild_latent_cache: %s is unreadable; building the cache anew", folder)
+    manifest = _check_settings(folder, manifest, settings, key, args.rebuild_latent_cache)
     if manifest == "clear":
         if accelerator.is_main_process:
             logger.info("--rebuild_latent_cache: removing the cache files in %s built for other settings", folder)

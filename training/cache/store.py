@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 
 import torch
 from safetensors import safe_open
@@ -35,11 +36,21 @@ def shard_name(kind: str, number: int) -> str:
 
 def _write_atomic(path: str, data: bytes) -> None:
     tmp = path + PARTIAL
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)  # the space it took, for the next try
+        try:
+            free = f"{shutil.disk_usage(os.path.dirname(path) or '.').free / 2**20:.0f} MiB free there"
+        except OSError:
+            free = "free space unknown"
+        raise TrainingError(f"could not write {path} ({exc.strerror or exc}; {free}): is the disk full? The shards "
+                            "finished so far are kept: free some space, then run again to go on from there") from exc
 
 
 def write_shard(folder: str, name: str, tensors: dict[str, torch.Tensor], settings_key: str, items: list[str]) -> None:
@@ -113,10 +124,21 @@ def read_manifest(folder: str) -> dict | None:
             manifest = json.load(f)
         for key in ("settings", "shards", "images", "captions", "empty_caption"):
             manifest[key]
+        if not all(isinstance(manifest[k], dict) for k in ("settings", "shards", "images", "captions")):
+            raise ValueError("an entry is not a JSON object")
         return manifest
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TrainingError(f"{path} is unreadable ({exc}): the latent cache is damaged; build it again with "
-                            "--rebuild_latent_cache") from exc
+        if not any(n.startswith(("latents-", "text-")) for n in cache_files(folder)):
+            # another tool's manifest.json: --rebuild_latent_cache would write over it
+            raise TrainingError(f"--latent_cache {folder} holds a {MANIFEST} that is not a latent cache's ({exc}), "
+                                "and no cache shards: give another folder for the cache (nothing in this one was "
+                                "touched)") from exc
+        raise DamagedManifest(f"{path} is unreadable ({exc}): the latent cache is damaged; build it again with "
+                              "--rebuild_latent_cache") from exc
+
+
+class DamagedManifest(TrainingError):
+    """A manifest that does not parse: --rebuild_latent_cache builds the cache anew."""
 
 
 def write_manifest(folder: str, manifest: dict) -> None:

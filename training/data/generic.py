@@ -276,10 +276,21 @@ def pixel_transform(resolution: int, center_crop: bool = True, random_flip: bool
     return transforms.Compose(steps)
 
 
+# Single-channel modes of more than 8 bits (16-bit grayscale PNG, TIFF): PIL's convert("RGB") clips their
+# values at 255 instead of scaling them, so such an image would train as nearly white.
+WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
 def read_rgb(path: str, folder: str = "") -> Image.Image:
     try:
         with Image.open(path) as im:
-            return ImageOps.exif_transpose(im).convert("RGB")  # phone photos store rotation in EXIF
+            im = ImageOps.exif_transpose(im)  # phone photos store rotation in EXIF
+            if im.mode in WIDE_MODES:
+                import numpy as np
+
+                wide = np.asarray(im, dtype=np.float64)
+                im = Image.fromarray(np.clip(np.rint(wide * 255 / WIDE_MODES[im.mode]), 0, 255).astype(np.uint8))
+            return im.convert("RGB")
     except Exception as exc:
         raise RuntimeError(f"cannot read {path} ({exc}); find all such images with "
                            f"`python -m training.data check {folder or os.path.dirname(path)}`") from exc
