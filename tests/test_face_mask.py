@@ -59,6 +59,18 @@ def test_grow_scales_the_square_about_its_centre_and_feather_softens_only_the_ed
     assert soft[hard == 0].max() < 1 and soft.max() <= 1 and soft.min() >= 0
 
 
+@pytest.mark.parametrize("feather", [32.0, 64.0])
+def test_a_feather_wider_than_the_face_still_gives_the_face_s_centre_the_whole_expression(two_people, feather):
+    """A Gaussian blur wider than about a sixth of the face (here 127 px across) lowers its centre too."""
+    (hard,), _ = face_masks(as_batch(two_people), "by index", 0, grow=0.3)
+    (soft,), _ = face_masks(as_batch(two_people), "by index", 0, grow=0.3, feather=feather)
+    x0, x1, y0, y1 = bbox(hard)
+    assert soft[(y0 + y1) // 2, (x0 + x1) // 2] == pytest.approx(1.0, abs=0.01)
+    assert soft.max() <= 1 and soft.min() >= 0 and soft[hard == 0].max() < 1
+    # still soft: the edge is in between, and it widens with the feather
+    assert 0.2 < soft[(y0 + y1) // 2, x1 + 1] < 0.9
+
+
 def test_the_other_choices_pick_as_in_au_from_image(two_people):
     batch = as_batch(two_people)
     (leftmost,), _ = face_masks(batch, "leftmost")
