@@ -111,6 +111,18 @@ def test_nan_pixels_are_refused(two_people):
         face_masks(batch)
 
 
+def test_pixel_values_far_outside_0_1_are_refused_naming_them_not_reported_as_no_face(two_people):
+    """An IMAGE scaled 0..255 by a faulty node clips to white: 'no face found' would send the user to the photo."""
+    with pytest.raises(FineFaceError, match=r"the image has pixel values from 0 to 255; an IMAGE holds 0..1 \(it "
+                                            r"looks scaled 0..255: divide it by 255\)"):
+        face_masks(as_batch(two_people) * 255, "by index", 0, no_face="empty mask")
+    with pytest.raises(FineFaceError, match=r"image 2 of 2 \(batch index 1\) has pixel values from -3 to 1"):
+        face_masks(np.stack([as_batch(two_people)[0], as_batch(two_people)[0] * 4 - 3]), no_face="empty mask")
+    # an overshoot (sharpening, upscalers) is clipped as before and the faces are still found
+    masks, _ = face_masks(as_batch(two_people) * 1.2 - 0.1, "by index", 1)
+    assert masks[0, :, 256:].sum() > 0
+
+
 def test_the_node_gives_comfyui_masks(registry, two_people):
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceFaceMask"]
     mask, report = getattr(cls(), cls.FUNCTION)(torch.from_numpy(as_batch(two_people)), "by index", 1)
