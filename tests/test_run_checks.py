@@ -102,6 +102,9 @@ def test_every_bad_option_fails_before_comfyui_is_imported(tmp_path, broken_comf
         (["--comfyui", missing], "--comfyui " + missing + ": no such folder"),
         (["--comfyui", txt], "--comfyui " + txt + ": is a file"),
         (["--comfyui", folder], "is not a ComfyUI folder"),
+        # /sys refuses new files even to root, for whom access() says yes everywhere
+        (["--output-dir", "/sys/fineface-output"], "--output-dir /sys/fineface-output: cannot write in /sys"),
+        (["--out", "/sys/fineface.png"], "--out /sys/fineface.png: cannot write in /sys"),
         (["--out", folder], "is a folder; give a file name in it"),
         (["--out", os.path.join(txt, "x.png")], "is a file, so no folder can be made under it"),
         (["--out", str(tmp_path / "x.jpg")], "must be a .png file"),

@@ -504,7 +504,12 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
             load_extra_model_paths(fp, comfyui)
         if args.output_dir:
             if not os.path.isdir(args.output_dir):
-                os.makedirs(args.output_dir)
+                try:
+                    os.makedirs(args.output_dir)
+                except OSError as e:  # checked before ComfyUI started, but a file system can still refuse
+                    print(f"error: --output-dir {args.output_dir}: cannot make the folder ({e.strerror or e})",
+                          file=sys.stderr)
+                    return 2
                 print(f"made the output folder {args.output_dir}", flush=True)
             fp.set_output_directory(os.path.abspath(args.output_dir))
         fp.set_temp_directory(os.path.join(scratch, "temp"))  # Preview Image nodes write here
