@@ -71,6 +71,26 @@ def test_a_feather_wider_than_the_face_still_gives_the_face_s_centre_the_whole_e
     assert 0.2 < soft[(y0 + y1) // 2, x1 + 1] < 0.9
 
 
+@pytest.mark.parametrize("shape, box, feather", [((512, 512), (180, 70, 90, 90), 32.0),
+                                                 ((768, 1024), (100, 300, 300, 300), 64.0),
+                                                 ((1024, 1024), (0, 0, 200, 500), 150.0)])
+def test_a_wide_feather_blurred_at_a_smaller_scale_is_the_full_size_blur(shape, box, feather):
+    """Wide feathers are blurred on a shrunk mask (a full-size one takes a minute at 200 px on 4096 px: see
+    tests/benchmarks/bench_face_mask.py): the same soft edge as OpenCV's blur at full size, faces at the border too."""
+    import cv2
+
+    from fineface_core.face_detect import quad_mask
+    from fineface_core.face_masks import box_quad, feathered
+
+    hard = quad_mask(*shape, box_quad(box, 0.3))
+    full = cv2.GaussianBlur(hard, (0, 0), sigmaX=feather, sigmaY=feather, borderType=cv2.BORDER_REFLECT)
+    ys, xs = np.nonzero(hard)
+    full = np.clip(full / full[int(round(ys.mean())), int(round(xs.mean()))], 0, 1)
+    soft = feathered(hard, feather)
+    assert soft.shape == hard.shape and soft.dtype == np.float32
+    assert np.abs(soft - full).max() < 0.005
+
+
 def test_the_other_choices_pick_as_in_au_from_image(two_people):
     batch = as_batch(two_people)
     (leftmost,), _ = face_masks(batch, "leftmost")
