@@ -219,7 +219,8 @@ def test_out_may_name_the_saved_image_itself(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_mid_render_says_so_and_leaves_the_named_file_as_it_was(models_dir, tmp_path):
-    """A real `python -m workflows.run` interrupted with SIGINT while it samples: exit status 130, a line saying
+    """A real `python -m workflows.run` interrupted with SIGINT while it samples: it stops there (from 0.3.x
+    ComfyUI's asyncio.run would take the signal over and finish the prompt first), exit status 130, a line saying
     what happened instead of ComfyUI's traceback, --out untouched, no scratch folder left behind."""
     out = tmp_path / "mine.png"
     out.write_bytes(b"the user's file")
@@ -237,13 +238,15 @@ def test_ctrl_c_mid_render_says_so_and_leaves_the_named_file_as_it_was(models_di
             if "step 2/500" in line:
                 break
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=120)  # seconds when it stops in the sampler; 500 steps take minutes
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, err[-3000:]
-    assert f"interrupted (Ctrl-C): the render stopped; --out {out} was not written" in err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    # the last word is the runner's (a newer tree logs its own import warnings with tracebacks at start-up)
+    assert err.strip().splitlines()[-1].startswith(f"interrupted (Ctrl-C): the render stopped; --out {out} was not")
+    assert "KeyboardInterrupt" not in err and "samplers.py" not in err
     assert out.read_bytes() == b"the user's file"
+    assert not list((tmp_path / "output").rglob("*.png"))  # stopped in the sampler, not after Save Image
     assert not list(scratch.iterdir())  # the runner's scratch folder (input copy, previews) is gone
