@@ -81,6 +81,10 @@ def face_masks(images: np.ndarray, choose: str = "by index", index: int = 0, gro
         if not faces:
             raise NoFaceError(f"no face found in {_name(i, n)}. The detector finds frontal, upright faces about 100 px "
                               "or more across; or set no_face to 'empty mask' to go on without this face.")
+        if absent:  # faces, but not as many as the index asks for
+            raise FineFaceError(f"face index {index} asked for, but {_name(i, n)} has {len(faces)} face"
+                                f"{'s' if len(faces) != 1 else ''} (0 = leftmost, up to {len(faces) - 1}); choose "
+                                "another index, or set no_face to 'empty mask' to go on without this face.")
         face = choose_face(faces, choose, index, (h, w), _name(i, n))
         k = next(k for k, f in enumerate(faces) if f is face)
         masks.append(feathered(quad_mask(h, w, box_quad(face.box, grow)), feather))

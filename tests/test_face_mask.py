@@ -108,7 +108,8 @@ def test_a_batch_gives_one_mask_per_image_and_no_face_is_an_error_naming_the_ima
     masks, report = face_masks(batch, "by index", 0, no_face="empty mask")
     assert masks.shape == (2, 256, 512) and masks[0].sum() > 0 and not masks[1].any()
     assert "no face found, empty mask" in report[1]
-    with pytest.raises(FineFaceError, match="face index 2 asked for, but the image has 2 faces"):
+    with pytest.raises(FineFaceError, match=r"face index 2 asked for, but the image has 2 faces \(0 = leftmost, up to "
+                                            r"1\); choose another index, or set no_face to 'empty mask'"):
         face_masks(as_batch(two_people), "by index", 2)
     masks, report = face_masks(as_batch(two_people), "by index", 2, no_face="empty mask")
     assert not masks.any() and "2 faces found, no face 2" in report[0]
