@@ -48,7 +48,8 @@ class MaskedAUBranch:
                 raise FineFaceError(f"{self.mask.shape[0]} masks were given for {whole}: give one mask (used for "
                                     f"every {unit}) or exactly {count} (one per {unit})")
             on_grid = mask_tokens(self.mask, hw, tokens)
-            found = rows_for_chunks(on_grid, on_grid, chunks, out.shape[0], frames)[:, :, None].to(out.device, out.dtype)
+            found = rows_for_chunks(on_grid, on_grid, chunks, out.shape[0], frames)[:, :, None]
+            found = found.to(out.device, out.dtype)
             if len(self._weights) > 64:
                 self._weights.clear()
             self._weights[key] = found
