@@ -209,4 +209,11 @@ def estimate(estimator: AUEstimator, crops: torch.Tensor, batch_size: int = 32) 
     for start in range(0, crops.shape[0], batch_size):
         x = normalise(crops[start:start + batch_size].to(device))
         out.append(model(x).float().cpu())
-    return torch.clamp(torch.cat(out) * MAX_INTENSITY, 0.0, MAX_INTENSITY)
+    values = torch.cat(out)
+    bad = int((~torch.isfinite(values)).any(1).sum())
+    if bad:
+        # Finite weights can still compute NaN (a negative batch-norm variance, values that overflow); clamped it
+        # would stay NaN and be refused later as if the AUs were mistyped.
+        raise WeightFileError(f"{estimator.path} computes NaN AU intensities (for {bad} of {len(values)} faces): its "
+                              f"weights are damaged. Download it again. {WHERE_TO_GET}")
+    return torch.clamp(values * MAX_INTENSITY, 0.0, MAX_INTENSITY)

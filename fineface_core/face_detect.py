@@ -22,6 +22,7 @@ from .au_estimator import ALIGNED_SIZE, CROP_SIZE
 from .errors import FineFaceError
 
 FACE_CASCADE, EYE_CASCADE = "haarcascade_frontalface_alt2.xml", "haarcascade_eye.xml"
+RANGE_SLACK = (-1.0, 2.0)  # pixel values clipped to 0..1 within this (an upscaler's overshoot), refused beyond
 MIN_SIDE = 24  # the face cascade's window is 20 px; smaller images hold no readable face
 EYE_SEARCH_WIDTH = 120  # px of face width the eyes are searched at (at least)
 DETECT_MAX_SIDE = 1024  # larger images are searched at this size (faces smaller than ~2 % are missed)
@@ -82,6 +83,12 @@ def to_rgb_uint8(image: np.ndarray, name: str = "the image") -> np.ndarray:
                             f"{MIN_SIDE}x{MIN_SIDE}; a face should be 100 px or more across). Use a larger image.")
     if not np.isfinite(image).all():
         raise FineFaceError(f"{name} has NaN or infinite pixel values; check the node that made it.")
+    low, high = float(image.min()), float(image.max())
+    if low < RANGE_SLACK[0] or high > RANGE_SLACK[1]:
+        # clipped, such an image is white or black: the detector would report "no face", which misleads
+        scale = " (it looks scaled 0..255: divide it by 255)" if low >= -0.5 and high <= 255.5 else ""
+        raise FineFaceError(f"{name} has pixel values from {low:g} to {high:g}; an IMAGE holds 0..1{scale}. "
+                            "Check the node that made it.")
     channels = image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
     return np.clip(channels * 255.0 + 0.5, 0, 255).astype(np.uint8)
 

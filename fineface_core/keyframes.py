@@ -74,14 +74,21 @@ def parse_keyframes(text: str, frames: int | None = None) -> list[Keyframe]:
         frame_text, spec = match[1], match[2].strip()
         if not re.fullmatch(r"[+-]?\d+", frame_text):
             raise AUSpecError(f"{where}: {quoted(frame_text)} is not a frame number (a whole number from 0); {HELP}")
+        if len(frame_text.lstrip("+-").lstrip("0")) > len(str(MAX_FRAMES)):
+            # int() of a number this long is refused by Python (over 4300 digits) or pointless: no clip is that long
+            raise AUSpecError(f"{where}: frame {quoted(frame_text, 20)} is past the end of any animation (at most "
+                              f"{MAX_FRAMES} frames); move the keyframe")
         frame = int(frame_text)
         if frame < 0:
             raise AUSpecError(f"{where}: frame {frame} is before the first frame; frames are counted from 0")
+        if frame > MAX_FRAMES:
+            raise AUSpecError(f"{where}: frame {frame} is past the end of any animation (at most {MAX_FRAMES} frames); "
+                              "move the keyframe")
         if frames is not None and frame > frames:
             raise AUSpecError(
                 f"{where}: frame {frame} is past the end of the animation: {frames} frames are numbered 0 to "
                 f"{frames - 1} (a keyframe at {frames} marks the end of the clip); raise frames to at least "
-                f"{frame + 1}, or move the keyframe")
+                f"{min(frame + 1, MAX_FRAMES)}, or move the keyframe")
         if not spec:
             raise AUSpecError(f"{where}: no AU spec after the ':' (write 'neutral' for a neutral face); {HELP}")
         if keyframes and frame == keyframes[-1].frame:

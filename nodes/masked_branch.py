@@ -12,6 +12,8 @@ from fineface_core.conditioning import rows_for_chunks
 from fineface_core.errors import FineFaceError
 from fineface_core.regional import mask_tokens
 
+from .attn2_patch import animation_frames
+
 
 def latent_hw(extra_options) -> tuple[int, int]:
     shape = extra_options.get("original_shape")
@@ -31,17 +33,23 @@ class MaskedAUBranch:
     def weights(self, extra_options, tokens: int, out: torch.Tensor) -> torch.Tensor:
         hw = latent_hw(extra_options)
         chunks = tuple(extra_options["cond_or_uncond"])
-        key = (tokens, hw, chunks, out.shape[0], out.device, out.dtype)
+        # A context window of an animation holds some of its frames: per-frame masks follow those frames, as the
+        # AU rows do (by position every window would take the first frames' masks).
+        frames = animation_frames(extra_options)
+        key = (tokens, hw, chunks, out.shape[0], out.device, out.dtype, frames)
         found = self._weights.get(key)
         if found is None:
             per_chunk = out.shape[0] // max(len(chunks), 1)
-            if self.mask.shape[0] not in (1, per_chunk):
-                raise FineFaceError(
-                    f"{self.mask.shape[0]} masks were given for a latent batch of {per_chunk} images: give one mask "
-                    f"(used for every image) or exactly {per_chunk} (one per image)"
-                )
+            if frames:
+                count, unit, whole = frames[1], "frame", f"an animation of {frames[1]} frames"
+            else:
+                count, unit, whole = per_chunk, "image", f"a latent batch of {per_chunk} images"
+            if self.mask.shape[0] not in (1, count):
+                raise FineFaceError(f"{self.mask.shape[0]} masks were given for {whole}: give one mask (used for "
+                                    f"every {unit}) or exactly {count} (one per {unit})")
             on_grid = mask_tokens(self.mask, hw, tokens)
-            found = rows_for_chunks(on_grid, on_grid, chunks, out.shape[0])[:, :, None].to(out.device, out.dtype)
+            found = rows_for_chunks(on_grid, on_grid, chunks, out.shape[0], frames)[:, :, None]
+            found = found.to(out.device, out.dtype)
             if len(self._weights) > 64:
                 self._weights.clear()
             self._weights[key] = found

@@ -4,13 +4,20 @@ The front end never parses a spec: it asks here, and the answer is what the node
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 
 from fineface_core.au_schema import au_schema
 from fineface_core.aus import AU_ORDER
+from fineface_core.errors import quoted
 
 from .au_vector import preview
+
+
+# The face sends one node's preset, spec and sliders: a few hundred bytes. ComfyUI's server takes bodies up to
+# its upload limit (100 MB), and a spec is parsed on the server's event loop; a cap keeps one request short.
+MAX_BODY = 64 * 1024
 
 
 def _bad_request(web, message: str):
@@ -26,10 +33,37 @@ def read_preview_request(body) -> tuple[str, str, dict[str, float]] | str:
         return "preset and spec must be strings"
     if not isinstance(sliders, dict) or sorted(sliders) != sorted(AU_ORDER):
         return f"sliders must map each of {', '.join(AU_ORDER)} to a number"
+    values = {}
     for code, value in sliders.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return f"slider {code} is {value!r}: give a finite number"
-    return preset, spec, {code: float(value) for code, value in sliders.items()}
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"slider {code} is {quoted(json.dumps(value), 40)}: give a finite number"
+        try:
+            values[code] = float(value)  # a JSON integer has no size limit: 10**400 does not fit a float
+        except OverflowError:
+            return f"slider {code} is a whole number too large for a float: give a finite number"
+        if not math.isfinite(values[code]):
+            return f"slider {code} is {values[code]!r}: give a finite number"
+    return preset, spec, values
+
+
+async def read_json(request) -> tuple[object, str | None]:
+    """(the request's JSON, None), or (None, what is wrong with the body)."""
+    too_large = (f"the request body is larger than {MAX_BODY:,} bytes; the face sends one node's preset, spec and "
+                 "sliders (a spec this long is checked when the node runs)")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None, too_large
+    body = b""
+    while len(body) <= MAX_BODY:  # a chunked body has no length: read at most one byte past the cap
+        chunk = await request.content.read(MAX_BODY + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > MAX_BODY:
+        return None, too_large
+    try:
+        return json.loads(body), None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than Python's recursion limit
+        return None, "the request body is not JSON"
 
 
 def register(server) -> None:
@@ -44,10 +78,9 @@ def register(server) -> None:
 
     @routes.post("/fineface/au_vector")
     async def fineface_au_vector(request):
-        try:
-            body = await request.json()
-        except ValueError:
-            return _bad_request(web, "the request body is not JSON")
+        body, wrong = await read_json(request)
+        if wrong:
+            return _bad_request(web, wrong)
         parsed = read_preview_request(body)
         if isinstance(parsed, str):
             return _bad_request(web, parsed)

@@ -172,6 +172,17 @@ def test_damaged_values_are_refused(tmp_path):
     refused(tmp_path / "nan.pt", "NaN or infinite", "encoder.4.0.conv1.weight")
 
 
+def test_finite_weights_that_compute_nan_are_named_as_the_file_s_fault(tmp_path):
+    """Every value finite, yet the model computes NaN: refused naming the file, not later as a mistyped AU."""
+    sd = random_state_dict(seed=2)
+    sd["classifier.2.running_var"].fill_(-1.0)  # the batch norm takes the square root of a negative number
+    torch.save({"model": sd}, tmp_path / "damaged.pt")
+    estimator = load_estimator(str(tmp_path / "damaged.pt"))
+    with pytest.raises(WeightFileError, match=r"damaged.pt computes NaN AU intensities \(for 2 of 2 faces\): its "
+                                              r"weights are damaged. Download it again. Use LibreFace's"):
+        estimate(estimator, random_faces(2))
+
+
 def test_foreign_files_are_refused_with_what_they_are(tmp_path):
     def save(name, obj):
         torch.save(obj, tmp_path / name)

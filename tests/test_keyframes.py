@@ -102,11 +102,19 @@ def test_one_keyframe_holds_for_every_frame():
     ("0: neutral\n4: AU7@2", 24, r"line 2 \('4: AU7@2'\): AU7 \(Lid Tightener\)"),
     ("0:", 24, r"line 1 .*no AU spec"),
     ("\n  \n", 24, r"no keyframes"),
+    # past any clip: no advice to raise frames beyond its maximum, and no number too long for int()
+    ("0: neutral\n4097: happiness", 24, r"line 2 .*frame 4097 is past the end of any animation \(at most 4096 frames\)"),
+    ("0: neutral\n4096: happiness", 24, r"raise frames to at least 4096,"),
     ("0: neutral", 0, r"number of frames"),
 ])
 def test_bad_keyframes_are_refused_naming_the_line(text, frames, message):
     with pytest.raises(AUSpecError, match=message):
         keyframe_vectors(text, frames, "linear")
+
+
+def test_a_frame_number_too_long_for_int_is_refused_naming_the_line():
+    with pytest.raises(AUSpecError, match=r"line 2 .*frame '9{20}…' \(5,000 characters\) is past the end of any anim"):
+        keyframe_vectors("0: neutral\n" + "9" * 5000 + ": happiness", 24, "linear")
 
 
 def test_an_unknown_easing_is_refused():
@@ -161,5 +169,10 @@ def test_the_keyframes_are_checked_when_the_prompt_is_queued(registry):
     assert not _validate(zero, "1")[0]
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceAUKeyframes"]
     assert cls.VALIDATE_INPUTS(keyframes=None) is True  # a linked text has no value at queue time
+    # a frame number too long for int() is a refusal with its line, not an exception in ComfyUI's validation
+    huge = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n" + "1" * 5000 + ": smile",
+                                                                  "frames": 16, "easing": "linear"}}}
+    ok, errors = _validate(huge, "1")[:2]
+    assert not ok and "custom_validation_failed" in str(errors) and "past the end of any animation" in str(errors)
     with pytest.raises(AUSpecError, match="past the end"):
         getattr(cls(), cls.FUNCTION)(keyframes=TEXT, frames=12, easing="hold")

@@ -14,6 +14,8 @@ import torch
 from fineface_core.errors import FineFaceError
 from fineface_core.regional import mask_tokens, token_grid
 from tests.support import ipadapter_protocol
+from tests.support.animatediff_protocol import TemporalMixer
+from tests.test_animatediff import SPECS, TOL, WINDOWS, call
 from tests.test_nodes import Family, aus, ip_layers, pack, real_ipadapter, rel, run_comfy  # noqa: F401 (pack, real_ipadapter: fixtures)
 
 LATENTS = {"square": (8, 8), "wide": (8, 12), "odd": (13, 21)}  # (h, w); odd = 104x168 px (grids 13x21, 7x11, 4x6, 2x3)
@@ -251,3 +253,28 @@ def test_bad_masks_are_refused_with_what_to_do(pack, fams):
         run_comfy(pack, apply(pack, fam, "AU12", mask=torch.rand(1, 64, 64)), x, sigma, ctx, (1, 0))
     # a mask at the latent's own size (or any size of the same aspect) is resized
     run_comfy(pack, apply(pack, fam, "AU12", mask=torch.rand(1, 8, 12)), x, sigma, ctx, (1, 0))
+
+
+def test_per_frame_masks_follow_the_frames_of_an_animation_s_context_windows(pack, fams):
+    """AnimateDiff runs the UNet on windows of the frames (ad_params' sub_idxs): frame i keeps mask i wherever it
+    sits in a window, as it keeps AU vector i. The oracle: a model patched with the window's vectors and masks."""
+    fam, frames = fams["sd15"], len(SPECS)
+    masks = torch.zeros(frames, 64, 64)
+    for i in range(frames):
+        masks[i, :, : 8 * (i + 1)] = 1.0  # frame i: the left (i + 1) / 8 of the image
+    base = fam.model.clone()
+    base.set_model_input_block_patch(TemporalMixer(seed=1))  # mixes a window's frames: a wrong mask shows in all
+    animated = apply(pack, fam, SPECS, model=base, mask=masks)
+    g = torch.Generator().manual_seed(2)
+    x_all, sigma = torch.randn(frames, 4, 8, 8, generator=g), torch.tensor([3.0])
+    ctx = {0: torch.randn(1, 77, 768, generator=g), 1: torch.randn(1, 77, 768, generator=g)}
+    for window in WINDOWS["wrapped"] + WINDOWS["strided"]:
+        ad = {"full_length": frames, "context_length": len(window), "sub_idxs": window}
+        got = call(pack, animated, x_all[window], sigma, ctx, (1, 0), ad)
+        oracle = apply(pack, fam, [SPECS[i] for i in window], model=base, mask=masks[window])
+        assert rel(got, call(pack, oracle, x_all[window], sigma, ctx, (1, 0))) < TOL, window
+    # as many masks as a window holds, not as the animation has frames: by position they would repeat
+    four = apply(pack, fam, SPECS, model=base, mask=masks[:4])
+    with pytest.raises(FineFaceError, match=r"4 masks were given for an animation of 8 frames: give one mask \(used "
+                                            r"for every frame\) or exactly 8 \(one per frame\)"):
+        call(pack, four, x_all[4:], sigma, ctx, (1, 0), {"full_length": frames, "context_length": 4, "sub_idxs": [4, 5, 6, 7]})

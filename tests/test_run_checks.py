@@ -2,6 +2,7 @@
 output file the user did not name."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from workflows import run as headless
 from workflows.run_checks import SWEEP_CHOICES, UsageError, out_paths, sweep_choice
 
 from tests.support import comfy_env
+from tests.test_workflows import comfy, models_dir  # noqa: F401 (fixtures: the test checkpoint and FineFace release)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROKEN = "BROKEN-TREE-IMPORTED"
@@ -100,6 +102,9 @@ def test_every_bad_option_fails_before_comfyui_is_imported(tmp_path, broken_comf
         (["--comfyui", missing], "--comfyui " + missing + ": no such folder"),
         (["--comfyui", txt], "--comfyui " + txt + ": is a file"),
         (["--comfyui", folder], "is not a ComfyUI folder"),
+        # /sys refuses new files even to root, for whom access() says yes everywhere
+        (["--output-dir", "/sys/fineface-output"], "--output-dir /sys/fineface-output: cannot write in /sys"),
+        (["--out", "/sys/fineface.png"], "--out /sys/fineface.png: cannot write in /sys"),
         (["--out", folder], "is a folder; give a file name in it"),
         (["--out", os.path.join(txt, "x.png")], "is a file, so no folder can be made under it"),
         (["--out", str(tmp_path / "x.jpg")], "must be a .png file"),
@@ -122,6 +127,14 @@ def test_every_bad_option_fails_before_comfyui_is_imported(tmp_path, broken_comf
         (["--image", png, "--face", "1"], "--face / --crop-size belong to the face_crop workflow"),
         (["--workflow", "face_crop", "--image", png, "--crop-size", "500"], "--crop-size 500: give a multiple of 64"),
         (["--workflow", "basic", "--denoise", "0.5"], "--image / --denoise belong to the edit and face_crop"),
+        # options that would otherwise be dropped without a word
+        (["--workflow", "basic", "--keyframes", "0: happiness"], "--keyframes renders the AU animation workflow, not --workflow basic"),
+        (["--workflow", "grid", "--aus", "neutral; sadness", "--keyframes", "0: happiness"], "not --workflow grid"),
+        (["--workflow", "animation"], "the animation workflow needs --keyframes, e.g."),
+        (["--which-face", "rightmost"], "--which-face goes with --aus-from PHOTO"),
+        (["--face-index", "1", "--intensities", "LibreFace raw"], "--face-index / --intensities go with --aus-from PHOTO"),
+        (["--aus-from", png, "--face-index", "1"], "--face-index goes with --which-face 'by index': add that"),
+        (["--aus-from", png, "--which-face", "by index", "--face-index", "-1"], "--face-index -1: faces are counted from 0"),
     ]
     out = run_in_fresh_python(cases, broken_comfyui)
     for (args, expected), (rc, err) in zip(cases, out["results"]):
@@ -188,3 +201,59 @@ def test_several_images_never_replace_unnamed_files_without_overwrite(tmp_path):
     assert not (tmp_path / "result_1.png").exists()  # all or nothing
     headless.copy_out(images, out, overwrite=True)
     assert Image.open(tmp_path / "result_2.png").getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_a_failed_copy_leaves_every_file_as_it_was_and_nothing_half_written(tmp_path):
+    """Two images to <out>_1 / <out>_2 with --overwrite; the second one cannot be read (gone): the user's
+    <out>_1 is kept, not replaced by the first image, and no temporary file is left beside it."""
+    first = tmp_path / "rendered_0.png"
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(first)
+    (tmp_path / "result_1.png").write_bytes(b"the user's file")
+    with pytest.raises(FileNotFoundError):
+        headless.copy_out([str(first), str(tmp_path / "gone.png")], str(tmp_path / "result.png"), overwrite=True)
+    assert (tmp_path / "result_1.png").read_bytes() == b"the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rendered_0.png", "result_1.png"]
+
+
+def test_out_may_name_the_saved_image_itself(tmp_path):
+    """--out pointing at the very file ComfyUI saved (--output-dir x --out x/FineFace_00001_.png) is kept whole."""
+    image = tmp_path / "FineFace_00001_.png"
+    Image.new("RGB", (8, 8), (0, 255, 0)).save(image)
+    headless.copy_out([str(image)], str(image), overwrite=False)
+    assert Image.open(image).getpixel((0, 0)) == (0, 255, 0)
+    assert [p.name for p in tmp_path.iterdir()] == [image.name]
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_render_says_so_and_leaves_the_named_file_as_it_was(models_dir, tmp_path):
+    """A real `python -m workflows.run` interrupted with SIGINT while it samples: it stops there (from 0.3.x
+    ComfyUI's asyncio.run would take the signal over and finish the prompt first), exit status 130, a line saying
+    what happened instead of ComfyUI's traceback, --out untouched, no scratch folder left behind."""
+    out = tmp_path / "mine.png"
+    out.write_bytes(b"the user's file")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, COMFYUI_PATH=comfy_env.comfy_path(), TMPDIR=str(scratch))
+    argv = [sys.executable, "-m", "workflows.run", "--cpu", "--models-dir", str(models_dir), "--output-dir",
+            str(tmp_path / "output"), "--prompt", "a face", "--aus", "happiness", "--steps", "500", "--width", "64",
+            "--height", "64", "--out", str(out)]
+    # a shell's background job ignores SIGINT, and children inherit that: the runner gets Python's own handler
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in proc.stdout:
+            if "step 2/500" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)  # seconds when it stops in the sampler; 500 steps take minutes
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-3000:]
+    # the last word is the runner's (a newer tree logs its own import warnings with tracebacks at start-up)
+    assert err.strip().splitlines()[-1].startswith(f"interrupted (Ctrl-C): the render stopped; --out {out} was not")
+    assert "KeyboardInterrupt" not in err and "samplers.py" not in err
+    assert out.read_bytes() == b"the user's file"
+    assert not list((tmp_path / "output").rglob("*.png"))  # stopped in the sampler, not after Save Image
+    assert not list(scratch.iterdir())  # the runner's scratch folder (input copy, previews) is gone

@@ -95,6 +95,39 @@ def test_routes_answer_json_and_refuse_bad_requests(pack):
     assert nan_status == 400 and nan["error"] == "slider AU1 is nan: give a finite number"
 
 
+def test_hostile_bodies_get_a_400_with_a_message_never_a_500(pack):
+    """Python's JSON reads integers of any size and nests as deep as its recursion limit; ComfyUI's server takes
+    bodies up to its upload limit (100 MB), and a spec is parsed on its event loop."""
+    async def chunked():
+        for _ in range(100):
+            yield b" " * 1000
+
+    bodies = {
+        "huge integer": json.dumps({"sliders": dict(ZERO, AU6=10 ** 400)}).encode(),
+        "deep nesting": b"[" * 20_000 + b"]" * 20_000,
+        "a list slider": json.dumps({"sliders": dict(ZERO, AU6=[[1] * 1000])}).encode(),
+        "too large": json.dumps({"spec": "AU12\n" * 20_000, "sliders": ZERO}).encode(),
+        "too large, chunked": chunked(),
+    }
+
+    async def run():
+        async with _client(pack) as client:
+            answers = {}
+            for name, body in bodies.items():
+                res = await client.post("/fineface/au_vector", data=body)
+                answers[name] = (res.status, await res.json())
+            return answers
+
+    answers = asyncio.run(run())
+    assert {name: status for name, (status, _) in answers.items()} == {name: 400 for name in bodies}
+    assert answers["huge integer"][1]["error"] == "slider AU6 is a whole number too large for a float: give a finite number"
+    assert answers["deep nesting"][1]["error"] == "the request body is not JSON"
+    assert answers["a list slider"][1]["error"].startswith("slider AU6 is '[[1, 1, 1")
+    assert len(answers["a list slider"][1]["error"]) < 200
+    for name in ("too large", "too large, chunked"):
+        assert answers[name][1]["error"].startswith("the request body is larger than 65,536 bytes")
+
+
 def test_every_node_has_a_help_page_naming_its_inputs(registry):
     pack_nodes = {n: c for n, c in registry.NODE_CLASS_MAPPINGS.items() if n.startswith("FineFace")}
     assert len(pack_nodes) == 13

@@ -19,15 +19,26 @@ def add_arguments(parser):
                         "render them: stands for --aus")
     g.add_argument("--au-estimator", metavar="NAME",
                    help="LibreFace AU model file in models/libreface (default: resnet.pt, else combined_resnet.pt)")
-    g.add_argument("--which-face", default="largest",
+    # No defaults in argparse (they are DEFAULTS): an option given without --aus-from is refused, never ignored.
+    g.add_argument("--which-face",
                    choices=("largest", "leftmost", "rightmost", "topmost", "closest to centre", "by index"),
                    help="the face to read when the photo has several (default: largest)")
-    g.add_argument("--face-index", type=int, default=0, help="with --which-face 'by index': 0 = the leftmost face")
-    g.add_argument("--no-face", default="error", choices=("error", "whole image"),
+    g.add_argument("--face-index", type=int, help="with --which-face 'by index': 0 = the leftmost face")
+    g.add_argument("--no-face", choices=("error", "whole image"),
                    help="a photo where no face is found: stop (default), or read the whole photo's centre square")
-    g.add_argument("--intensities", default="FineFace training labels", choices=("FineFace training labels", "LibreFace raw"),
+    g.add_argument("--intensities", choices=("FineFace training labels", "LibreFace raw"),
                    help="the readings corrected as the paper made FineFace's AffectNet labels from them (default), "
                         "or as LibreFace gives them")
+
+
+OWN_OPTIONS = (("--au-estimator", "au_estimator"), ("--which-face", "which_face"), ("--face-index", "face_index"),
+               ("--no-face", "no_face"), ("--intensities", "intensities"))
+DEFAULTS = {"which_face": "largest", "face_index": 0, "no_face": "error", "intensities": "FineFace training labels"}
+
+
+def setting(args, name: str):
+    value = getattr(args, name, None)
+    return DEFAULTS[name] if value is None else value
 
 
 class PhotoUsageError(Exception):
@@ -37,9 +48,17 @@ class PhotoUsageError(Exception):
 def check(args, workflow: str):
     """Before ComfyUI starts: what --aus-from cannot be combined with, and that the photo is there."""
     if not getattr(args, "aus_from", None):
-        if getattr(args, "au_estimator", None):
-            raise PhotoUsageError("--au-estimator goes with --aus-from")
+        given = [flag for flag, name in OWN_OPTIONS if getattr(args, name, None) is not None]
+        if given:
+            raise PhotoUsageError(f"{' / '.join(given)} {'go' if len(given) > 1 else 'goes'} with --aus-from PHOTO "
+                                  "(reading the expression off a photo); give --aus-from, or leave "
+                                  f"{'them' if len(given) > 1 else 'it'} out")
         return
+    if args.face_index is not None and args.which_face != "by index":
+        raise PhotoUsageError("--face-index goes with --which-face 'by index'" + (
+            f", not {args.which_face!r}" if args.which_face else ": add that"))
+    if args.face_index is not None and args.face_index < 0:
+        raise PhotoUsageError(f"--face-index {args.face_index}: faces are counted from 0 (the leftmost)")
     if args.aus:
         raise PhotoUsageError("give the expression either as --aus or as --aus-from PHOTO, not both")
     if workflow in ("sweep", "grid"):
@@ -110,8 +129,8 @@ def spec_from_photo(args, fp, stream=None) -> str:
     path = find_estimator(fp, args.au_estimator)
     estimator = load_estimator(path)
     try:
-        reading = read_expressions(read_photo(args.aus_from), estimator, args.which_face, args.face_index, args.no_face,
-                                   args.intensities)
+        reading = read_expressions(read_photo(args.aus_from), estimator, setting(args, "which_face"),
+                                   setting(args, "face_index"), setting(args, "no_face"), setting(args, "intensities"))
     except NoFaceError as e:
         raise FineFaceError(f"--aus-from {args.aus_from}: {e} (here: --no-face 'whole image')") from None
     except FineFaceError as e:

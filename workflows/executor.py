@@ -20,10 +20,13 @@ executor here runs one prompt, so the classic cache is kept there too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import inspect
 import os
+import signal
 import sys
+import threading
 import uuid
 
 
@@ -92,6 +95,26 @@ def validate(execution_module, prompt_id: str, prompt: dict):
     return wait(fn(*args))
 
 
+@contextlib.contextmanager
+def interruptible():
+    """Ctrl-C stops the prompt at once. From 0.3.x the executor runs in ``asyncio.run``, whose runner takes SIGINT
+    over where it finds Python's own handler and then only cancels its task at the next ``await``: after the
+    sampler, the decoder and Save Image have run to their end. Any other handler is left alone."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def rejection(server: ExecutorServer, error, node_errors) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     lines = [f"ComfyUI rejected the prompt: {message}"]
@@ -112,7 +135,8 @@ def run_prompt(execution_module, server: ExecutorServer, prompt: dict, extra_dat
     executor = make_executor(execution_module, server)
     server.last_prompt_id = prompt_id
     extra = {"client_id": "fineface", **(extra_data or {})}  # without a client id the executor reports nothing
-    executor.execute(prompt, prompt_id, extra, list(outputs))
+    with interruptible():
+        executor.execute(prompt, prompt_id, extra, list(outputs))
     if not executor.success:
         errors = [d for e, d in server.messages if e == "execution_error"]
         if errors:

@@ -41,9 +41,14 @@ def check(args, name: str, usage_error):
     own = [flag for flag, value in (("--frames", args.frames), ("--easing", args.easing), ("--fps", args.fps))
            if value is not None]
     if name != NAME:
+        if chosen(args):  # --workflow named a still-image workflow: the keyframes would be dropped
+            raise usage_error(f"--keyframes renders the AU animation workflow, not --workflow {name}: leave out "
+                              "--workflow (or give --workflow animation)")
         if own:
             raise usage_error(f"{' / '.join(own)} belong to an animation: give --keyframes")
         return
+    if not chosen(args):
+        raise usage_error("the animation workflow needs --keyframes, e.g. --keyframes '0: neutral; 16: happiness@4'")
     others = [flag for flag, dest in OTHER_WORKFLOWS_OPTIONS if getattr(args, dest, None) is not None]
     if args.mask_from_alpha:
         others.append("--mask-from-alpha")

@@ -12,8 +12,9 @@ loaded as a custom node. Only local files are used; nothing is downloaded.
 
 Every option is checked before ComfyUI is imported (workflows/run_checks.py); a bad one, or a
 missing model file (checked before anything renders), ends with a message and exit status 2.
-A failed render ends with status 1. --out is replaced when it exists (the user named it); the
-numbered files of a workflow that saves several images are not, unless --overwrite.
+A failed render ends with status 1, Ctrl-C with 130. --out is replaced when it exists (the user
+named it), whole or not at all; the numbered files of a workflow that saves several images are not,
+unless --overwrite.
 """
 from __future__ import annotations
 
@@ -457,22 +458,44 @@ def prepare(args) -> tuple[str, str, dict]:
 
 
 def copy_out(images: list[str], out: str, overwrite: bool):
-    """The saved images to --out (the names as out_paths gives them)."""
+    """The saved images to --out (the names as out_paths gives them), all or none: each is copied to a hidden
+    file beside its destination and renamed into place only when every copy is whole, so a failed or
+    interrupted copy (Ctrl-C) leaves no half-written image and every file that was there as it was."""
     check_unnamed_outputs(out, len(images), overwrite)  # the count is known only now (batches)
-    for path, dest in zip(images, out_paths(out, len(images))):
-        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-        shutil.copyfile(path, dest)
+    destinations = out_paths(out, len(images))
+    staged = []
+    try:
+        for path, dest in zip(images, destinations):
+            folder = os.path.dirname(os.path.abspath(dest))
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".partial")
+            os.close(fd)
+            staged.append(tmp)
+            shutil.copy(path, tmp)  # with the saved image's permissions (mkstemp makes it private)
+        for tmp, dest in zip(staged, destinations):
+            os.replace(tmp, dest)
+    except BaseException:
+        for tmp in staged:
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+        raise
+    for dest in destinations:
         print(f"wrote {dest}")
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        name, comfyui, wf = prepare(args)
-    except (UsageError, AUSpecError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return render(args, name, comfyui, wf)
+        try:
+            name, comfyui, wf = prepare(args)
+        except (UsageError, AUSpecError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return render(args, name, comfyui, wf)
+    except KeyboardInterrupt:  # Ctrl-C: what stopped, not a traceback from wherever ComfyUI was
+        kept = f"; --out {args.out} was not written (a file there is as it was)" if args.out else ""
+        print(f"\ninterrupted (Ctrl-C): the render stopped{kept}", file=sys.stderr)
+        return 130
 
 
 def render(args, name: str, comfyui: str, wf: dict) -> int:
@@ -496,7 +519,12 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
             load_extra_model_paths(fp, comfyui)
         if args.output_dir:
             if not os.path.isdir(args.output_dir):
-                os.makedirs(args.output_dir)
+                try:
+                    os.makedirs(args.output_dir)
+                except OSError as e:  # checked before ComfyUI started, but a file system can still refuse
+                    print(f"error: --output-dir {args.output_dir}: cannot make the folder ({e.strerror or e})",
+                          file=sys.stderr)
+                    return 2
                 print(f"made the output folder {args.output_dir}", flush=True)
             fp.set_output_directory(os.path.abspath(args.output_dir))
         fp.set_temp_directory(os.path.join(scratch, "temp"))  # Preview Image nodes write here
@@ -558,14 +586,16 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
         if not images or (name == keyframes_cli.NAME and not animated):
             print("error: the workflow saved no image", file=sys.stderr)
             return 1
-        if args.out and animated:
-            copy_out(animated[:1], args.out, args.overwrite)
-        elif args.out:
+        if args.out:
             try:
-                copy_out(images, args.out, args.overwrite)
+                copy_out(animated[:1] if animated else images, args.out, args.overwrite)
             except UsageError as e:
                 print(f"error: {e} (the images are in {fp.get_output_directory()})", file=sys.stderr)
                 return 2
+            except OSError as e:
+                print(f"error: could not write --out {args.out} ({e.strerror or e}); nothing was written there "
+                      f"(the images are in {fp.get_output_directory()})", file=sys.stderr)
+                return 1
         return 0
     finally:
         comfy_utils.set_progress_bar_global_hook(old_hook)

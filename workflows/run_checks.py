@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 
 from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, AU_ORDER, OTHER_FACS_AUS, SAFE_MAX, SAFE_MIN, parse_aus, split_specs
 
@@ -143,6 +144,11 @@ def _check_can_make(flag: str, target: str, folder: str):
         raise UsageError(f"{flag} {target}: {base} is a file, so no folder can be made under it")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {target}: cannot write in {base} (no permission)")
+    try:  # access() says yes to root everywhere, and knows nothing of read-only or special file systems (/sys)
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as e:
+        raise UsageError(f"{flag} {target}: cannot write in {base} ({e.strerror or e})") from None
 
 
 def check_output_dir(path: str):
