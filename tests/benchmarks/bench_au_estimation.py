@@ -14,24 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
 import torch
 
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(median wall seconds, median process CPU seconds) of fn(), after one untimed call."""
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
+from tests.benchmarks.timing import timed
 
 
 def line(name: str, faces: int, wall: float, cpu: float) -> str:

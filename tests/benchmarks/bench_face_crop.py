@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 from fineface_core.face_crop import face_crops, paste_faces
-from tests.benchmarks.bench_au_estimation import timed
+from tests.benchmarks.timing import timed
 from tests.support.libreface_files import skimage_photo
 
 

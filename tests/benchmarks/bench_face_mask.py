@@ -10,19 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
+from tests.benchmarks.timing import timed
 
 
 def main(argv=None):
