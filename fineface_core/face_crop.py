@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FineFaceError
-from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, quad_mask, to_rgb_uint8
+from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
 from .face_masks import box_quad
 
 SIZES = (64, 2048)  # crop side limits; a multiple of 64
@@ -33,10 +33,6 @@ class FaceSquare:
 
     def describe(self) -> str:
         return f"square x={self.x} y={self.y} side={self.side} of a {self.width}x{self.height} image"
-
-
-def _name(i: int, n: int) -> str:
-    return "the image" if n == 1 else f"image {i + 1} of {n} (batch index {i})"
 
 
 def face_square(box, grow: float, height: int, width: int, image: int = 0) -> FaceSquare:
@@ -79,11 +75,11 @@ def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow
     n, h, w = images.shape[:3]
     crops, squares, masks, report = [], [], [], []
     for i in range(n):
-        faces = find_faces(to_rgb_uint8(images[i], _name(i, n)))
+        faces = find_faces(to_rgb_uint8(images[i], image_name(i, n)))
         if not faces:
-            raise NoFaceError(f"no face found in {_name(i, n)}. The detector finds frontal, upright faces about 100 px "
+            raise NoFaceError(f"no face found in {image_name(i, n)}. The detector finds frontal, upright faces about 100 px "
                               "or more across; crop by hand (core Image Crop) for other faces.")
-        chosen = faces if choose == EVERY_FACE else [choose_face(faces, choose, index, (h, w), _name(i, n))]
+        chosen = faces if choose == EVERY_FACE else [choose_face(faces, choose, index, (h, w), image_name(i, n))]
         for face in chosen:
             square = face_square(face.box, grow, h, w, i)
             region = images[i, square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
@@ -132,7 +128,7 @@ def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float =
     out = images.astype(np.float32, copy=True)
     for square in squares:
         if (square.height, square.width) != tuple(images.shape[1:3]):
-            raise FineFaceError(f"{_name(square.image, n)} is {images.shape[2]}x{images.shape[1]}, but its crop was cut "
+            raise FineFaceError(f"{image_name(square.image, n)} is {images.shape[2]}x{images.shape[1]}, but its crop was cut "
                                 f"from a {square.width}x{square.height} image: paste into the image Face Crop was given")
     for k, square in enumerate(squares):
         back = _resize(np.clip(crops[k], 0.0, 1.0), square.side)[..., :channels]

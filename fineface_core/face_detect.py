@@ -69,6 +69,11 @@ class Face:
 # Images
 # ------------------------------------------------------------------------------------------
 
+def image_name(i: int, n: int) -> str:
+    """How messages name image ``i`` of a batch of ``n``."""
+    return "the image" if n == 1 else f"image {i + 1} of {n} (batch index {i})"
+
+
 def to_rgb_uint8(image: np.ndarray, name: str = "the image") -> np.ndarray:
     """A float image [H, W, C] in 0..1 (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) -> uint8 RGB.
     Alpha is dropped, as PIL's convert("RGB") does in LibreFace's own loader."""

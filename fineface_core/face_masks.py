@@ -11,14 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import FineFaceError
-from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, quad_mask, to_rgb_uint8
+from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
 
 NO_FACE = ("error", "empty mask")
 SMALL_SIGMA = 8.0  # px: wider feathers are blurred at a smaller scale
-
-
-def _name(i: int, n: int) -> str:
-    return "the image" if n == 1 else f"image {i + 1} of {n} (batch index {i})"
 
 
 def box_quad(box, grow: float) -> np.ndarray:
@@ -70,7 +66,7 @@ def face_masks(images: np.ndarray, choose: str = "by index", index: int = 0, gro
     n, h, w = images.shape[:3]
     masks, report = [], []
     for i in range(n):
-        faces = find_faces(to_rgb_uint8(images[i], _name(i, n)))
+        faces = find_faces(to_rgb_uint8(images[i], image_name(i, n)))
         absent = not faces or (choose == "by index" and index >= len(faces))
         if absent and no_face == "empty mask":
             masks.append(np.zeros((h, w), np.float32))
@@ -79,13 +75,13 @@ def face_masks(images: np.ndarray, choose: str = "by index", index: int = 0, gro
                           if faces else f"image {i + 1}: no face found, empty mask (the adapter does nothing there)")
             continue
         if not faces:
-            raise NoFaceError(f"no face found in {_name(i, n)}. The detector finds frontal, upright faces about 100 px "
+            raise NoFaceError(f"no face found in {image_name(i, n)}. The detector finds frontal, upright faces about 100 px "
                               "or more across; or set no_face to 'empty mask' to go on without this face.")
         if absent:  # faces, but not as many as the index asks for
-            raise FineFaceError(f"face index {index} asked for, but {_name(i, n)} has {len(faces)} face"
+            raise FineFaceError(f"face index {index} asked for, but {image_name(i, n)} has {len(faces)} face"
                                 f"{'s' if len(faces) != 1 else ''} (0 = leftmost, up to {len(faces) - 1}); choose "
                                 "another index, or set no_face to 'empty mask' to go on without this face.")
-        face = choose_face(faces, choose, index, (h, w), _name(i, n))
+        face = choose_face(faces, choose, index, (h, w), image_name(i, n))
         k = next(k for k, f in enumerate(faces) if f is face)
         masks.append(feathered(quad_mask(h, w, box_quad(face.box, grow)), feather))
         report.append(f"image {i + 1}: {len(faces)} face{'s' if len(faces) != 1 else ''}, masked face {k} "

@@ -11,8 +11,8 @@ from .au_estimator import MAX_INTENSITY, AUEstimator, estimate
 from .aus import AU_ORDER, format_aus
 from .conditioning import AUVectors
 from .errors import FineFaceError
-from .face_detect import (Face, NoFaceError, aligned_face, centre_crop, choose_face, find_faces, quad_mask, read_region,
-                          to_rgb_uint8, whole_image_quad)
+from .face_detect import (Face, NoFaceError, aligned_face, centre_crop, choose_face, find_faces, image_name, quad_mask,
+                          read_region, to_rgb_uint8, whole_image_quad)
 
 NO_FACE = ("error", "whole image")
 SCALES = ("FineFace training labels", "LibreFace raw")
@@ -49,10 +49,6 @@ class PhotoReading:
     report: tuple[str, ...]  # one line per image: which face, where
 
 
-def _name(i: int, n: int) -> str:
-    return f"image {i + 1} of {n} (batch index {i})" if n > 1 else "the image"
-
-
 def _no_face_error(missing: list[int], n: int) -> NoFaceError:
     if n == 1:
         where = "the image"
@@ -77,7 +73,7 @@ def read_expressions(images: np.ndarray, estimator: AUEstimator, choose: str = "
     if images.ndim != 4 or images.shape[0] == 0:
         raise FineFaceError(f"expected a batch of images [N, H, W, C], got the shape {list(images.shape)}")
     n, h, w = images.shape[:3]
-    rgbs = [to_rgb_uint8(images[i], _name(i, n)) for i in range(n)]
+    rgbs = [to_rgb_uint8(images[i], image_name(i, n)) for i in range(n)]
     found = [find_faces(rgb) for rgb in rgbs]
     missing = [i for i, faces in enumerate(found) if not faces]
     if missing and no_face == "error":
@@ -85,7 +81,7 @@ def read_expressions(images: np.ndarray, estimator: AUEstimator, choose: str = "
     crops, masks, all_masks, report = [], [], [], []
     for i, (rgb, faces) in enumerate(zip(rgbs, found)):
         if faces:
-            face: Face = choose_face(faces, choose, index, (h, w), _name(i, n))
+            face: Face = choose_face(faces, choose, index, (h, w), image_name(i, n))
             quad = face.quad()
             k = next(k for k, f in enumerate(faces) if f is face)
             which = f"{len(faces)} faces, read face {k} ({choose}; 0 = leftmost)" if len(faces) > 1 else "one face"
