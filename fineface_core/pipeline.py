@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from .aus import parse_au_batch
-from .loading import load_weights
+from .weightfiles.loading import load_weights
 from .reference import attach_fineface
 from .weights import FineFaceWeights
 

@@ -2,10 +2,10 @@ import os
 
 import torch
 
-from fineface_core.au_estimator import AUEstimator, load_estimator
+from fineface_core.faces.libreface import AUEstimator, load_estimator
 from fineface_core.errors import WeightFileError
-from fineface_core.face_detect import CHOICES
-from fineface_core.photo_aus import NO_FACE, SCALES, read_expressions
+from fineface_core.faces.detect import CHOICES
+from fineface_core.faces.photo_aus import NO_FACE, SCALES, read_expressions
 
 from .libreface_paths import estimator_menu, estimator_path, missing_message
 from .types import AU_VECTOR, CATEGORY

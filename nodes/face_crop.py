@@ -1,7 +1,7 @@
-"""Face Crop and Face Paste: edit one face of a large photo at 512 px and put it back (fineface_core.face_crop)."""
+"""Face Crop and Face Paste: edit one face of a large photo at 512 px and put it back (fineface_core.faces.crop)."""
 import torch
 
-from fineface_core.face_crop import CROP_CHOICES, SIZES, face_crops, paste_faces
+from fineface_core.faces.crop import CROP_CHOICES, SIZES, face_crops, paste_faces
 
 from .types import CATEGORY, FACE_CROP
 

@@ -1,8 +1,8 @@
 """Face Mask: the mask of one detected face per image, for Apply FineFace Adapter's ``mask``."""
 import torch
 
-from fineface_core.face_detect import CHOICES
-from fineface_core.face_masks import NO_FACE, face_masks
+from fineface_core.faces.detect import CHOICES
+from fineface_core.faces.masks import NO_FACE, face_masks
 
 from .types import CATEGORY
 

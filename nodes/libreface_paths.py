@@ -5,7 +5,7 @@ import os
 
 import folder_paths
 
-from fineface_core.au_estimator import CHECKPOINT_NAMES, EXTENSIONS
+from fineface_core.faces.libreface import CHECKPOINT_NAMES, EXTENSIONS
 
 FOLDER = "libreface"
 

@@ -1,5 +1,5 @@
 from fineface_core.errors import WeightFileError
-from fineface_core.loading import describe, load_weights
+from fineface_core.weightfiles.loading import describe, load_weights
 
 from .paths import NOTHING, fineface_dirs, weight_entries
 from .types import CATEGORY, FINEFACE

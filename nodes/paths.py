@@ -5,7 +5,7 @@ import os
 
 import folder_paths
 
-from fineface_core.loading import find_release_files, find_weights
+from fineface_core.weightfiles.loading import find_release_files, find_weights
 
 FOLDER = "fineface"
 NOTHING = "(no FineFace weights in models/fineface)"

@@ -7,8 +7,8 @@ download for a file that is missing only when that file's name is a widget value
 from __future__ import annotations
 
 from fineface_core.errors import WeightFileError
-from fineface_core.loading import describe
-from fineface_core.official import NO_LORA, RELEASE_URL, load_release_files
+from fineface_core.weightfiles.loading import describe
+from fineface_core.weightfiles.official import NO_LORA, RELEASE_URL, load_release_files
 
 from .paths import fineface_dirs, release_file_entries
 from .types import CATEGORY, FINEFACE

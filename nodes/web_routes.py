@@ -8,7 +8,7 @@ import json
 import math
 import sys
 
-from fineface_core.au_schema import au_schema
+from fineface_core.au_vector import au_schema
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import quoted
 

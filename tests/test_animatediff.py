@@ -20,7 +20,7 @@ from fineface_core.conditioning import AUVectors, rows_for_chunks
 from fineface_core.errors import AUSpecError
 from tests.support import comfy_env
 from tests.support.animatediff_protocol import TemporalMixer, apply_animatediff, pyramid_weights, static_windows
-from tests.test_nodes import Family, pack, rel  # noqa: F401  (pack is a fixture)
+from tests.test_patch_equals_reference import Family, pack, rel  # noqa: F401  (pack is a fixture)
 
 FRAMES = 8
 TOL = 1e-4  # float32 rounding: the oracle encodes each window's vectors as a batch of its own

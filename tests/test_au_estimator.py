@@ -9,7 +9,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from fineface_core.au_estimator import (CROP_SIZE, IMAGENET_MEAN, IMAGENET_STD, LIBREFACE_AUS, estimate, load_estimator,
+from fineface_core.faces.libreface import (CROP_SIZE, IMAGENET_MEAN, IMAGENET_STD, LIBREFACE_AUS, estimate, load_estimator,
                                         normalise)
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import WeightFileError

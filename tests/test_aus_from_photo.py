@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from fineface_core.au_estimator import estimate, load_estimator
+from fineface_core.faces.libreface import estimate, load_estimator
 from fineface_core.aus import ACTION_UNITS, parse_aus
 from fineface_core.errors import FineFaceError, WeightFileError
-from fineface_core import face_detect as fd
-from fineface_core.photo_aus import as_training_labels
+from fineface_core.faces import detect as fd
+from fineface_core.faces.photo_aus import as_training_labels
 from tests.support import comfy_env
 from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
 from workflows import aus_from_photo

@@ -12,8 +12,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from fineface_core.cli import main
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.cli import main
+from fineface_core.weightfiles.loading import load_weights
 from tests.support.official_files import write_official_release
 from tests.support.tiny_unets import tiny_unet
 
@@ -142,7 +142,7 @@ def test_a_torch_checkpoint_renamed_safetensors_is_named_as_such(release, tmp_pa
 
 
 def test_help_and_option_mistakes_answer_before_torch_is_imported():
-    probe = ("import sys\nfrom fineface_core.cli import main\n"
+    probe = ("import sys\nfrom fineface_core.weightfiles.cli import main\n"
              "for argv in (['--help'], ['convert', 'a', 'b.txt'], ['convert', 'a']):\n"
              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'safetensors')))\n")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fineface_core import face_detect as fd
-from fineface_core.au_estimator import load_estimator
+from fineface_core.faces import detect as fd
+from fineface_core.faces.libreface import load_estimator
 from fineface_core.aus import ACTION_UNITS, format_aus
-from fineface_core.photo_aus import read_expressions
+from fineface_core.faces.photo_aus import read_expressions
 from tests.support import comfy_env
 from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
 from tests.test_workflows import (TEST_SIZE, TEST_STEPS, check_prompt_against_declarations, comfy, comfy_dirs,  # noqa: F401

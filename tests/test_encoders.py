@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from fineface_core.encoders import ENCODER_CHOICES, ResMLPEncoder, build_encoder, load_encoder
 from fineface_core.errors import WeightFileError
-from fineface_core.official import encoder_from_official
+from fineface_core.weightfiles.official import encoder_from_official
 
 
 @pytest.mark.parametrize("kind", ENCODER_CHOICES)

@@ -14,8 +14,8 @@ from fineface_core.evaluation.cli import main
 from fineface_core.evaluation.protocol import (PROMPTS_FILE, Protocol, enumerate_jobs, read_prompts,
                                                reference_jobs, subset)
 from fineface_core.evaluation.run import Config, evaluate
-from fineface_core.loading import load_weights
-from fineface_core.single_file import save_fineface
+from fineface_core.weightfiles.loading import load_weights
+from fineface_core.weightfiles.single_file import save_fineface
 from tests.support.libreface_files import write_libreface_checkpoint
 from tests.support.official_files import write_official_release
 from tests.support.tiny_clip import write_tiny_clip, write_tiny_vit

@@ -1,10 +1,10 @@
-"""Face Crop / Face Paste (fineface_core.face_crop) on a real photo: scikit-image's astronaut in a larger picture."""
+"""Face Crop / Face Paste (fineface_core.faces.crop) on a real photo: scikit-image's astronaut in a larger picture."""
 import numpy as np
 import pytest
 
 from fineface_core.errors import FineFaceError
-from fineface_core.face_crop import EVERY_FACE, FaceSquare, edge_weights, face_crops, face_square, paste_faces
-from fineface_core.face_detect import NoFaceError, find_faces, to_rgb_uint8
+from fineface_core.faces.crop import EVERY_FACE, FaceSquare, edge_weights, face_crops, face_square, paste_faces
+from fineface_core.faces.detect import NoFaceError, find_faces, to_rgb_uint8
 from tests.support.libreface_files import skimage_photo
 
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fineface_core import face_detect as fd
+from fineface_core.faces import detect as fd
 from fineface_core.errors import FineFaceError
 from tests.support.libreface_files import ASTRONAUT_EYES, ASTRONAUT_MOUTH, skimage_photo
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from fineface_core.errors import FineFaceError
-from fineface_core.face_detect import NoFaceError, find_faces
-from fineface_core.face_masks import face_masks
+from fineface_core.faces.detect import NoFaceError, find_faces
+from fineface_core.faces.masks import face_masks
 from tests.support.libreface_files import skimage_photo
 
 
@@ -79,8 +79,8 @@ def test_a_wide_feather_blurred_at_a_smaller_scale_is_the_full_size_blur(shape, 
     tests/benchmarks/bench_face_mask.py): the same soft edge as OpenCV's blur at full size, faces at the border too."""
     import cv2
 
-    from fineface_core.face_detect import quad_mask
-    from fineface_core.face_masks import box_quad, feathered
+    from fineface_core.faces.detect import quad_mask
+    from fineface_core.faces.masks import box_quad, feathered
 
     hard = quad_mask(*shape, box_quad(box, 0.3))
     full = cv2.GaussianBlur(hard, (0, 0), sigmaX=feather, sigmaY=feather, borderType=cv2.BORDER_REFLECT)

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from fineface_core.folder_walk import MAX_DEPTH
-from fineface_core.loading import find_weights
+from fineface_core.files.folder_walk import MAX_DEPTH
+from fineface_core.weightfiles.loading import find_weights
 
 
 def touch(path):
@@ -63,7 +63,7 @@ def test_an_unreadable_folder_is_skipped_with_a_warning(tmp_path, caplog):
         os.mkdir("s" * 250, dir_fd=fd)
     finally:
         os.close(fd)
-    with caplog.at_level(logging.WARNING, logger="fineface_core.folder_walk"):
+    with caplog.at_level(logging.WARNING, logger="fineface_core.files.folder_walk"):
         entries = find_weights([root])
     assert list(entries) == ["kept.safetensors"]
     assert any("cannot be read" in r.getMessage() and r.getMessage().count("s" * 250) == 1 for r in caplog.records)
@@ -75,7 +75,7 @@ def test_a_folder_without_permissions_is_skipped_with_a_warning(tmp_path, caplog
     touch(tmp_path / "locked" / "hidden.safetensors")
     os.chmod(tmp_path / "locked", 0)
     try:
-        with caplog.at_level(logging.WARNING, logger="fineface_core.folder_walk"):
+        with caplog.at_level(logging.WARNING, logger="fineface_core.files.folder_walk"):
             entries = find_weights([str(tmp_path)])
     finally:
         os.chmod(tmp_path / "locked", 0o755)
@@ -90,7 +90,7 @@ def test_dangling_links_and_deep_folders_are_reported(tmp_path, caplog):
     deep = tmp_path.joinpath(*[f"l{i}" for i in range(1, MAX_DEPTH + 2)])
     touch(deep.parent / "deepest_listed.safetensors")  # MAX_DEPTH levels down
     touch(deep / "too_deep.safetensors")
-    with caplog.at_level(logging.WARNING, logger="fineface_core.folder_walk"):
+    with caplog.at_level(logging.WARNING, logger="fineface_core.files.folder_walk"):
         entries = find_weights([str(tmp_path)])
     assert set(entries) == {"m.safetensors", "/".join(f"l{i}" for i in range(1, MAX_DEPTH + 1)) + "/deepest_listed.safetensors"}
     messages = [r.getMessage() for r in caplog.records]

@@ -7,9 +7,9 @@ import torch
 from diffusers import UNet2DConditionModel
 from safetensors.torch import save_file
 
-from fineface_core.cli import main
+from fineface_core.weightfiles.cli import main
 from fineface_core.errors import WeightFileError
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from fineface_core.reference import lora_paths
 from tests.support.official_files import write_official_release
 from tests.support.tiny_unets import tiny_unet

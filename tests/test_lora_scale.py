@@ -17,9 +17,9 @@ from peft import LoraConfig, set_peft_model_state_dict
 from safetensors.torch import load_file
 
 from fineface_core.aus import ACTION_UNITS, parse_aus
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from fineface_core.reference import attach_fineface
-from fineface_core.single_file import load_fineface, save_fineface
+from fineface_core.weightfiles.single_file import load_fineface, save_fineface
 from fineface_core.weights import LORA_TARGETS
 from tests.support import comfy_env
 from tests.support.comfy_models import comfy_model

@@ -7,7 +7,7 @@ import torch
 
 from fineface_core.aus import parse_au_batch
 from fineface_core.errors import ModelMismatchError
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from fineface_core.pipeline import FineFacePipeline
 from fineface_core.reference import AUAttnProcessor, attach_fineface, au_kwargs, set_lora_strength
 from tests.support.official_files import write_official_release

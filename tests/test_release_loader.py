@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fineface_core.errors import WeightFileError
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from tests.support import comfy_env
 from tests.support.official_files import write_official_release
 from tests.support.tiny_unets import tiny_unet

@@ -22,9 +22,9 @@ from safetensors.torch import load_file
 
 from fineface_core.aus import AU_ORDER
 from fineface_core.encoders import ENCODER_CHOICES
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from fineface_core.reference import attach_fineface
-from fineface_core.single_file import load_fineface
+from fineface_core.weightfiles.single_file import load_fineface
 from training import train as trainer
 from training.checkpoints import REQUIRED_FILES, list_checkpoints, load_trainable, prune, resolve_resume, save_trainable
 from training.config import RUN_CONFIG_FILE, TRAINABLE_FILE, parse_args

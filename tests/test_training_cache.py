@@ -67,7 +67,7 @@ def _prediction(tiny_sd, export=None):
     """The UNet's noise prediction on a fixed batch, with FineFace from ``export`` (None: the base UNet)."""
     from diffusers import UNet2DConditionModel
 
-    from fineface_core.loading import load_weights
+    from fineface_core.weightfiles.loading import load_weights
     from fineface_core.reference import attach_fineface
 
     g = torch.Generator().manual_seed(0)

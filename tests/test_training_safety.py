@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from fineface_core.single_file import load_fineface, save_fineface
+from fineface_core.weightfiles.single_file import load_fineface, save_fineface
 from training import train as trainer
 from training.checkpoints import KILL_ENV, KILL_SIGNAL_ENV, list_checkpoints, save_trainable, to_weights
 from training.config import TRAINABLE_FILE, parse_args

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from fineface_core.au_schema import au_schema
+from fineface_core.au_vector import au_schema
 from fineface_core.aus import ACTION_UNITS, AU_ORDER, PRESETS, SAFE_MAX, SAFE_MIN, parse_aus
 from fineface_core.errors import AUSpecError
 

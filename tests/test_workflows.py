@@ -18,8 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fineface_core.loading import load_weights
-from fineface_core.single_file import save_fineface
+from fineface_core.weightfiles.loading import load_weights
+from fineface_core.weightfiles.single_file import save_fineface
 from workflows import SHIPPED, workflow_path
 from workflows import run as headless
 from workflows.api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, get_widget, node_info_from_classes,
@@ -726,7 +726,7 @@ def comfy_path():
 def test_face_crop_workflow_gives_every_face_its_own_line_of_aus(comfy_dirs, node_info):
     """which_face = every face: the two faces of a photo are cropped as a batch of two, the AU Vector's two lines
     go one to each (one AU vector per latent image), and both are pasted back in their places."""
-    from fineface_core.face_crop import EVERY_FACE
+    from fineface_core.faces.crop import EVERY_FACE
     from tests.support.libreface_files import skimage_photo
 
     head = skimage_photo("astronaut.png")[:256, 96:352]
@@ -917,7 +917,7 @@ def test_two_expressions_photo_workflow_masks_the_faces_it_finds_left_to_right(c
     so the latent is compared)."""
     from safetensors.torch import load_file
 
-    from fineface_core.face_masks import face_masks
+    from fineface_core.faces.masks import face_masks
     from tests.support.libreface_files import skimage_photo
 
     head = skimage_photo("astronaut.png")[:256, 96:352]

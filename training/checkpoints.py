@@ -5,7 +5,7 @@ A checkpoint folder ``checkpoint-<global step>`` holds what ``accelerator.save_s
 random generator) plus, from the save hook here:
 
 - ``fineface_trainable.safetensors``: AU encoder, au_to_k / au_to_v and LoRA, in fp32, written as
-  this project's FineFace file (so ``fineface_core.loading.load_weights`` reads it directly);
+  this project's FineFace file (so ``fineface_core.weightfiles.loading.load_weights`` reads it directly);
 - ``fineface_run.json``: how the weights were made (base model, family, encoder, LoRA rank and
   alpha, global step, ...).
 
@@ -26,7 +26,7 @@ import signal
 import torch
 
 from fineface_core.reference import ADAPTER_NAME, extract_weights
-from fineface_core.single_file import load_fineface, save_fineface
+from fineface_core.weightfiles.single_file import load_fineface, save_fineface
 
 from .config import RUN_CONFIG_FILE, TRAINABLE_FILE
 from .finite import check_weights_finite

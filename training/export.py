@@ -4,7 +4,7 @@
     python -m training.export runs/fineface OUT.safetensors           # the final weights of a finished run
 
 The file records the family (sd21 / sd15), the AU encoder's kind and config, the LoRA rank and
-alpha, and lambda_AU; the ComfyUI loader, ``fineface_core.loading.load_weights`` and
+alpha, and lambda_AU; the ComfyUI loader, ``fineface_core.weightfiles.loading.load_weights`` and
 ``FineFacePipeline`` read it. ``au_to_k`` is left out unless asked for: with one AU token the
 attention over it is exactly its value, so ``au_to_k`` never changes the output.
 """
@@ -18,8 +18,8 @@ import sys
 import torch
 
 from fineface_core.errors import FineFaceError
-from fineface_core.loading import describe
-from fineface_core.single_file import load_fineface, save_fineface
+from fineface_core.weightfiles.loading import describe
+from fineface_core.weightfiles.single_file import load_fineface, save_fineface
 
 from .config import RUN_CONFIG_FILE, TRAINABLE_FILE
 from .errors import TrainingError

@@ -70,7 +70,7 @@ def check(args, workflow: str):
 
 def libreface_dirs(fp) -> list[str]:
     """models/libreface as the AU From Image node registers it (or as --models-dir moved it)."""
-    from fineface_core.au_estimator import EXTENSIONS
+    from fineface_core.faces.libreface import EXTENSIONS
 
     if LIBREFACE not in fp.folder_names_and_paths:
         fp.folder_names_and_paths[LIBREFACE] = ([os.path.join(fp.models_dir, LIBREFACE)], set(EXTENSIONS))
@@ -78,7 +78,7 @@ def libreface_dirs(fp) -> list[str]:
 
 
 def find_estimator(fp, name: str | None) -> str:
-    from fineface_core.au_estimator import CHECKPOINT_NAMES
+    from fineface_core.faces.libreface import CHECKPOINT_NAMES
     from fineface_core.errors import WeightFileError
 
     folders = libreface_dirs(fp)
@@ -119,11 +119,11 @@ def aus_table(values) -> str:
 
 def spec_from_photo(args, fp, stream=None) -> str:
     """Reads the AUs off the photo ``args.aus_from``; prints them; returns the spec for --aus."""
-    from fineface_core.au_estimator import load_estimator
+    from fineface_core.faces.libreface import load_estimator
     from fineface_core.aus import format_aus
     from fineface_core.errors import FineFaceError
-    from fineface_core.face_detect import NoFaceError
-    from fineface_core.photo_aus import read_expressions
+    from fineface_core.faces.detect import NoFaceError
+    from fineface_core.faces.photo_aus import read_expressions
 
     stream = stream or sys.stdout
     path = find_estimator(fp, args.au_estimator)

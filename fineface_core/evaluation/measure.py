@@ -1,7 +1,7 @@
 """Measuring the generated images: AU intensities (LibreFace, the paper's estimator), CLIP-I against the
 prompt's no-AU image, and optionally identity similarity with a face-recognition model the user supplies.
 
-Faces are found and aligned as for AU From Image (:mod:`..face_detect`: the largest face). An image without
+Faces are found and aligned as for AU From Image (:mod:`..faces.detect`: the largest face). An image without
 a face found is recorded as such: with ``no_face="skip"`` it has no AU reading (the tables count it), with
 ``"whole image"`` its centre square is read as LibreFace would read an unaligned image.
 
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..au_estimator import AUEstimator, estimate
+from ..faces.libreface import AUEstimator, estimate
 from ..errors import FineFaceError
-from ..face_detect import aligned_face, centre_crop, choose_face, find_faces, whole_image_quad
-from ..photo_aus import as_training_labels
+from ..faces.detect import aligned_face, centre_crop, choose_face, find_faces, whole_image_quad
+from ..faces.photo_aus import as_training_labels
 from .folder import OutputFolder, read_json, write_json
 from .generate import looks_local
 from .metrics import cosine_similarity

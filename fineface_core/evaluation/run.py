@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ..au_estimator import load_estimator
+from ..faces.libreface import load_estimator
 from ..errors import FineFaceError
-from ..loading import load_weights
+from ..weightfiles.loading import load_weights
 from ..reference import check_fits
 from . import generate, measure, report
 from .folder import OutputFolder, atomic_write

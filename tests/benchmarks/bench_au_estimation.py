@@ -37,8 +37,8 @@ def main(argv=None):
 
     import cv2
 
-    from fineface_core import face_detect as fd
-    from fineface_core.au_estimator import estimate, load_estimator
+    from fineface_core.faces import detect as fd
+    from fineface_core.faces.libreface import estimate, load_estimator
     from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; OpenCV {cv2.__version__}, "

@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from fineface_core.face_crop import face_crops, paste_faces
+from fineface_core.faces.crop import face_crops, paste_faces
 from tests.benchmarks.timing import timed
 from tests.support.libreface_files import skimage_photo
 

@@ -22,8 +22,8 @@ def main(argv=None):
 
     import cv2
 
-    from fineface_core.face_detect import quad_mask
-    from fineface_core.face_masks import box_quad, feathered
+    from fineface_core.faces.detect import quad_mask
+    from fineface_core.faces.masks import box_quad, feathered
 
     print(f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fineface_core.au_estimator import LibreFaceAUModel
+from fineface_core.faces.libreface import LibreFaceAUModel
 
 # astronaut.png (Eileen Collins, 512 x 512): pupils and mouth centre, read off the image by eye.
 ASTRONAUT_EYES = ((203, 101), (246, 103))

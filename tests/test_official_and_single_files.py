@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fineface_core.errors import WeightFileError
-from fineface_core.loading import load_weights
-from fineface_core.official import load_official, official_variants_in
-from fineface_core.single_file import load_fineface, save_fineface
+from fineface_core.weightfiles.loading import load_weights
+from fineface_core.weightfiles.official import load_official, official_variants_in
+from fineface_core.weightfiles.single_file import load_fineface, save_fineface
 from tests.support.official_files import random_official_tensors, write_official_release
 from tests.support.tiny_unets import tiny_unet
 

@@ -6,7 +6,7 @@ its last layer (``encoder``) and a head ``classifier`` = Linear(512, 128), ReLU,
 BatchNorm1d(128), Dropout, Linear(128, 12), Sigmoid; intensity = clamp(5 * output, 0, 5).
 ``combined_resnet.pt`` adds ``classifier_2``, a second head for AU detection on BP4D's 12 AUs,
 which is loaded (the file is checked whole) and not used. Input: the aligned face (256 px,
-see :mod:`.face_detect`), centre 224 px, ImageNet mean / std.
+see :mod:`.detect`), centre 224 px, ImageNet mean / std.
 
 Files are read with ``torch.load(weights_only=True)``: a pickle that asks for anything but
 tensors and plain containers is refused before anything in it runs.
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .aus import AU_ORDER, N_AUS
-from .errors import WeightFileError
-from .safe_load import require_file
+from ..aus import AU_ORDER, N_AUS
+from ..errors import WeightFileError
+from ..files.safe_load import require_file
 
 # LibreFace's AU list for this model ([1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]) is FineFace's AU_ORDER.
 LIBREFACE_AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26")

@@ -12,10 +12,10 @@ import math
 import re
 from dataclasses import dataclass
 
-from .aus import AU_ORDER
-from .encoders import check_encoder_config
-from .errors import WeightFileError
-from .families import FAMILIES, Family
+from ..aus import AU_ORDER
+from ..encoders import check_encoder_config
+from ..errors import WeightFileError
+from ..families import FAMILIES, Family
 
 PREFIX = "fineface."
 FORMAT_NAME = "fineface"

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .au_estimator import MAX_INTENSITY, AUEstimator, estimate
-from .aus import AU_ORDER, format_aus
-from .conditioning import AUVectors
-from .errors import FineFaceError
-from .face_detect import (Face, NoFaceError, aligned_face, centre_crop, choose_face, find_faces, image_name, quad_mask,
+from .libreface import MAX_INTENSITY, AUEstimator, estimate
+from ..aus import AU_ORDER, format_aus
+from ..conditioning import AUVectors
+from ..errors import FineFaceError
+from .detect import (Face, NoFaceError, aligned_face, centre_crop, choose_face, find_faces, image_name, quad_mask,
                           read_region, to_rgb_uint8, whole_image_quad)
 
 NO_FACE = ("error", "whole image")

@@ -18,7 +18,7 @@ from fineface_core.aus import ACTION_UNITS
 from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError, FineFaceError
 from fineface_core.grid import labelled_grid
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from tests.support.comfy_models import comfy_model
 from tests.support.official_files import write_official_release
 from tests.support.tiny_unets import tiny_unet

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 
-from .errors import WeightFileError
-from .folder_walk import walk_folders
+from ..errors import WeightFileError
+from ..files.folder_walk import walk_folders
 from .official import RELEASE_NAMES, load_official, official_variants_among
-from .safe_load import refuse_non_weights
+from ..files.safe_load import refuse_non_weights
 from .single_file import load_fineface
-from .weights import FineFaceWeights
+from ..weights import FineFaceWeights
 
 
 def load_weights(path: str, variant: str = "auto") -> FineFaceWeights:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import WeightFileError
+from ..errors import WeightFileError
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 FP8_DTYPES = tuple(getattr(torch, n) for n in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FineFaceError
-from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
+from ..errors import FineFaceError
+from .detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
 
 NO_FACE = ("error", "empty mask")
 SMALL_SIGMA = 8.0  # px: wider feathers are blurred at a smaller scale

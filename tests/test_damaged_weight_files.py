@@ -9,11 +9,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from fineface_core.cli import main
+from fineface_core.weightfiles.cli import main
 from fineface_core.encoders import load_encoder
 from fineface_core.errors import WeightFileError
-from fineface_core.loading import load_weights
-from fineface_core.single_file import save_fineface
+from fineface_core.weightfiles.loading import load_weights
+from fineface_core.weightfiles.single_file import save_fineface
 from tests.support.official_files import write_official_release
 from tests.support.tiny_unets import tiny_unet
 
@@ -253,7 +253,7 @@ def test_lora_tensors_in_a_file_that_announces_no_lora_are_refused(single, tmp_p
 
 
 def test_huge_but_finite_values_are_not_mistaken_for_infinite():
-    from fineface_core.tensor_checks import check_tensors  # the check every reader runs
+    from fineface_core.files.tensor_checks import check_tensors  # the check every reader runs
 
     # Their sums overflow; the values themselves are finite.
     tensors = {"a": torch.full((8,), 3e38), "b": torch.full((4,), 6e4, dtype=torch.float16),

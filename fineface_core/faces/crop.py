@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FineFaceError
-from .face_detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
-from .face_masks import box_quad
+from ..errors import FineFaceError
+from .detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
+from .masks import box_quad
 
 SIZES = (64, 2048)  # crop side limits; a multiple of 64
 MASK_GROW = 0.3  # the face mask in the crop: Face Mask's default box

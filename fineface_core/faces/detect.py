@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .au_estimator import ALIGNED_SIZE, CROP_SIZE
-from .errors import FineFaceError
+from .libreface import ALIGNED_SIZE, CROP_SIZE
+from ..errors import FineFaceError
 
 FACE_CASCADE, EYE_CASCADE = "haarcascade_frontalface_alt2.xml", "haarcascade_eye.xml"
 RANGE_SLACK = (-1.0, 2.0)  # pixel values clipped to 0..1 within this (an upscaler's overshoot), refused beyond

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from fineface_core.aus import ACTION_UNITS, parse_aus
 from fineface_core.errors import AUSpecError, FineFaceError, ModelMismatchError
-from fineface_core.loading import load_weights
+from fineface_core.weightfiles.loading import load_weights
 from fineface_core.reference import attach_fineface, attn2_modules
 from tests.support import comfy_env, ipadapter_protocol
 from tests.support.comfy_models import comfy_model

@@ -8,7 +8,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from .errors import WeightFileError
+from ..errors import WeightFileError
 
 
 def check_output_path(path: str, *, overwrite: bool, inputs: tuple[str, ...] = ()):

@@ -15,7 +15,7 @@ import re
 import torch
 from safetensors import SafetensorError, safe_open
 
-from .errors import WeightFileError
+from ..errors import WeightFileError
 from .tensor_checks import check_tensors
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"

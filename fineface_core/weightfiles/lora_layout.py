@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .families import FAMILIES, OTHER_CONTEXT_WIDTHS
+from ..families import FAMILIES, OTHER_CONTEXT_WIDTHS
 
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 # The SD 2.1 UNet's transformer blocks with their widths (block_out_channels 320, 640, 1280, 1280).

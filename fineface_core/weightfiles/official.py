@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .encoders import load_encoder
-from .errors import WeightFileError
-from .families import FAMILIES, family_for_context_dim
+from ..encoders import load_encoder
+from ..errors import WeightFileError
+from ..families import FAMILIES, family_for_context_dim
 from .lora_layout import describe_lora, layout_problem
-from .safe_load import load_pickled_state_dict, load_safetensors, read_safetensors_header
-from .weights import ATTN2_PATH, FineFaceWeights, LoRAWeights
+from ..files.safe_load import load_pickled_state_dict, load_safetensors, read_safetensors_header
+from ..weights import ATTN2_PATH, FineFaceWeights, LoRAWeights
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import sys
 
 # torch and the weight readers are imported once the arguments are read: --help and a mistyped option
 # answer at once instead of after seconds of importing.
-from .errors import FineFaceError
+from ..errors import FineFaceError
 
 DTYPES = {"keep": None, "fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # torch's names
 

@@ -1,6 +1,6 @@
 """What a ComfyUI user sees of the nodes: names, category, tooltips, outputs, the inputs' checks.
 
-The patching math is in test_nodes.py; here the nodes are taken from ComfyUI's registry after the
+The patching math is in test_patch_equals_reference.py; here the nodes are taken from ComfyUI's registry after the
 pack is loaded the way ComfyUI loads a folder in custom_nodes.
 """
 import inspect

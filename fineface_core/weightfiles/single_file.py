@@ -19,15 +19,15 @@ import os
 
 import torch
 
-from .aus import AU_ORDER
-from .encoders import load_encoder
-from .errors import WeightFileError
+from ..aus import AU_ORDER
+from ..encoders import load_encoder
+from ..errors import WeightFileError
 from .lora_layout import describe_lora, is_official_sd21_lora
-from .metadata_schema import DAMAGED, FORMAT_NAME, FORMAT_VERSION, PREFIX as _M, is_fineface_file, parse_metadata
+from .metadata import DAMAGED, FORMAT_NAME, FORMAT_VERSION, PREFIX as _M, is_fineface_file, parse_metadata
 from .official import OFFICIAL_VARIANTS, official_variants_in
-from .output_file import check_output_path, write_safetensors
-from .safe_load import load_safetensors, read_safetensors_header
-from .weights import FineFaceWeights, LoRAWeights
+from ..files.safe_write import check_output_path, write_safetensors
+from ..files.safe_load import load_safetensors, read_safetensors_header
+from ..weights import FineFaceWeights, LoRAWeights
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "is_fineface_file", "load_fineface", "save_fineface"]
 
