@@ -32,4 +32,4 @@ def test_the_guard_finds_a_core_module_that_imports_comfyui(tmp_path):
     (tmp_path / "fineface_core" / "faces" / "aa_hook.py").write_text("from . import zz_bridge  # noqa: F401\n")
     (tmp_path / "fineface_core" / "faces" / "zz_bridge.py").write_text("import folder_paths  # noqa: F401\n")
     result = forbidden_imports(str(tmp_path), extra_path=comfy_tree())
-    assert result["forbidden"].get("fineface_core.faces.aa_hook") == ["folder_paths"]
+    assert "folder_paths" in result["forbidden"].get("fineface_core.faces.aa_hook", [])
