@@ -1,4 +1,5 @@
 """ComfyUI nodes: thin glue that validates inputs and calls fineface_core."""
+from . import model_folders
 from .apply_adapter import FineFaceApplyAdapter
 from .au_batch_latent import FineFaceAUBatchLatent
 from .au_encoder import FineFaceAUEncoder
@@ -34,4 +35,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {class_id: name for class_id, _, name in NODES}
 
 from .web_routes import register_with_running_server  # noqa: E402
 
+model_folders.register()
 register_with_running_server()
