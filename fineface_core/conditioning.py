@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -66,9 +67,25 @@ class AUEmbedding:
         return self.cond.shape[0]
 
 
+def cond_and_uncond(encode: Callable[[torch.Tensor], torch.Tensor], aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The AU tokens for classifier-free guidance, by the paper's rule: cond = encoder(aus), uncond =
+    encoder(zeros) -- the all-zero AU vector through the encoder, not a zero token (the MLP's bias survives).
+
+    ``encode``: [N, 12] intensities -> [N, 1, width] (``FineFaceWeights.encode``, or a training encoder)."""
+    return encode(aus), encode(torch.zeros_like(aus))
+
+
+def guided_batch(encode: Callable[[torch.Tensor], torch.Tensor], aus: torch.Tensor, cfg: bool = True) -> torch.Tensor:
+    """The AU tokens for one diffusers UNet call: [uncond, cond] under CFG (the order in which diffusers'
+    pipelines batch a guided call), cond alone without."""
+    if not cfg:
+        return encode(aus)
+    cond, uncond = cond_and_uncond(encode, aus)
+    return torch.cat([uncond, cond])
+
+
 def encode_aus(weights: FineFaceWeights, aus: AUVectors) -> AUEmbedding:
-    cond = weights.encode(aus.values)
-    uncond = weights.encode(torch.zeros_like(aus.values))
+    cond, uncond = cond_and_uncond(weights.encode, aus.values)
     return AUEmbedding(cond=cond, uncond=uncond, labels=aus.labels, encoder=weights.encoder.fingerprint())
 
 

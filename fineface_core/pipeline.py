@@ -12,7 +12,7 @@ from diffusers import StableDiffusionPipeline
 
 from .aus import parse_au_batch
 from .weightfiles.loading import load_weights
-from .reference import attach_fineface
+from .reference import attach_fineface, au_kwargs
 from .weights import FineFaceWeights
 
 
@@ -49,14 +49,10 @@ class FineFacePipeline:
             raise ValueError(f"{len(prompts)} prompts but {len(au_batch)} AU specs; give one spec, or one per prompt")
         au_batch = au_batch.repeat_interleave(num_images_per_prompt, dim=0)
         unet = self.pipe.unet
-        cond = self.weights.encode(au_batch)
-        cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None
-        # StableDiffusionPipeline batches [uncond, cond] under CFG; uncond AUs are encoder(zeros).
-        emb = torch.cat([self.weights.encode(torch.zeros_like(au_batch)), cond]) if cfg else cond
-        scale = self.weights.lambda_au if au_scale is None else float(au_scale)
+        cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None  # as StableDiffusionPipeline decides
         return self.pipe(
             prompt=prompts, negative_prompt=negative_prompt, num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,
-            cross_attention_kwargs={"au_embedding": emb.to(unet.device, unet.dtype), "au_scale": scale},
+            cross_attention_kwargs=au_kwargs(self.weights, au_batch, au_scale, cfg, unet.device, unet.dtype),
             **kwargs,
         )

@@ -19,6 +19,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
 
+from .conditioning import guided_batch
 from .errors import ModelMismatchError
 from .families import family_for_context_dim
 from .weights import LORA_TARGETS, FineFaceWeights, LoRAWeights, unet_order
@@ -201,8 +202,7 @@ def au_kwargs(weights: FineFaceWeights, aus: torch.Tensor, au_scale: float | Non
     """cross_attention_kwargs for a diffusers call: [uncond = encoder(zeros), cond = encoder(aus)] with CFG."""
     aus = torch.as_tensor(aus, dtype=torch.float32)
     aus = aus[None] if aus.ndim == 1 else aus
-    cond = weights.encode(aus)
-    emb = torch.cat([weights.encode(torch.zeros_like(aus)), cond]) if cfg else cond
+    emb = guided_batch(weights.encode, aus, cfg)
     scale = weights.lambda_au if au_scale is None else float(au_scale)
     return {"au_embedding": emb.to(device=device, dtype=dtype), "au_scale": scale}
 

@@ -1,4 +1,5 @@
 """ComfyUI nodes: thin glue that validates inputs and calls fineface_core."""
+from . import model_folders
 from .apply_adapter import FineFaceApplyAdapter
 from .au_batch_latent import FineFaceAUBatchLatent
 from .au_encoder import FineFaceAUEncoder
@@ -12,37 +13,27 @@ from .face_mask import FineFaceFaceMask
 from .model_loader import FineFaceModelLoader
 from .release_loader import FineFaceReleaseLoader
 
-NODE_CLASS_MAPPINGS = {
-    "FineFaceModelLoader": FineFaceModelLoader,
-    "FineFaceReleaseLoader": FineFaceReleaseLoader,
-    "FineFaceAUVector": FineFaceAUVector,
-    "FineFaceAUEncoder": FineFaceAUEncoder,
-    "FineFaceApplyAdapter": FineFaceApplyAdapter,
-    "FineFaceAUSweep": FineFaceAUSweep,
-    "FineFaceAUBatchLatent": FineFaceAUBatchLatent,
-    "FineFaceAUGrid": FineFaceAUGrid,
-    "FineFaceAUFromImage": FineFaceAUFromImage,
-    "FineFaceAUKeyframes": FineFaceAUKeyframes,
-    "FineFaceFaceMask": FineFaceFaceMask,
-    "FineFaceFaceCrop": FineFaceFaceCrop,
-    "FineFaceFacePaste": FineFaceFacePaste,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "FineFaceModelLoader": "FineFace Model Loader",
-    "FineFaceReleaseLoader": "FineFace Release Loader",
-    "FineFaceAUVector": "AU Vector",
-    "FineFaceAUEncoder": "AU Encoder",
-    "FineFaceApplyAdapter": "Apply FineFace Adapter",
-    "FineFaceAUSweep": "AU Intensity Sweep",
-    "FineFaceAUBatchLatent": "AU Batch Latent",
-    "FineFaceAUGrid": "AU Label Grid",
-    "FineFaceAUFromImage": "AU From Image",
-    "FineFaceAUKeyframes": "AU Keyframes",
-    "FineFaceFaceMask": "Face Mask",
-    "FineFaceFaceCrop": "Face Crop",
-    "FineFaceFacePaste": "Face Paste",
-}
+# One row per node: (class id, class, display name). A new node is one more row; ComfyUI's two maps
+# below are made from it.
+NODES = (
+    ("FineFaceModelLoader", FineFaceModelLoader, "FineFace Model Loader"),
+    ("FineFaceReleaseLoader", FineFaceReleaseLoader, "FineFace Release Loader"),
+    ("FineFaceAUVector", FineFaceAUVector, "AU Vector"),
+    ("FineFaceAUEncoder", FineFaceAUEncoder, "AU Encoder"),
+    ("FineFaceApplyAdapter", FineFaceApplyAdapter, "Apply FineFace Adapter"),
+    ("FineFaceAUSweep", FineFaceAUSweep, "AU Intensity Sweep"),
+    ("FineFaceAUBatchLatent", FineFaceAUBatchLatent, "AU Batch Latent"),
+    ("FineFaceAUGrid", FineFaceAUGrid, "AU Label Grid"),
+    ("FineFaceAUFromImage", FineFaceAUFromImage, "AU From Image"),
+    ("FineFaceAUKeyframes", FineFaceAUKeyframes, "AU Keyframes"),
+    ("FineFaceFaceMask", FineFaceFaceMask, "Face Mask"),
+    ("FineFaceFaceCrop", FineFaceFaceCrop, "Face Crop"),
+    ("FineFaceFacePaste", FineFaceFacePaste, "Face Paste"),
+)
+NODE_CLASS_MAPPINGS = {class_id: cls for class_id, cls, _ in NODES}
+NODE_DISPLAY_NAME_MAPPINGS = {class_id: name for class_id, _, name in NODES}
 
 from .web_routes import register_with_running_server  # noqa: E402
 
+model_folders.register()
 register_with_running_server()

@@ -76,7 +76,7 @@ class FineFaceApplyAdapter:
                 branch = AUBranch(cond[path], uncond[path])
                 if mask is not None:
                     branch = MaskedAUBranch(branch, mask)
-                install(patched.model_options, layer.key, branch, sigma_start, sigma_end)
+                install(patched, layer.key, branch, sigma_start, sigma_end)
         if fineface.lora is not None and lora_strength != 0:
             add_lora(patched, fineface.lora, lora_strength)
         return (patched,)

@@ -106,21 +106,22 @@ class AUBranch:
         return self
 
 
-def install(model_options: dict, key: tuple, callback, sigma_start: float, sigma_end: float):
-    """Put ``callback`` into effect at one attn2 layer of a (cloned) model's options.
+def install(model, key: tuple, callback, sigma_start: float, sigma_end: float):
+    """Put ``callback`` into effect at one attn2 layer of a cloned ModelPatcher.
 
     The three-element key (block, id, transformer index) shadows the two-element one, so
     FineFace joins whatever ComfyUI will actually call: an object with ``.add`` (IP-Adapter's
     or ours) is joined, a foreign replacement is wrapped, an empty place gets an Attn2Chain
-    at the two-element key, where IPAdapter_plus looks for it.
+    at the two-element key, where IPAdapter_plus looks for it. A new chain is set through
+    ComfyUI's ``set_model_attn2_replace``, which newer trees make copy the options it changes,
+    so the lookup reads the model's options afresh for every layer.
     """
-    attn2 = model_options["transformer_options"].setdefault("patches_replace", {}).setdefault("attn2", {})
-    short = key[:2]
-    target = key if key in attn2 else short
+    attn2 = model.model_options["transformer_options"].get("patches_replace", {}).get("attn2", {})
+    target = key if key in attn2 else key[:2]
     existing = attn2.get(target)
     if existing is not None and callable(getattr(existing, "add", None)):
         existing.add(callback, sigma_start=sigma_start, sigma_end=sigma_end)
         return
     chain = Attn2Chain(inner=existing)
     chain.add(callback, sigma_start=sigma_start, sigma_end=sigma_end)
-    attn2[target] = chain
+    model.set_model_attn2_replace(chain, *target)

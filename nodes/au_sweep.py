@@ -1,23 +1,10 @@
-import torch
-
-from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, SAFE_MAX, SAFE_MIN
-from fineface_core.conditioning import AUVectors
-from fineface_core.errors import AUSpecError
+from fineface_core.au_vector import sweep_vectors
+from fineface_core.aus import ACTION_UNITS, SAFE_MAX, SAFE_MIN
 
 from .shared_noise import repeat_with_shared_noise
 from .types import AU_VECTOR, CATEGORY
 
 AU_CHOICES = [f"{au.code} {au.name}" for au in ACTION_UNITS]
-
-
-def sweep_labels(code, intensities, base=None):
-    """``AU12@2.5`` for every cell, the swept AU named even at 0 (as the paper's sweep figures read),
-    after the base's other AUs when there is a base."""
-    rest = ""
-    if base is not None:
-        others = [t for t in base.labels[0].split(" + ") if t.split("@", 1)[0] != code and t != "neutral"]
-        rest = " + ".join(others)
-    return tuple(" + ".join(x for x in (rest, f"{code}@{float(v):g}") if x) for v in intensities)
 
 
 class FineFaceAUSweep:
@@ -49,15 +36,5 @@ class FineFaceAUSweep:
     CATEGORY = CATEGORY
 
     def sweep(self, au, start, end, cells, latent, base=None):
-        code = au.split(" ", 1)[0]
-        if code not in AU_BY_CODE:
-            raise AUSpecError(f"unknown AU {au!r}; choose one of {', '.join(AU_CHOICES)}")
-        if base is not None and len(base) != 1:
-            raise AUSpecError(f"the sweep's base must be one AU vector, got a batch of {len(base)}")
-        out = repeat_with_shared_noise(latent, cells)
-        values = (base.values if base is not None else torch.zeros(1, 12)).repeat(cells, 1)
-        intensities = torch.linspace(float(start), float(end), cells)
-        values[:, AU_BY_CODE[code].index] = intensities
-        titles = (base.titles[0],) * cells if base is not None else ()
-        vectors = AUVectors(values, sweep_labels(code, intensities, base), titles)
-        return (vectors, out, vectors.text)
+        vectors = sweep_vectors(au.split(" ", 1)[0], start, end, cells, base)
+        return (vectors, repeat_with_shared_noise(latent, cells), vectors.text)

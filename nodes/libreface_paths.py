@@ -1,32 +1,28 @@
 """models/libreface/: where users put LibreFace's AU intensity model (resnet.pt, combined_resnet.pt)."""
 from __future__ import annotations
 
-import os
-
 import folder_paths
 
-from fineface_core.faces.libreface import CHECKPOINT_NAMES, EXTENSIONS
+from fineface_core.faces.libreface import CHECKPOINT_NAMES
 
-FOLDER = "libreface"
+from .model_folders import LIBREFACE, folders
 
 
 def libreface_dirs() -> list[str]:
-    if FOLDER not in folder_paths.folder_names_and_paths:
-        folder_paths.folder_names_and_paths[FOLDER] = ([os.path.join(folder_paths.models_dir, FOLDER)], set(EXTENSIONS))
-    return list(folder_paths.folder_names_and_paths[FOLDER][0])
+    return folders(LIBREFACE)
 
 
 def estimator_menu() -> list[str]:
     """LibreFace's two file names first (listed even before they are downloaded, so a shipped workflow
     names one and the node says where to get it), then any other model file in the folder."""
     libreface_dirs()
-    found = folder_paths.get_filename_list(FOLDER)
+    found = folder_paths.get_filename_list(LIBREFACE)
     return list(CHECKPOINT_NAMES) + sorted(f for f in found if f not in CHECKPOINT_NAMES)
 
 
 def estimator_path(name: str) -> str | None:
     libreface_dirs()
-    return folder_paths.get_full_path(FOLDER, name)
+    return folder_paths.get_full_path(LIBREFACE, name)
 
 
 def missing_message(name: str) -> str:

@@ -153,6 +153,7 @@ def run_validation(model, base, args, global_step: int, weight_dtype, device, ac
     import numpy as np
 
     from fineface_core.aus import format_aus, parse_au_batch, split_specs
+    from fineface_core.conditioning import guided_batch
     from fineface_core.grid import labelled_grid
 
     inner = unwrap(model)
@@ -166,9 +167,7 @@ def run_validation(model, base, args, global_step: int, weight_dtype, device, ac
                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     enc_device = next(inner.au_encoder.parameters(), torch.zeros(1, device=device)).device
-    cond = inner.au_encoder(aus.to(enc_device))
-    cfg = args.validation_guidance_scale > 1
-    emb = torch.cat([inner.au_encoder(torch.zeros_like(aus).to(enc_device)), cond]) if cfg else cond
+    emb = guided_batch(inner.au_encoder, aus.to(enc_device), cfg=args.validation_guidance_scale > 1)
     generators = [torch.Generator(device=device).manual_seed(args.validation_seed) for _ in specs]
     autocast = (torch.autocast(device.type, dtype=weight_dtype) if weight_dtype != torch.float32 else nullcontext())
     try:

@@ -6,10 +6,12 @@ returns the spec that then stands for ``--aus``.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import sys
 
-LIBREFACE = "libreface"
+MODEL_FOLDERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nodes", "model_folders.py")
 
 
 def add_arguments(parser):
@@ -68,22 +70,25 @@ def check(args, workflow: str):
         raise PhotoUsageError(f"--aus-from {args.aus_from}: no such file")
 
 
-def libreface_dirs(fp) -> list[str]:
-    """models/libreface as the AU From Image node registers it (or as --models-dir moved it)."""
-    from fineface_core.faces.libreface import EXTENSIONS
-
-    if LIBREFACE not in fp.folder_names_and_paths:
-        fp.folder_names_and_paths[LIBREFACE] = ([os.path.join(fp.models_dir, LIBREFACE)], set(EXTENSIONS))
-    return list(fp.folder_names_and_paths[LIBREFACE][0])
+@functools.cache
+def model_folders():
+    """nodes/model_folders.py, where the pack registers models/libreface, loaded from its file. It cannot be
+    imported by name: in this process ``nodes`` is ComfyUI's nodes.py, and the pack's node package exists only
+    inside the pack that ComfyUI imports from its folder (whose name need not be an identifier)."""
+    spec = importlib.util.spec_from_file_location("fineface_model_folders", MODEL_FOLDERS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def find_estimator(fp, name: str | None) -> str:
     from fineface_core.faces.libreface import CHECKPOINT_NAMES
     from fineface_core.errors import WeightFileError
 
-    folders = libreface_dirs(fp)
+    registered = model_folders()
+    folders = registered.folders(registered.LIBREFACE)
     for candidate in [name] if name else CHECKPOINT_NAMES:
-        path = fp.get_full_path(LIBREFACE, candidate)
+        path = fp.get_full_path(registered.LIBREFACE, candidate)
         if path:
             return path
     wanted = repr(name) if name else " or ".join(CHECKPOINT_NAMES)
