@@ -8,11 +8,9 @@ import json
 import math
 import sys
 
-from fineface_core.au_vector import au_schema
+from fineface_core.au_vector import au_schema, preview
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import quoted
-
-from .au_vector import preview
 
 
 # The face sends one node's preset, spec and sliders: a few hundred bytes. ComfyUI's server takes bodies up to
