@@ -12,15 +12,29 @@ import torch
 from .aus import (ACTION_UNITS, AU_ORDER, DEFAULT_INTENSITY, INTENSITY_LETTERS, PRESETS, SAFE_MAX, SAFE_MIN,
                   expression_title, format_aus, is_neutral, parse_aus, split_specs, validate_intensities)
 from .conditioning import AUVectors
-from .errors import AUSpecError
+from .errors import AUSpecError, quoted
 
 # FACS intensities 1..5 (A..E) are what the model was trained on; past these the movement is extrapolated.
 TRAINED_MIN, TRAINED_MAX = 0.0, 5.0
 
+# A spec is checked when the prompt is queued, on ComfyUI's server thread (which accepts 100 MB prompts): its size is
+# bounded before its lines are read. One line is one image, and ComfyUI's latent batches hold at most 4096 images.
+MAX_SPEC_CHARS = 64 * 1024
+MAX_SPEC_LINES = 4096
+# The face on the node shows line 1 and counts the lines; the server previews at most this many per request.
+PREVIEW_LINES = 64
+
 
 def spec_lines(spec: str) -> list[str]:
-    """The spec's non-empty lines ("neutral" adds nothing to the preset); no line is one empty spec."""
+    """The spec's non-empty lines ("neutral" adds nothing to the preset); no line is one empty spec.
+    A spec longer than MAX_SPEC_CHARS or with more than MAX_SPEC_LINES lines is refused before any is read."""
+    if len(spec) > MAX_SPEC_CHARS:
+        raise AUSpecError(f"the spec {quoted(spec, 40)} is too long: AU Vector takes at most {MAX_SPEC_CHARS:,} "
+                          f"characters, one line per image of the batch; for an animation use AU Keyframes")
     lines = split_specs(spec, "\n") or [""]
+    if len(lines) > MAX_SPEC_LINES:
+        raise AUSpecError(f"the spec has {len(lines):,} lines: AU Vector takes at most {MAX_SPEC_LINES:,}, one line "
+                          f"per image of the batch; for an animation use AU Keyframes")
     return ["" if is_neutral(line) else line for line in lines]
 
 
@@ -79,8 +93,14 @@ def au_vectors(preset: str, spec: str, sliders: dict[str, float], base: AUVector
 
 def preview(preset: str, spec: str, sliders: dict[str, float]) -> dict:
     """What the face on the node shows: the preset and spec as vectors, one per spec line (the front end adds
-    the sliders as they move, as ``au_vectors`` does), and the message the node would fail with, if any."""
+    the sliders as they move, as ``au_vectors`` does), and the message the node would fail with, if any.
+    At most PREVIEW_LINES lines: the answer and its work stay small whatever a request holds."""
     try:
+        lines = len(spec_lines(spec))
+        if lines > PREVIEW_LINES:
+            return {"base": None, "titles": None, "error": (
+                f"the face previews specs of at most {PREVIEW_LINES} lines; this one has {lines:,} (one per image "
+                "of the batch): they are checked when the prompt is queued")}
         rows = parse_lines(spec, preset)
     except AUSpecError as err:
         return {"base": None, "titles": None, "error": str(err)}
@@ -89,7 +109,13 @@ def preview(preset: str, spec: str, sliders: dict[str, float]) -> dict:
         error = None
     except AUSpecError as err:
         error = str(err)
-    return {"base": [row.tolist() for row, _, _ in rows], "titles": [title for _, title, _ in rows], "error": error}
+    return {"base": [row.tolist() for row, _, _ in rows], "titles": [_cut(title) for _, title, _ in rows],
+            "error": error}
+
+
+def _cut(title: str, limit: int = 100) -> str:
+    """A title as a caption shows it: what a 64-term line writes is not sent back whole."""
+    return title if len(title) <= limit else title[:limit - 1] + "…"
 
 
 def au_schema() -> dict:
