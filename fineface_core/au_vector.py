@@ -1,15 +1,121 @@
-"""What the front end needs to know about AUs, as plain JSON data taken from ``aus``.
+"""What AU Vector computes and what its face shows: the spec's lines as AU vectors, and the AU facts as JSON.
 
-The face drawn on the AU Vector node reads its AU names, regions, presets and ranges from here
-(served by the pack), so nothing about AUs is written a second time in JavaScript.
+A spec line is one AU vector (one image of the batch); a preset, base vectors and the sliders add to it.
+The face drawn on the AU Vector node reads its AU names, regions, presets and ranges from ``au_schema``
+(served by the pack), and asks the server for ``preview``, so nothing about AUs is written a second time
+in JavaScript.
 """
 from __future__ import annotations
 
+import torch
+
 from .aus import (ACTION_UNITS, AU_ORDER, DEFAULT_INTENSITY, INTENSITY_LETTERS, PRESETS, SAFE_MAX, SAFE_MIN,
-                  format_aus)
+                  expression_title, format_aus, is_neutral, parse_aus, split_specs, validate_intensities)
+from .conditioning import AUVectors
+from .errors import AUSpecError, quoted
 
 # FACS intensities 1..5 (A..E) are what the model was trained on; past these the movement is extrapolated.
 TRAINED_MIN, TRAINED_MAX = 0.0, 5.0
+
+# A spec is checked when the prompt is queued, on ComfyUI's server thread (which accepts 100 MB prompts): its size is
+# bounded before its lines are read. One line is one image, and ComfyUI's latent batches hold at most 4096 images.
+MAX_SPEC_CHARS = 64 * 1024
+MAX_SPEC_LINES = 4096
+# The face on the node shows line 1 and counts the lines; the server previews at most this many per request.
+PREVIEW_LINES = 64
+
+
+def spec_lines(spec: str) -> list[str]:
+    """The spec's non-empty lines ("neutral" adds nothing to the preset); no line is one empty spec.
+    A spec longer than MAX_SPEC_CHARS or with more than MAX_SPEC_LINES lines is refused before any is read."""
+    if len(spec) > MAX_SPEC_CHARS:
+        raise AUSpecError(f"the spec {quoted(spec, 40)} is too long: AU Vector takes at most {MAX_SPEC_CHARS:,} "
+                          f"characters, one line per image of the batch; for an animation use AU Keyframes")
+    lines = split_specs(spec, "\n") or [""]
+    if len(lines) > MAX_SPEC_LINES:
+        raise AUSpecError(f"the spec has {len(lines):,} lines: AU Vector takes at most {MAX_SPEC_LINES:,}, one line "
+                          f"per image of the batch; for an animation use AU Keyframes")
+    return ["" if is_neutral(line) else line for line in lines]
+
+
+def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str, str]]:
+    """Per spec line: the preset and the line as one AU vector, the title the user wrote, and what was written."""
+    lines = spec_lines(spec)
+    rows = []
+    for n, line in enumerate(lines, 1):
+        written = " + ".join(s for s in ((preset if preset != "none" else ""), line) if s)
+        try:
+            rows.append((parse_aus(written), expression_title(written), written))
+        except AUSpecError as err:
+            raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
+    return rows
+
+
+def with_base(rows: list[tuple[torch.Tensor, str, str]], base: AUVectors | None) -> list[tuple[torch.Tensor, str]]:
+    """(vector, title) per output: the spec lines added to the base vectors -- one base for every line, every
+    base for one line, or pairs."""
+    if base is None:
+        return [(row, title) for row, title, _ in rows]
+    n, m = len(base), len(rows)
+    if n != 1 and m != 1 and n != m:
+        raise AUSpecError(f"{n} base AU vectors and {m} spec lines: give one base vector, one spec line, or as many "
+                          "spec lines as base vectors (they are added in pairs)")
+    out = []
+    for i in range(max(n, m)):
+        row, title, written = rows[i if m > 1 else 0]
+        b = i if n > 1 else 0
+        # a base titled by its preset keeps it in front of what is written here
+        if base.titles[b]:
+            title = expression_title(" + ".join(t for t in (base.titles[b], written) if t))
+        out.append((base.values[b] + row, title))
+    return out
+
+
+def with_sliders(rows: list[tuple[torch.Tensor, str]], sliders: dict[str, float], *, based: bool) -> AUVectors:
+    """The vectors with the sliders (one intensity per AU code) added, checked against the safe range."""
+    offset = torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS])
+    values = []
+    for n, (row, _) in enumerate(rows, 1):
+        try:
+            values.append(validate_intensities(row + offset))
+        except AUSpecError as err:
+            where = f"vector {n} (base + spec)" if based else f"spec line {n}"
+            raise AUSpecError(f"{where} with the sliders: {err}" if len(rows) > 1 else f"with the sliders: {err}") from err
+    return AUVectors(torch.stack(values), titles=tuple(title for _, title in rows))
+
+
+def au_vectors(preset: str, spec: str, sliders: dict[str, float], base: AUVectors | None = None,
+               append_to: AUVectors | None = None) -> AUVectors:
+    """What AU Vector outputs: per spec line the preset, the line, the base and the sliders, after ``append_to``."""
+    vectors = with_sliders(with_base(parse_lines(spec, preset), base), sliders, based=base is not None)
+    return vectors if append_to is None else append_to.concat(vectors)
+
+
+def preview(preset: str, spec: str, sliders: dict[str, float]) -> dict:
+    """What the face on the node shows: the preset and spec as vectors, one per spec line (the front end adds
+    the sliders as they move, as ``au_vectors`` does), and the message the node would fail with, if any.
+    At most PREVIEW_LINES lines: the answer and its work stay small whatever a request holds."""
+    try:
+        lines = len(spec_lines(spec))
+        if lines > PREVIEW_LINES:
+            return {"base": None, "titles": None, "error": (
+                f"the face previews specs of at most {PREVIEW_LINES} lines; this one has {lines:,} (one per image "
+                "of the batch): they are checked when the prompt is queued")}
+        rows = parse_lines(spec, preset)
+    except AUSpecError as err:
+        return {"base": None, "titles": None, "error": str(err)}
+    try:
+        with_sliders(with_base(rows, None), sliders, based=False)
+        error = None
+    except AUSpecError as err:
+        error = str(err)
+    return {"base": [row.tolist() for row, _, _ in rows], "titles": [_cut(title) for _, title, _ in rows],
+            "error": error}
+
+
+def _cut(title: str, limit: int = 100) -> str:
+    """A title as a caption shows it: what a 64-term line writes is not sent back whole."""
+    return title if len(title) <= limit else title[:limit - 1] + "…"
 
 
 def au_schema() -> dict:

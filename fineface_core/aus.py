@@ -36,6 +36,14 @@ SAFE_MIN, SAFE_MAX = -10.0, 10.0
 # An AU named without intensity ("AU6+AU12") gets FACS C, "marked".
 DEFAULT_INTENSITY = 3.0
 
+# A spec names each of the 12 AUs at most once that matters (later terms override earlier ones): more terms than
+# this is a pasted or generated text, refused before its terms are read.
+MAX_TERMS = 64
+# Intensities are small numbers and FACS numbers AUs 1..46: longer numbers are refused as such, never handed to
+# int() (which refuses more than 4,300 digits) or float() (which reads 400 digits as inf).
+MAX_INTENSITY_CHARS = 32
+MAX_AU_DIGITS = 3
+
 
 @dataclass(frozen=True)
 class ActionUnit:
@@ -186,6 +194,9 @@ def _au_by_number(number: int) -> ActionUnit:
     au = _AU_BY_NUMBER.get(number)
     if au is not None:
         return au
+    if abs(number) >= 10 ** MAX_AU_DIGITS:  # never written out whole: str() of a huge int is refused too
+        raise AUSpecError(f"an AU number of {number.bit_length():,} bits is too large: FACS numbers action units "
+                          f"1 to 46; FineFace was trained on {_AU_LIST}")
     if number in OTHER_FACS_AUS:
         hint = f" Hint: {_SUBSTITUTES[number]}." if number in _SUBSTITUTES else ""
         raise AUSpecError(
@@ -207,16 +218,26 @@ def _au_from_key(key: Any) -> ActionUnit:
     if isinstance(key, str):
         match = re.fullmatch(r"(?:au)?(\d+)", re.sub(r"\s+", "", key), re.IGNORECASE)
         if match:
-            return _au_by_number(int(match[1]))
+            return _au_by_number(_au_number(match[1], key))
     raise AUSpecError(f"{quoted(repr(key))} is not an action unit: write it as AU12, au12 or 12 "
                       f"(one of {_AU_LIST})")
 
 
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+# One way to match each number (no nested or adjacent repeats that could share digits): linear time.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _au_number(digits: str, where: str) -> int:
+    """The AU number written as ``digits`` in ``where``, refused as too long before int() reads it."""
+    if len(digits.lstrip("0")) > MAX_AU_DIGITS:
+        raise AUSpecError(f"the AU number {quoted(digits, 20)} in {quoted(where, 40)} is too long: FACS numbers action units 1 to 46; FineFace was trained on {_AU_LIST}")
+    return int(digits.lstrip("0") or "0")
 
 
 def _parse_intensity(text: str, where: str) -> float:
-    """A number ("2.5", "-2") or a FACS letter ("D") found in ``where``."""
+    """A number ("2.5", "-2", "+3") or a FACS letter ("D") found in ``where``."""
+    if len(text) > MAX_INTENSITY_CHARS and _NUMBER.fullmatch(text):
+        raise AUSpecError(f"the intensity {quoted(text, 20)} in {quoted(where)} is too long: give a number such as 3, 2.5 or -2 (trained range 0..5)")
     if _NUMBER.fullmatch(text):
         return float(text)
     if len(text) == 1 and text.isalpha():
@@ -226,7 +247,7 @@ def _parse_intensity(text: str, where: str) -> float:
         raise AUSpecError(f"{quoted(text)} in {quoted(where)} is not a FACS intensity letter: use A (trace, "
                           f"1), B (2), C (3), D (4) or E (maximum, 5), or a number")
     raise AUSpecError(f"{quoted(text)} in {quoted(where)} is not an intensity: give a number such as "
-                      f"3, 2.5 or -2, or a FACS letter A-E; {_TERM_HELP}")
+                      f"3, 2.5, +3 or -2, or a FACS letter A-E; {_TERM_HELP}")
 
 
 def _to_float(value: Any, where: str) -> float:
@@ -245,12 +266,25 @@ def _to_float(value: Any, where: str) -> float:
 def _checked(code: str, value: float, where: str) -> float:
     problem = _range_problem(code, value)
     if problem:
-        raise AUSpecError(f"{problem} (in {where})")
+        raise AUSpecError(f"{problem} (in {quoted(where)})")  # quoted only here: it is not free
     return value
 
 
 _AU_TERM = re.compile(r"(?:au)?(\d+)(?:@(.*)|([a-z]))?", re.IGNORECASE)
 _PRESET_TERM = re.compile(r"([a-z][a-z_\-]*)(?:@(.*))?", re.IGNORECASE)
+# Terms are joined by + or ,; a + right after the @ is the intensity's sign (AU12@+3).
+_SEPARATOR = re.compile(r"@\s*\+|[+,]")
+
+
+def _split_terms(spec: str) -> list[str]:
+    """The terms of one spec as written (white space kept), in one pass over the text."""
+    terms, start = [], 0
+    for match in _SEPARATOR.finditer(spec):
+        if match[0][0] != "@":
+            terms.append(spec[start:match.start()])
+            start = match.end()
+    terms.append(spec[start:])
+    return terms
 
 
 def split_specs(text: str, separator: str = ";") -> list[str]:
@@ -261,7 +295,7 @@ def split_specs(text: str, separator: str = ";") -> list[str]:
 def expression_title(spec: str) -> str:
     """What the user wrote, as a cell's title, when it names a preset ("happiness", "surprise@4 + AU25@2");
     "" when the spec is AU terms only (its label, the AU decomposition, says it all already)."""
-    terms = [re.sub(r"\s+", "", t) for t in re.split(r"[+,]", spec) if t.strip()]
+    terms = [re.sub(r"\s+", "", t) for t in _split_terms(spec) if t.strip()]
     if not any(_PRESET_TERM.fullmatch(t) and _norm_name(t.split("@", 1)[0]) not in _NEUTRAL_WORDS for t in terms):
         return ""
     return " + ".join(terms)
@@ -269,21 +303,21 @@ def expression_title(spec: str) -> str:
 
 def is_neutral(spec: str) -> bool:
     """``""``, ``"neutral"`` or ``"none"``: the neutral face, a whole spec that adds no AU."""
-    return re.sub(r"\s+", "", spec).lower() in _NEUTRAL_WORDS
+    return "".join(spec.split()).lower() in _NEUTRAL_WORDS
 
 
 def _parse_term(term: str, spec: str) -> list[tuple[int, float]]:
     """One term without white space ("AU12@3", "happiness@4") -> (AU index, intensity) pairs."""
     au_match = _AU_TERM.fullmatch(term)
     if au_match:
-        au = _au_by_number(int(au_match[1]))
+        au = _au_by_number(_au_number(au_match[1], term))
         if au_match[2] is not None:
             value = _parse_intensity(au_match[2], term)
         elif au_match[3] is not None:
             value = _parse_intensity(au_match[3], term)
         else:
             value = DEFAULT_INTENSITY
-        return [(au.index, _checked(au.code, value, quoted(term)))]
+        return [(au.index, _checked(au.code, value, term))]
     preset_match = _PRESET_TERM.fullmatch(term)
     if not preset_match:
         raise AUSpecError(f"cannot read the term {quoted(term)} in {quoted(spec)}: {_TERM_HELP}")
@@ -292,7 +326,7 @@ def _parse_term(term: str, spec: str) -> list[tuple[int, float]]:
                           f"be combined with other terms in {quoted(spec)}")
     preset = get_preset(preset_match[1])
     level = None if preset_match[2] is None else _parse_intensity(preset_match[2], term)
-    return [(AU_BY_CODE[code].index, _checked(code, value if level is None else level, quoted(term)))
+    return [(AU_BY_CODE[code].index, _checked(code, value if level is None else level, term))
             for code, value in preset.aus.items()]
 
 
@@ -305,11 +339,15 @@ def _is_term(text: str) -> bool:
 
 
 def _parse_string(spec: str) -> torch.Tensor:
-    vec = torch.zeros(N_AUS, dtype=torch.float32)
+    values = [0.0] * N_AUS  # one tensor at the end: a tensor write per term costs more than the term's parsing
     if is_neutral(spec):
-        return vec
-    for raw in re.split(r"[+,]", spec):
-        term = re.sub(r"\s+", "", raw)
+        return torch.tensor(values, dtype=torch.float32)
+    raws = _split_terms(spec)
+    if len(raws) > MAX_TERMS:
+        raise AUSpecError(f"{quoted(spec)} holds {len(raws):,} terms; a spec takes at most {MAX_TERMS} (later terms "
+                          "override earlier ones, so 12 AUs and a preset need no more): write one AU vector per line")
+    for raw in raws:
+        term = "".join(raw.split())
         if not term:
             raise AUSpecError(f"empty term in {quoted(spec)} (two separators in a row, or one at "
                               f"an end); {_TERM_HELP}")
@@ -326,8 +364,8 @@ def _parse_string(spec: str) -> torch.Tensor:
                 ) from None
             raise
         for index, value in updates:
-            vec[index] = value
-    return vec
+            values[index] = value
+    return torch.tensor(values, dtype=torch.float32)
 
 
 def _parse_mapping(spec: Mapping) -> torch.Tensor:
@@ -339,7 +377,7 @@ def _parse_mapping(spec: Mapping) -> torch.Tensor:
             raise AUSpecError(f"{au.code} is given twice, as {quoted(repr(seen[au.code]))} and {quoted(repr(key))}")
         seen[au.code] = key
         value = _to_float(value, au.code)
-        vec[au.index] = _checked(au.code, value, quoted(f"{{{key!r}: {spec[key]!r}}}"))
+        vec[au.index] = _checked(au.code, value, f"{{{key!r}: {spec[key]!r}}}")
     return vec
 
 

@@ -29,7 +29,8 @@ MAX_FRAMES = 4096
 HELP = ("write one keyframe per line (or separate them with ';') as '<frame>: <AU spec>', frames counted from 0 in "
         "increasing order, e.g. '0: neutral', '12: happiness@4', '24: AU1@3 + AU2@3 + AU26@4'")
 
-_ENTRY = re.compile(r"\s*([^:]*?)\s*:(.*)", re.DOTALL)
+# A frame number is at most this long, leading zeros included: a longer one is refused before int() reads it.
+MAX_FRAME_DIGITS = 12
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,19 @@ def parse_keyframes(text: str, frames: int | None = None) -> list[Keyframe]:
     keyframes: list[Keyframe] = []
     for number, entry in _entries(text):
         where = f"line {number} ({quoted(entry)})"
-        match = _ENTRY.fullmatch(entry)
-        if not match:
+        frame_text, colon, spec = entry.partition(":")  # str methods, not a regex: linear on any line
+        if not colon:
             raise AUSpecError(f"{where}: no ':' between the frame and the AU spec; {HELP}")
-        frame_text, spec = match[1], match[2].strip()
+        frame_text, spec = frame_text.strip(), spec.strip()
         if not re.fullmatch(r"[+-]?\d+", frame_text):
             raise AUSpecError(f"{where}: {quoted(frame_text)} is not a frame number (a whole number from 0); {HELP}")
         if len(frame_text.lstrip("+-").lstrip("0")) > len(str(MAX_FRAMES)):
             # int() of a number this long is refused by Python (over 4300 digits) or pointless: no clip is that long
             raise AUSpecError(f"{where}: frame {quoted(frame_text, 20)} is past the end of any animation (at most "
                               f"{MAX_FRAMES} frames); move the keyframe")
+        if len(frame_text) > MAX_FRAME_DIGITS:
+            raise AUSpecError(f"{where}: the frame number {quoted(frame_text, 20)} is too long: write it without "
+                              f"leading zeros, a whole number from 0 to {MAX_FRAMES}")
         frame = int(frame_text)
         if frame < 0:
             raise AUSpecError(f"{where}: frame {frame} is before the first frame; frames are counted from 0")

@@ -1,8 +1,5 @@
-import torch
-
-from fineface_core.aus import (ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN, expression_title, is_neutral, parse_aus,
-                                split_specs, validate_intensities)
-from fineface_core.conditioning import AUVectors
+from fineface_core.au_vector import au_vectors, parse_lines
+from fineface_core.aus import ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN
 from fineface_core.errors import AUSpecError
 
 from .types import AU_VECTOR, CATEGORY
@@ -21,60 +18,6 @@ def intensity_input(au):
         "tooltip": f"{au.code} {au.name} ({au.region}): {au.movement}. 0 = absent, 1-5 = FACS A (trace) to "
                    "E (maximum); above 5 exaggerates, negative gives the opposite movement.",
     })
-
-
-def spec_lines(spec: str) -> list[str]:
-    """The spec's non-empty lines ("neutral" adds nothing to the preset); no line is one empty spec."""
-    lines = split_specs(spec, "\n") or [""]
-    return ["" if is_neutral(line) else line for line in lines]
-
-
-def parse_lines(spec: str, preset: str = "none") -> list[tuple[torch.Tensor, str, str]]:
-    """Per spec line: the preset and the line as one AU vector, the title the user wrote, and what was written."""
-    lines = spec_lines(spec)
-    rows = []
-    for n, line in enumerate(lines, 1):
-        written = " + ".join(s for s in ((preset if preset != "none" else ""), line) if s)
-        try:
-            rows.append((parse_aus(written), expression_title(written), written))
-        except AUSpecError as err:
-            raise AUSpecError(f"spec line {n}: {err}" if len(lines) > 1 else str(err)) from err
-    return rows
-
-
-def with_base(rows: list[tuple[torch.Tensor, str, str]], base: AUVectors | None) -> list[tuple[torch.Tensor, str]]:
-    """(vector, title) per output: the spec lines added to the base vectors -- one base for every line, every
-    base for one line, or pairs."""
-    if base is None:
-        return [(row, title) for row, title, _ in rows]
-    n, m = len(base), len(rows)
-    if n != 1 and m != 1 and n != m:
-        raise AUSpecError(f"{n} base AU vectors and {m} spec lines: give one base vector, one spec line, or as many "
-                          "spec lines as base vectors (they are added in pairs)")
-    out = []
-    for i in range(max(n, m)):
-        row, title, written = rows[i if m > 1 else 0]
-        b = i if n > 1 else 0
-        # a base titled by its preset keeps it in front of what is written here
-        if base.titles[b]:
-            title = expression_title(" + ".join(t for t in (base.titles[b], written) if t))
-        out.append((base.values[b] + row, title))
-    return out
-
-
-def preview(preset: str, spec: str, sliders: dict[str, float]) -> dict:
-    """What the face on the node shows: the preset and spec as vectors, one per spec line (the front end adds
-    the sliders as they move, as ``build`` does), and the message this node would fail with, if any."""
-    try:
-        rows = parse_lines(spec, preset)
-    except AUSpecError as err:
-        return {"base": None, "titles": None, "error": str(err)}
-    try:
-        FineFaceAUVector().build(preset=preset, spec=spec, **sliders)
-        error = None
-    except AUSpecError as err:
-        error = str(err)
-    return {"base": [row.tolist() for row, _, _ in rows], "titles": [title for _, title, _ in rows], "error": error}
 
 
 class FineFaceAUVector:
@@ -113,16 +56,5 @@ class FineFaceAUVector:
     CATEGORY = CATEGORY
 
     def build(self, preset="none", spec="", append_to=None, base=None, **sliders):
-        offset = torch.tensor([float(sliders[au.code]) for au in ACTION_UNITS])
-        rows = with_base(parse_lines(spec, preset), base)
-        values = []
-        for n, (row, _) in enumerate(rows, 1):
-            try:
-                values.append(validate_intensities(row + offset))
-            except AUSpecError as err:
-                where = f"spec line {n}" if base is None else f"vector {n} (base + spec)"
-                raise AUSpecError(f"{where} with the sliders: {err}" if len(rows) > 1 else f"with the sliders: {err}") from err
-        vectors = AUVectors(torch.stack(values), titles=tuple(title for _, title in rows))
-        if append_to is not None:
-            vectors = append_to.concat(vectors)
+        vectors = au_vectors(preset, spec, sliders, base, append_to)
         return (vectors, vectors.text)

@@ -4,20 +4,37 @@ The front end never parses a spec: it asks here, and the answer is what the node
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
-from fineface_core.au_vector import au_schema
+from fineface_core.au_vector import au_schema, preview
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import quoted
 
-from .au_vector import preview
-
 
 # The face sends one node's preset, spec and sliders: a few hundred bytes. ComfyUI's server takes bodies up to
-# its upload limit (100 MB), and a spec is parsed on the server's event loop; a cap keeps one request short.
+# its upload limit (100 MB); a cap keeps one request short.
 MAX_BODY = 64 * 1024
+# Python's int() refuses more than 4,300 digits (ValueError, read as "not JSON"): a longer number is named as such.
+MAX_JSON_DIGITS = 4300
+
+# Specs are parsed off ComfyUI's event loop, one at a time: however many previews are asked for at once, the
+# server's own routes (/object_info, /prompt) share the interpreter with at most one parsing thread.
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fineface-spec")
+
+
+class _TooLongNumber(ValueError):
+    pass
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise _TooLongNumber(f"the request holds a number of {len(text.lstrip('-')):,} digits; the face sends "
+                             "intensities between -10 and 10")
+    return int(text)
 
 
 def _bad_request(web, message: str):
@@ -61,7 +78,9 @@ async def read_json(request) -> tuple[object, str | None]:
     if len(body) > MAX_BODY:
         return None, too_large
     try:
-        return json.loads(body), None
+        return json.loads(body, parse_int=_json_int), None
+    except _TooLongNumber as err:
+        return None, str(err)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than Python's recursion limit
         return None, "the request body is not JSON"
 
@@ -85,7 +104,7 @@ def register(server) -> None:
         if isinstance(parsed, str):
             return _bad_request(web, parsed)
         # A refused spec is an answer, not a failed request: the face shows its message.
-        return web.json_response(preview(*parsed))
+        return web.json_response(await asyncio.get_running_loop().run_in_executor(_PARSER, preview, *parsed))
 
 
 def register_with_running_server() -> None:

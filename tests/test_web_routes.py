@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from fineface_core.au_vector import au_schema
+from fineface_core.au_vector import au_schema, preview
 from fineface_core.aus import ACTION_UNITS, AU_ORDER, PRESETS, SAFE_MAX, SAFE_MIN, parse_aus
 from fineface_core.errors import AUSpecError
 
@@ -45,7 +45,7 @@ def test_schema_is_the_cores_facts_as_json():
 
 
 def test_preview_is_what_the_node_computes(pack):
-    answer = pack.au_vector.preview("happiness", "AU25@2\nsurprise", ZERO)
+    answer = preview("happiness", "AU25@2\nsurprise", ZERO)
     assert answer["error"] is None
     assert answer["base"] == [(parse_aus("happiness") + parse_aus("AU25@2")).tolist(),
                               parse_aus("happiness + surprise").tolist()]
@@ -53,12 +53,12 @@ def test_preview_is_what_the_node_computes(pack):
 
 
 def test_preview_gives_the_nodes_own_refusals(pack):
-    bad = pack.au_vector.preview("none", "AU6@2\nAU7", ZERO)
+    bad = preview("none", "AU6@2\nAU7", ZERO)
     assert bad["base"] is None
     assert bad["error"] == pack.node.VALIDATE_INPUTS(spec="AU6@2\nAU7")
     assert bad["error"].startswith("spec line 2: AU7 (Lid Tightener)")
     # the spec alone is fine, the sliders take it out of range: the face keeps the spec and shows why
-    over = pack.au_vector.preview("none", "AU12@8", dict(ZERO, AU12=4.0))
+    over = preview("none", "AU12@8", dict(ZERO, AU12=4.0))
     assert over["base"] == [parse_aus("AU12@8").tolist()]
     with pytest.raises(AUSpecError) as refused:
         pack.node().build(spec="AU12@8", **dict(ZERO, AU12=4.0))
