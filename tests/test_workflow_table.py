@@ -6,10 +6,11 @@ import pytest
 
 from fineface_core.aus import AU_ORDER
 from tests.support.editor_graphs import INFO, sampler_graph
-from workflows import SHIPPED, workflow_path
+from workflows import SHIPPED, Shipped, workflow_path
 from workflows import run as headless
 from workflows.api_format import MODE_BYPASS, WorkflowError, node_info_from_classes, workflow_to_prompt
 from workflows.overrides import FINEFACE_LOADER, VALUES, edit_graph, find_entry, input_value, set_input
+from workflows.run_checks import UsageError, check_workflow_options
 
 HEADLESS = [name for name, row in SHIPPED.items() if row.headless]
 
@@ -133,3 +134,18 @@ def test_edit_graph_leaves_a_graph_alone_without_those_options():
     edit_graph(wf, SHIPPED["edit"], {"mask_from_alpha": False, "fineface": None})
     assert json.dumps(wf) == before
     assert next(n for n in wf["nodes"] if n["type"] == "SetLatentNoiseMask")["mode"] == MODE_BYPASS
+
+
+def test_a_new_headless_workflow_is_one_row(node_info, monkeypatch):
+    """A row that takes --image (as the exact-edit workflow will): the option checks and the overrides follow it."""
+    parse = headless.build_parser().parse_args
+    monkeypatch.setitem(SHIPPED, "exact_edit", Shipped("fineface_expression_edit.json", "sd21", True,
+                                                       {**SHIPPED["edit"].sets, "seed": ("KSampler", "seed")}))
+    args = parse(["--image", "x.png", "--seed", "3", "--aus", "happiness"])
+    check_workflow_options(args, "exact_edit")  # --image belongs to it: no error
+    prompt, _ = headless.apply_overrides(load("edit"), "exact_edit", args, node_info, "x.png")
+    assert input_value(prompt, "LoadImage", "image") == "x.png" and input_value(prompt, "KSampler", "seed") == 3
+    with pytest.raises(UsageError, match="--image / --denoise belong to the edit, face_crop and exact_edit workflows"):
+        check_workflow_options(parse(["--image", "x.png"]), "basic")
+    with pytest.raises(UsageError, match="the exact_edit workflow needs --image"):
+        check_workflow_options(parse([]), "exact_edit")

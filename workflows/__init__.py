@@ -68,6 +68,11 @@ SHIPPED: dict[str, Shipped] = {
 }
 
 
+def taking(option: str) -> list[str]:
+    """The headless workflows whose row sets or switches on with ``option`` (an argparse dest), in table order."""
+    return [name for name, row in SHIPPED.items() if row.headless and (option in row.sets or option in row.enables)]
+
+
 def workflow_path(name: str) -> str:
     """The file of a shipped workflow (by its name in :data:`SHIPPED`), or ``name`` under this folder."""
     return os.path.join(WORKFLOWS_DIR, SHIPPED[name].file if name in SHIPPED else name)

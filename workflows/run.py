@@ -8,7 +8,8 @@
 It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), converts it
 to an API prompt with :mod:`workflows.api_format`, sets the values you give on the prompt's nodes
 (which option sets which node's input: the workflow's row in ``workflows.SHIPPED``) and runs it
-through ComfyUI's own executor with this node pack loaded as a custom node. Only local files are used; nothing is downloaded.
+through ComfyUI's own executor with this node pack loaded as a custom node. Only local files are
+used; nothing is downloaded.
 
 Every option is checked before ComfyUI is imported (workflows/run_checks.py); a bad one, or a
 missing model file (checked before anything renders), ends with a message and exit status 2.
