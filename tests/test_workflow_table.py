@@ -149,3 +149,10 @@ def test_a_new_headless_workflow_is_one_row(node_info, monkeypatch):
         check_workflow_options(parse(["--image", "x.png"]), "basic")
     with pytest.raises(UsageError, match="the exact_edit workflow needs --image"):
         check_workflow_options(parse([]), "exact_edit")
+
+
+def test_a_prompt_the_editor_would_rewrite_is_refused_not_sent_as_it_is(node_info):
+    """{a|b} in --prompt: the editor would pick one choice when queueing; the runner refuses it (exit status 2)."""
+    args = headless.build_parser().parse_args(["--prompt", "a {red|blue} car"])
+    with pytest.raises(WorkflowError, match=r"Positive prompt\) widget 'text'.*\{a\|b\} choices"):
+        headless.apply_overrides(load("basic"), "basic", args, node_info, None)
