@@ -7,7 +7,6 @@ tests/test_workflows.py and change only resolution, steps and the frame count in
 """
 import json
 import os
-import random
 
 from types import SimpleNamespace
 
@@ -20,7 +19,8 @@ from tests.support import animatediff_nodes
 from tests.test_workflows import (check_prompt_against_declarations, comfy_dirs, comfy_path, models_dir,  # noqa: F401
                                   node_info, node_outputs)
 from workflows import keyframes_cli, workflow_path
-from workflows.api_format import get_widget, set_widget, widget_values, workflow_to_prompt
+from workflows.api_format import workflow_to_prompt
+from workflows.overrides import input_value, set_input
 
 ANIMATION, ANIMATEDIFF = "fineface_au_animation.json", "fineface_animatediff.json"
 README = os.path.join(os.path.dirname(workflow_path("basic")), "README.md")
@@ -53,7 +53,7 @@ def test_the_animation_workflow_keeps_the_grid_workflows_loaders_and_frames_shar
     wf, grid = load(ANIMATION), shipped.load_shipped("grid")
     loaders = ("CheckpointLoaderSimple", "FineFaceReleaseLoader", "CLIPTextEncode", "EmptyLatentImage")
     assert [n for n in wf["nodes"] if n["type"] in loaders] == [n for n in grid["nodes"] if n["type"] in loaders]
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+    prompt = workflow_to_prompt(wf, node_info)
     by_type = {v["class_type"]: (k, v["inputs"]) for k, v in prompt.items()}
     keys_id, _ = by_type["FineFaceAUKeyframes"]
     assert by_type["FineFaceAUBatchLatent"][1]["aus"] == [keys_id, 0] and by_type["FineFaceAUEncoder"][1]["aus"] == [keys_id, 0]
@@ -68,7 +68,7 @@ def test_the_animation_workflow_keeps_the_grid_workflows_loaders_and_frames_shar
 
 def test_the_animatediff_workflow_uses_animatediff_evolved_as_declared(ad_info):
     info, _ = ad_info
-    prompt = workflow_to_prompt(load(ANIMATEDIFF), info, rng=random.Random(0))
+    prompt = workflow_to_prompt(load(ANIMATEDIFF), info)
     ids = {v["class_type"]: k for k, v in prompt.items()}
     inputs = {v["class_type"]: v["inputs"] for v in prompt.values()}
     loader = inputs["ADE_AnimateDiffLoaderGen1"]
@@ -116,14 +116,13 @@ def test_the_animation_renders_one_frame_per_vector_from_one_noise(comfy_dirs, n
     """Hold easing over 6 frames alternating two expressions: frames with the same AU vector are the same image,
     frames with different ones differ, and the WEBP holds the 6 frames (no two neighbours alike, so its encoder
     merges none)."""
-    wf = load(ANIMATION)
+    prompt = workflow_to_prompt(load(ANIMATION), node_info)
     a, b = "happiness@4", "AU1@4 + AU2@4 + AU4@4 + AU26@5"
     keys = "\n".join(f"{f}: {a if f % 2 == 0 else b}" for f in range(6))
     for node_name, field, value in [("EmptyLatentImage", "width", SIZE), ("EmptyLatentImage", "height", SIZE),
                                     ("KSampler", "steps", STEPS), ("Keyframes", "frames", 6), ("Keyframes", "easing", "hold"),
                                     ("Keyframes", "keyframes", keys), ("Animation", "lossless", True)]:  # to compare pixels
-        set_widget(wf, node_name, field, value, node_info)
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+        set_input(prompt, node_name, field, value)
     outputs = shipped.comfy_env.run_prompt(prompt)
     frames = [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in frames_of(outputs, prompt, "SaveImage")]
     assert len(frames) == 6 and all(f.shape == (SIZE, SIZE, 3) for f in frames)
@@ -138,7 +137,7 @@ def test_the_animation_renders_one_frame_per_vector_from_one_noise(comfy_dirs, n
         for i in range(6):
             im.seek(i)
             assert np.abs(np.asarray(im.convert("RGB")).astype(int) - frames[i]).max() <= 1, i
-            assert im.info.get("duration") == round(1000 / get_widget(wf, "Animation", "fps", node_info))
+            assert im.info.get("duration") == round(1000 / input_value(prompt, "Animation", "fps"))
 
 
 # -- the headless command ----------------------------------------------------------------------------

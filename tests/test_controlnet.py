@@ -4,7 +4,6 @@ ControlNet runs a copy of the UNet's encoder beside the UNet and adds its residu
 cross-attention through ``transformer_options``, which ComfyUI does not hand to the control model. So the two
 compose: the control residuals do not depend on the AUs, and the AUs still change the image under a ControlNet.
 """
-import random
 
 import numpy as np
 import pytest
@@ -14,7 +13,8 @@ from safetensors.torch import load_file
 
 from tests.support import comfy_env
 from tests.test_workflows import (SPEED_OVERRIDES, comfy, comfy_dirs, load_shipped, models_dir,  # noqa: F401 (fixtures)
-                                  node_info, set_widget, workflow_to_prompt)
+                                  node_info, workflow_to_prompt)
+from workflows.overrides import set_input
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +27,9 @@ def controlnet(models_dir):  # noqa: F811
 def prompt_with(node_info, spec, *, control: bool, fineface: bool = True):  # noqa: F811
     """The basic graph (AUs = ``spec``), optionally with the control image through ControlNetApplyAdvanced and
     optionally without FineFace (the KSampler takes the checkpoint's MODEL); its sampled latent is saved."""
-    wf = load_shipped("basic")
+    prompt = workflow_to_prompt(load_shipped("basic"), node_info)
     for node_name, field, value in list(SPEED_OVERRIDES["basic"]) + [("FineFaceAUVector", "spec", spec)]:
-        set_widget(wf, node_name, field, value, node_info)
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+        set_input(prompt, node_name, field, value)
     sampler = next(v for v in prompt.values() if v["class_type"] == "KSampler")["inputs"]
     ksampler = next(k for k, v in prompt.items() if v["class_type"] == "KSampler")
     if not fineface:

@@ -3,7 +3,6 @@ FineFace weights and LibreFace model (a real photo as the expression photo); the
 ComfyUI_IPAdapter_plus' own declarations."""
 import inspect
 import os
-import random
 import uuid
 
 import numpy as np
@@ -18,7 +17,8 @@ from tests.support import comfy_env
 from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
 from tests.test_workflows import (TEST_SIZE, TEST_STEPS, check_prompt_against_declarations, comfy, comfy_dirs,  # noqa: F401
                                   images_of, load_shipped, models_dir, node_info, node_outputs)
-from workflows.api_format import get_widget, set_widget, workflow_to_prompt
+from workflows.api_format import workflow_to_prompt
+from workflows.overrides import input_value, set_input
 
 SPEED = [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)]
 
@@ -35,10 +35,10 @@ def photo_dirs(comfy_dirs, models_dir):
 
 
 def prompt_of(name, node_info, extra=()):
-    wf = load_shipped(name)
+    prompt = workflow_to_prompt(load_shipped(name), node_info)
     for node_name, field, value in list(SPEED) + list(extra):
-        set_widget(wf, node_name, field, value, node_info)
-    return workflow_to_prompt(wf, node_info, rng=random.Random(0))
+        set_input(prompt, node_name, field, value)
+    return prompt
 
 
 def ids_by_type(prompt):
@@ -47,7 +47,7 @@ def ids_by_type(prompt):
 
 def test_copy_expression_workflow_is_basic_with_the_aus_from_the_photo(node_info, node_outputs):
     wf = load_shipped("copy")
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+    prompt = workflow_to_prompt(wf, node_info)
     check_prompt_against_declarations(prompt, node_info, node_outputs)
     ids = ids_by_type(prompt)
     read = prompt[ids["FineFaceAUFromImage"]]["inputs"]
@@ -59,17 +59,17 @@ def test_copy_expression_workflow_is_basic_with_the_aus_from_the_photo(node_info
     assert prompt[ids["FineFaceAUEncoder"]]["inputs"]["aus"] == [ids["FineFaceAUVector"], 0]
     preview = next(v for v in prompt.values() if v["_meta"]["title"] == "Face read")
     assert preview["inputs"]["images"] == [ids["FineFaceAUFromImage"], 2]
-    basic = workflow_to_prompt(load_shipped("basic"), node_info, rng=random.Random(0))
+    basic = workflow_to_prompt(load_shipped("basic"), node_info)
     for node, field in (("KSampler", "cfg"), ("KSampler", "steps"), ("KSampler", "sampler_name"),
                         ("CheckpointLoaderSimple", "ckpt_name"), ("FineFaceReleaseLoader", "au_encoder"),
                         ("FineFaceReleaseLoader", "lora")):
-        assert get_widget(wf, node, field, node_info) == get_widget(load_shipped("basic"), node, field, node_info)
+        assert input_value(prompt, node, field) == input_value(basic, node, field)
     assert len(prompt) == len(basic) + 3  # + Load Image, AU From Image, Face read
 
 
 def test_faceid_copy_expression_workflow_uses_ipadapter_plus_as_declared(node_info, node_outputs):
     """Checked against ComfyUI_IPAdapter_plus' own INPUT_TYPES (its source, or the snapshot made from it)."""
-    prompt = workflow_to_prompt(load_shipped("copy_faceid"), node_info, rng=random.Random(0))
+    prompt = workflow_to_prompt(load_shipped("copy_faceid"), node_info)
     check_prompt_against_declarations(prompt, node_info, node_outputs)
     by_type = {v["class_type"]: v["inputs"] for v in prompt.values()}
     assert by_type["IPAdapterModelLoader"]["ipadapter_file"] == "ip-adapter-faceid-portrait-v11_sd15.bin"
@@ -90,7 +90,7 @@ def test_faceid_copy_expression_workflow_uses_ipadapter_plus_as_declared(node_in
     assert by_type["KSampler"]["model"][0] == ids["FineFaceApplyAdapter"]
     assert by_type["FineFaceApplyAdapter"]["model"][0] == ids["IPAdapterFaceID"]
     assert faceid["model"][0] == ids["CheckpointLoaderSimple"]
-    faceid_basic = workflow_to_prompt(load_shipped("faceid"), node_info, rng=random.Random(0))
+    faceid_basic = workflow_to_prompt(load_shipped("faceid"), node_info)
     for k in ("weight", "weight_type", "combine_embeds", "start_at", "end_at", "embeds_scaling"):
         assert faceid[k] == next(v["inputs"][k] for v in faceid_basic.values() if v["class_type"] == "IPAdapterFaceID")
 

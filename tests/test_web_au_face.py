@@ -268,10 +268,16 @@ def test_redraw_time(page):
 def test_every_shipped_workflow_loads_with_its_nodes_links_and_values(page):
     """Each shipped graph whose node types this server has (IP-Adapter and AnimateDiff ones need those packs)
     loads in the front end with every node, every link (custom types such as FACE_CROP included) and the pack's
-    widget values as the file has them."""
+    widget values as the file has them; and the front end's own ``app.graphToPrompt()`` makes of it the API
+    prompt that the headless runner's converter (workflows.api_format) makes, with the node definitions this
+    server gives the front end."""
     from workflows import SHIPPED, workflow_path
+    from workflows.api_format import workflow_to_prompt
 
     registered = set(js(page, "return Object.keys(LiteGraph.registered_node_types)"))
+    # as text: the order of each node's inputs is the order of its widget values, which a JS object handed
+    # back through WebDriver does not keep
+    object_info = json.loads(js(page, "return fetch(new URL('object_info', window.location.href)).then(r => r.text())"))
     loaded = []
     for name in SHIPPED:
         with open(workflow_path(name), encoding="utf-8") as f:
@@ -288,6 +294,9 @@ def test_every_shipped_workflow_loads_with_its_nodes_links_and_values(page):
             if node["type"].startswith("FineFace"):
                 want = node.get("widgets_values") or []
                 assert (saved[node["id"]].get("widgets_values") or [])[:len(want)] == want, (name, node["type"])
+        front_end = js(page, "return app.graphToPrompt().then(p => p.output)")
+        ours = workflow_to_prompt(workflow, object_info)
+        assert browser.prompt_nodes(ours) == browser.prompt_nodes(front_end), name
         loaded.append(name)
     assert {"basic", "edit", "face_crop", "regions_photo", "animation"} <= set(loaded), loaded
     assert pack_errors(page) == []

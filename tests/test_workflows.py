@@ -3,12 +3,9 @@
 Graph runs (marked slow) use a small SD 2.1-architecture checkpoint and FineFace weights made here,
 and change only resolution and steps in the shipped files (SPEED_OVERRIDES).
 """
-import datetime
 import json
 import math
 import os
-import random
-import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -22,9 +19,9 @@ from fineface_core.weightfiles.loading import load_weights
 from fineface_core.weightfiles.single_file import save_fineface
 from workflows import SHIPPED, workflow_path
 from workflows import run as headless
-from workflows.api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, get_widget, node_info_from_classes,
-                                  resolve_dynamic_prompt, set_widget, used_node_types, widget_layout,
-                                  widget_values, workflow_to_prompt)
+from workflows.api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, node_info_from_classes, used_node_types,
+                                  widget_layout, widget_values, workflow_to_prompt)
+from workflows.overrides import input_value, set_input
 
 from tests.support import animatediff_nodes, comfy_env, ipadapter_nodes
 from tests.support.official_files import write_official_release
@@ -141,33 +138,6 @@ def test_converted_widget_with_a_link_takes_the_link():
     assert p["2"]["inputs"]["seed"] == 7
 
 
-def test_primitive_node_feeds_its_value_through_a_reroute():
-    inputs = [inp("model", "MODEL", 1), inp("latent", "LATENT", 2), inp("seed", "INT", 5, widget=True)]
-    prim = node(4, "PrimitiveNode", outputs=[out("INT", "INT", [4])], values=[1234, "fixed"], title="Seed")
-    reroute = node(5, "Reroute", inputs=[inp("", "*", 4)], outputs=[out("", "INT", [5])])
-    wf = sampler_graph([7, "fixed", 12, 6.5, "euler", 1.0], inputs, [prim, reroute],
-                       [(4, 4, 0, 5, 0, "INT"), (5, 5, 0, 2, 2, "INT")])
-    p = workflow_to_prompt(wf, INFO)
-    assert p["2"]["inputs"]["seed"] == 1234
-    assert "4" not in p and "5" not in p  # front-end-only nodes are not sent
-    assert get_widget(wf, "Sampler", "seed", INFO) == 1234
-    set_widget(wf, "Sampler", "seed", 99, INFO)  # sets the primitive, which is what feeds the widget
-    assert prim["widgets_values"][0] == 99
-    assert workflow_to_prompt(wf, INFO)["2"]["inputs"]["seed"] == 99
-
-
-def test_reroute_passes_connections_and_notes_are_dropped():
-    reroute = node(5, "Reroute", inputs=[inp("", "*", 1)], outputs=[out("", "MODEL", [6])])
-    note = node(6, "Note", values=["read me"])
-    md = node(7, "MarkdownNote", values=["# read me"])
-    wf = sampler_graph([1, "fixed", 2, 3.0, "euler", 1.0],
-                       [inp("model", "MODEL", 6), inp("latent", "LATENT", 2)], [reroute, note, md])
-    wf["links"] = [[1, 1, 0, 5, 0, "MODEL"], [2, 3, 0, 2, 1, "LATENT"], [6, 5, 0, 2, 0, "MODEL"]]
-    p = workflow_to_prompt(wf, INFO)
-    assert p["2"]["inputs"]["model"] == ["1", 0]
-    assert set(p) == {"1", "2", "3"}
-
-
 def test_muted_node_is_dropped_with_the_inputs_that_point_at_it():
     wf = sampler_graph([1, "fixed", 2, 3.0, "euler", 1.0])
     wf["nodes"][2]["mode"] = MODE_MUTED  # the Latent node
@@ -213,72 +183,6 @@ def test_load_image_upload_widget_and_its_position():
     assert workflow_to_prompt(w2, INFO)["1"]["inputs"] == {"image": "face.png", "channel": "red", "upload": "image", "x": 3}
 
 
-def test_dynamic_prompts_comments_and_filename_replacements():
-    text = node(1, "Text", outputs=[out("LATENT", "LATENT", [1])],
-                values=["a {red|green|blue} car // a comment\n/* block */in the {rain|sun}", "{not|touched}"])
-    save = node(2, "Save", inputs=[inp("images", "LATENT", 1)], values=["FineFace/%date:yyyy-MM-dd%/%Text.label%"])
-    wf = graph(text, save, links=[(1, 1, 0, 2, 0, "LATENT")])
-    now = datetime.datetime(2024, 3, 5, 7, 8, 9)
-    p = workflow_to_prompt(wf, INFO, rng=random.Random(0), now=now)
-    resolved = p["1"]["inputs"]["text"]
-    assert re.fullmatch(r"a (red|green|blue) car \nin the (rain|sun)", resolved), resolved
-    assert p["1"]["inputs"]["label"] == "{not|touched}"  # single-line STRING: no dynamic prompts
-    assert p["2"]["inputs"]["filename_prefix"] == "FineFace/%date:yyyy-MM-dd%/%Text.label%"  # only SaveImage does it
-    save["type"] = "SaveImage"
-    info = dict(INFO, SaveImage=INFO["Save"])
-    text["properties"]["Node name for S&R"] = "Text"
-    p = workflow_to_prompt(wf, info, rng=random.Random(0), now=now)
-    assert p["2"]["inputs"]["filename_prefix"] == "FineFace/2024-03-05/{not|touched}"
-    assert resolve_dynamic_prompt("} odd {", random.Random(0)) == "} odd {"  # the editor would loop forever here
-
-
-def test_force_input_in_both_editor_generations():
-    info = {"Node": {"required": {"a": ("INT", {"forceInput": True}), "b": ("FLOAT", {"default": 2.0})}}}
-    base = node(1, "Node", inputs=[inp("a", "INT", None, widget=True)], outputs=[out("X", "X")])
-    old = dict(base, widgets_values=[5, 0.5])  # 2024 editor: a hidden widget holds a's value
-    new = dict(base, widgets_values=[0.5])  # 2025 front end: a is a plain socket
-    assert workflow_to_prompt(graph(old), info)["1"]["inputs"]["b"] == 0.5
-    assert workflow_to_prompt(graph(new), info)["1"]["inputs"]["b"] == 0.5
-
-
-def test_object_info_format_and_dict_widget_values_and_link_objects():
-    info = {k: {"input": v, "output": [], "name": k} for k, v in INFO.items()}
-    wf = sampler_graph({"seed": 3, "steps": 4, "cfg": 5.0, "sampler_name": "ddim", "denoise": 0.2})
-    wf["links"] = [dict(zip(("id", "origin_id", "origin_slot", "target_id", "target_slot", "type"), l)) for l in wf["links"]]
-    p = workflow_to_prompt(wf, info)
-    assert p["2"]["inputs"] == {"seed": 3, "steps": 4, "cfg": 5.0, "sampler_name": "ddim", "denoise": 0.2,
-                                "model": ["1", 0], "latent": ["3", 0]}
-
-
-def test_set_widget_by_title_or_type():
-    wf = sampler_graph([7, "fixed", 12, 6.5, "ddim", 0.75])
-    wf["nodes"][0]["title"] = "Checkpoint"
-    set_widget(wf, "Checkpoint", "name", "a.safetensors", INFO)
-    set_widget(wf, "Sampler", "steps", 3, INFO)
-    set_widget(wf, "Sampler", "denoise", 0.3, INFO)
-    p = workflow_to_prompt(wf, INFO)
-    assert p["1"]["inputs"]["name"] == "a.safetensors"
-    assert p["2"]["inputs"]["steps"] == 3 and p["2"]["inputs"]["denoise"] == 0.3 and p["2"]["inputs"]["seed"] == 7
-    assert get_widget(wf, "Sampler", "steps", INFO) == 3
-    # values missing from an older file are filled with defaults up to the one set
-    wf2 = sampler_graph([7, "fixed", 12])
-    set_widget(wf2, "Sampler", "denoise", 0.4, INFO)
-    assert wf2["nodes"][1]["widgets_values"] == [7, "fixed", 12, 8.0, "euler", 0.4]
-    with pytest.raises(WorkflowError, match="no widget 'control_after_generate'|no widget 'nope'"):
-        set_widget(wf, "Sampler", "nope", 1, INFO)
-    with pytest.raises(WorkflowError, match="no node titled"):
-        set_widget(wf, "Nothing", "steps", 1, INFO)
-    wf["nodes"].append(node(9, "Latent", outputs=[out("LATENT", "LATENT")], values=[8, 8]))
-    with pytest.raises(WorkflowError, match="2 nodes match"):
-        set_widget(wf, "Latent", "width", 1, INFO)
-    with pytest.raises(WorkflowError, match="connected"):
-        inputs = [inp("model", "MODEL", 1), inp("latent", "LATENT", 2), inp("steps", "INT", 3, widget=True)]
-        wf3 = sampler_graph([7, "fixed", 12, 6.5, "euler", 1.0], inputs,
-                            [node(4, "Latent", outputs=[out("LATENT", "INT", [3])], values=[5, 5])],
-                            [(3, 4, 0, 2, 2, "INT")])
-        set_widget(wf3, "Sampler", "steps", 1, INFO)
-
-
 def test_unsupported_workflows_are_refused_clearly():
     wf = sampler_graph([1, "fixed", 2, 3.0, "euler", 1.0])
     wf["nodes"].append(node(8, "SomethingElse", values=[]))
@@ -308,7 +212,7 @@ def test_ipadapter_snapshot_matches_the_source():
 def test_ipadapter_plus_example_workflows_convert():
     """Workflows saved by other people's editors (ComfyUI_IPAdapter_plus/examples), incl. a FaceID node
     saved before its embeds_scaling input existed (6 values): it takes the widget's default."""
-    from workflows.api_format import VIRTUAL_TYPES
+    from workflows.api_format import NOTE_TYPES
 
     ipa, _ = ipadapter_nodes.load_ipadapter_nodes()
     core = {  # the core nodes these examples use, with the inputs the 2024 tree declares
@@ -329,12 +233,12 @@ def test_ipadapter_plus_example_workflows_convert():
             wf = json.load(f)
         if not used_node_types(wf) <= set(info):
             continue
-        p = workflow_to_prompt(wf, info, rng=random.Random(0))
+        p = workflow_to_prompt(wf, info)
         faceid = next(v for v in p.values() if v["class_type"] == "IPAdapterFaceID")
         assert faceid["inputs"]["embeds_scaling"] == expect_scaling
         ks = next(v for v in p.values() if v["class_type"] == "KSampler")
         assert ks["inputs"]["steps"] == 30 and ks["inputs"]["cfg"] == 6.5 and ks["inputs"]["seed"] == 0
-        assert len(p) == len([n for n in wf["nodes"] if n["type"] not in VIRTUAL_TYPES])
+        assert len(p) == len([n for n in wf["nodes"] if n["type"] not in NOTE_TYPES])
 
 
 # ---------------------------------------------------------------------------------------
@@ -429,7 +333,7 @@ def check_prompt_against_declarations(prompt, info, outputs):
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_workflow_converts_to_a_valid_prompt(name, node_info, node_outputs):
     wf = load_shipped(name)
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+    prompt = workflow_to_prompt(wf, node_info)
     check_prompt_against_declarations(prompt, node_info, node_outputs)
     # every node except the notes is sent, except one deliberately bypassed node in the edit workflow
     sent = {int(k) for k in prompt}
@@ -509,27 +413,27 @@ def test_every_loader_names_its_downloads_for_the_front_end(name, node_info):
 
 def test_sampler_settings_follow_the_official_pipeline(node_info):
     for name in ("basic", "sweep", "edit", "grid", "faceid"):
-        wf = load_shipped(name)
-        assert get_widget(wf, "KSampler", "cfg", node_info) == 7.5
-        assert get_widget(wf, "Negative prompt", "text", node_info) == ""
-        steps = get_widget(wf, "KSampler", "steps", node_info)
+        wf = workflow_to_prompt(load_shipped(name), node_info)
+        assert input_value(wf, "KSampler", "cfg") == 7.5
+        assert input_value(wf, "Negative prompt", "text") == ""
+        steps = input_value(wf, "KSampler", "steps")
         assert 25 <= steps <= 50
-        sampler = get_widget(wf, "KSampler", "sampler_name", node_info)
+        sampler = input_value(wf, "KSampler", "sampler_name")
         assert "ancestral" not in sampler and "sde" not in sampler  # the sweep's cells must share their noise
         if name != "edit":
-            assert get_widget(wf, "EmptyLatentImage", "width", node_info) == 512
-            assert get_widget(wf, "EmptyLatentImage", "height", node_info) == 512
-    assert get_widget(load_shipped("basic"), "KSampler", "sampler_name", node_info) == "ddim"
-    assert get_widget(load_shipped("edit"), "KSampler", "denoise", node_info) == 0.6
-    sweep = load_shipped("sweep")
-    assert [get_widget(sweep, "FineFaceAUSweep", k, node_info) for k in ("au", "start", "end", "cells")] == \
+            assert input_value(wf, "EmptyLatentImage", "width") == 512
+            assert input_value(wf, "EmptyLatentImage", "height") == 512
+    assert input_value(workflow_to_prompt(load_shipped("basic"), node_info), "KSampler", "sampler_name") == "ddim"
+    assert input_value(workflow_to_prompt(load_shipped("edit"), node_info), "KSampler", "denoise") == 0.6
+    sweep = workflow_to_prompt(load_shipped("sweep"), node_info)
+    assert [input_value(sweep, "FineFaceAUSweep", k) for k in ("au", "start", "end", "cells")] == \
         ["AU12 Lip Corner Puller", 0.0, 5.0, 6]
 
 
 def test_faceid_workflow_uses_ipadapter_plus_as_declared(node_info, node_outputs):
     """Checked against ComfyUI_IPAdapter_plus' own INPUT_TYPES (its source, or the snapshot made from it)."""
     wf = load_shipped("faceid")
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+    prompt = workflow_to_prompt(wf, node_info)
     by_type = {v["class_type"]: v["inputs"] for v in prompt.values()}
     assert by_type["IPAdapterModelLoader"]["ipadapter_file"] == "ip-adapter-faceid-portrait-v11_sd15.bin"
     assert by_type["IPAdapterInsightFaceLoader"] == {"provider": "CPU", "model_name": "buffalo_l"}
@@ -616,9 +520,9 @@ def comfy_dirs(comfy, models_dir, tmp_path):
 
 def run_shipped(name, node_info, extra=()):
     wf = load_shipped(name)
+    prompt = workflow_to_prompt(wf, node_info)
     for node_name, field, value in list(SPEED_OVERRIDES[name]) + list(extra):
-        set_widget(wf, node_name, field, value, node_info)
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+        set_input(prompt, node_name, field, value)
     return wf, prompt, comfy_env.run_prompt(prompt)
 
 
@@ -683,9 +587,9 @@ def test_expression_grid_workflow_renders_every_expression_from_one_noise(comfy_
     wf, prompt, outputs = run_shipped("grid", node_info)
     (grid,) = images_of(outputs, prompt, "SaveImage")
     cells = images_of(outputs, prompt, "PreviewImage", "Cells")
-    lines = get_widget(wf, "Expressions", "spec", node_info).split("\n")
+    lines = input_value(prompt, "Expressions", "spec").split("\n")
     assert lines[:3] == ["neutral", "happiness", "sadness"] and len(cells) == len(lines) == 8
-    pad, columns = 4, get_widget(wf, "FineFaceAUGrid", "columns", node_info)
+    pad, columns = 4, input_value(prompt, "FineFaceAUGrid", "columns")
     assert columns == 4 and grid.shape[1] == columns * TEST_SIZE + (columns + 1) * pad
     assert grid.shape[0] > 2 * (TEST_SIZE + pad) + 10  # two rows, each with a label band
     for i in range(8):
@@ -925,10 +829,9 @@ def test_two_expressions_photo_workflow_masks_the_faces_it_finds_left_to_right(c
     Image.fromarray(photo).save(comfy_dirs / "input" / "two_people.png")
 
     def sampled(extra=()):
-        wf = load_shipped("regions_photo")
+        prompt = workflow_to_prompt(load_shipped("regions_photo"), node_info)
         for node_name, field, value in list(SPEED_OVERRIDES["regions_photo"]) + list(extra):
-            set_widget(wf, node_name, field, value, node_info)
-        prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
+            set_input(prompt, node_name, field, value)
         ksampler = next(k for k, v in prompt.items() if v["class_type"] == "KSampler")
         prompt["save_latent"] = {"class_type": "SaveLatent", "inputs": {"samples": [ksampler, 0], "filename_prefix": "t"},
                                   "_meta": {"title": "Save Latent"}}

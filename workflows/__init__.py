@@ -1,27 +1,78 @@
 """Shipped ComfyUI workflows, their conversion to API prompts, and a headless runner.
 
 ``python -m workflows.run --help`` renders a shipped workflow without the editor.
+
+:data:`SHIPPED` is the one table of the shipped workflows: one row each, with its file, its model family,
+whether the headless runner renders it, and which of the runner's options sets which node's input (the
+node by its title, else its type; the input by name, on the converted API prompt). Adding a workflow to
+the headless runner is one row here (and its name among ``--workflow``'s help); how an option's value
+becomes input values, where that is more than the value itself, is in :mod:`workflows.overrides`.
+
+Modules: ``api_format`` (editor graph -> API prompt), ``overrides`` (the options set on a prompt), ``run``
+(the command), ``run_checks`` (its options, checked before ComfyUI starts), ``executor`` (ComfyUI's
+own prompt executor), ``keyframes_cli`` (the animation's options), ``aus_from_photo`` (--aus-from).
 """
+from __future__ import annotations
+
 import os
+from dataclasses import dataclass, field
+from typing import Mapping
 
 WORKFLOWS_DIR = os.path.dirname(os.path.abspath(__file__))
 
-# Short name -> shipped workflow file (the editor's format).
-SHIPPED = {
-    "basic": "fineface_basic.json",
-    "sweep": "fineface_intensity_sweep.json",
-    "faceid": "fineface_ipadapter_faceid.json",
-    "edit": "fineface_expression_edit.json",
-    "grid": "fineface_expression_grid.json",
-    "copy": "fineface_copy_expression.json",
-    "copy_faceid": "fineface_copy_expression_faceid.json",
-    "regions": "fineface_two_expressions.json",
-    "regions_photo": "fineface_two_expressions_photo.json",
-    "face_crop": "fineface_face_crop_edit.json",
-    "animation": "fineface_au_animation.json",
-    "animatediff": "fineface_animatediff.json",
+# Node titles (else types) the options name.
+POSITIVE, NEGATIVE, SAMPLER, CHECKPOINT = "Positive prompt", "Negative prompt", "KSampler", "CheckpointLoaderSimple"
+AU_VECTOR, LATENT, SCALE, LOAD_IMAGE = "FineFaceAUVector", "EmptyLatentImage", "ImageScale", "LoadImage"
+
+
+@dataclass(frozen=True)
+class Shipped:
+    file: str
+    family: str  # "sd21" / "sd15": the FineFace release and checkpoint the graph loads
+    headless: bool = False  # rendered by `python -m workflows.run --workflow <name>`
+    # option (its argparse dest) -> (node title or type, input name) on the converted prompt
+    sets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # option -> node title or type: a bypassed node the option switches on (before conversion)
+    enables: Mapping[str, str] = field(default_factory=dict)
+
+
+# Every headless workflow: the prompts, the sampler and the checkpoint.
+COMMON = {"prompt": (POSITIVE, "text"), "negative": (NEGATIVE, "text"), "seed": (SAMPLER, "seed"),
+          "steps": (SAMPLER, "steps"), "cfg": (SAMPLER, "cfg"), "sampler": (SAMPLER, "sampler_name"),
+          "scheduler": (SAMPLER, "scheduler"), "checkpoint": (CHECKPOINT, "ckpt_name")}
+SIZE = {"width": (LATENT, "width"), "height": (LATENT, "height")}
+
+SHIPPED: dict[str, Shipped] = {
+    "basic": Shipped("fineface_basic.json", "sd21", True, {**COMMON, **SIZE, "aus": (AU_VECTOR, "spec")}),
+    "sweep": Shipped("fineface_intensity_sweep.json", "sd21", True, {
+        **COMMON, **SIZE, "sweep": ("FineFaceAUSweep", "au"), "sweep_from": ("FineFaceAUSweep", "start"),
+        "sweep_to": ("FineFaceAUSweep", "end"), "cells": ("FineFaceAUSweep", "cells")}),
+    "edit": Shipped("fineface_expression_edit.json", "sd21", True, {
+        **COMMON, "aus": (AU_VECTOR, "spec"), "width": (SCALE, "width"), "height": (SCALE, "height"),
+        "denoise": (SAMPLER, "denoise"), "image": (LOAD_IMAGE, "image")},
+        enables={"mask_from_alpha": "SetLatentNoiseMask"}),
+    "face_crop": Shipped("fineface_face_crop_edit.json", "sd21", True, {
+        **COMMON, "aus": (AU_VECTOR, "spec"), "denoise": (SAMPLER, "denoise"), "image": (LOAD_IMAGE, "image"),
+        "face": ("FineFaceFaceCrop", "index"), "crop_size": ("FineFaceFaceCrop", "size")}),
+    "grid": Shipped("fineface_expression_grid.json", "sd21", True, {**COMMON, **SIZE, "aus": ("Expressions", "spec")}),
+    "animation": Shipped("fineface_au_animation.json", "sd21", True, {
+        **COMMON, **SIZE, "keyframes": ("Keyframes", "keyframes"), "frames": ("Keyframes", "frames"),
+        "easing": ("Keyframes", "easing"), "fps": ("Animation", "fps")}),
+    # needs ComfyUI_IPAdapter_plus and a face detector, or AnimateDiff-Evolved: the editor's
+    "faceid": Shipped("fineface_ipadapter_faceid.json", "sd15"),
+    "copy": Shipped("fineface_copy_expression.json", "sd21"),
+    "copy_faceid": Shipped("fineface_copy_expression_faceid.json", "sd15"),
+    "regions": Shipped("fineface_two_expressions.json", "sd21"),
+    "regions_photo": Shipped("fineface_two_expressions_photo.json", "sd21"),
+    "animatediff": Shipped("fineface_animatediff.json", "sd15"),
 }
 
 
+def taking(option: str) -> list[str]:
+    """The headless workflows whose row sets or switches on with ``option`` (an argparse dest), in table order."""
+    return [name for name, row in SHIPPED.items() if row.headless and (option in row.sets or option in row.enables)]
+
+
 def workflow_path(name: str) -> str:
-    return os.path.join(WORKFLOWS_DIR, SHIPPED.get(name, name))
+    """The file of a shipped workflow (by its name in :data:`SHIPPED`), or ``name`` under this folder."""
+    return os.path.join(WORKFLOWS_DIR, SHIPPED[name].file if name in SHIPPED else name)

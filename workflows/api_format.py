@@ -6,30 +6,36 @@ created the widgets from the node's ``INPUT_TYPES``. ComfyUI's executor takes an
 ``{node_id: {"class_type": ..., "inputs": {name: value or [origin_id, slot]}}}``. Turning
 one into the other needs the node definitions, so :func:`workflow_to_prompt` takes
 ``node_info``: class name -> ``INPUT_TYPES()`` (or the server's ``/object_info`` entry).
+ComfyUI has no converter on the server side, so the headless runner owns this one.
 
-This module imports nothing from ComfyUI; it runs anywhere. The rules follow the editor
-shipped with ComfyUI in March 2024 (``web/scripts/app.js``, ``web/scripts/widgets.js``,
-``web/extensions/core/*.js``) and, where the two differ, the 2025 front end
-(``ComfyUI_frontend``: ``src/utils/executionUtil.ts``, ``ExecutableNodeDTO.resolveOutput``).
-Each rule names its source below.
+It is sized to the graphs this pack ships: nodes with widget values, notes, links, a bypassed
+node, LoadImage's upload button, a seed's control widget. What else an editor graph can hold
+is refused with a :class:`WorkflowError` that names it (subgraphs, group nodes, PrimitiveNodes,
+Reroutes, widgets turned into inputs that take no link (forceInput), ``{a|b}`` choices and
+comments in prompts, ``%date%`` / ``%Node.widget%`` in file name prefixes, the version-1
+link objects, widget values saved as a dict). tests/test_web_au_face.py checks the result for
+every shipped graph against the front end's own ``app.graphToPrompt()``.
+
+Imports nothing from ComfyUI. The rules follow the 2024 editor (``web/scripts/app.js``,
+``widgets.js``, ``extensions/core/uploadImage.js``); each names its source.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import random
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 # LiteGraph node modes (LGraphEventMode): 0 always, 2 never ("muted"), 4 bypass.
 MODE_MUTED = 2
 MODE_BYPASS = 4
 
-# Front-end-only nodes (``isVirtualNode`` in the editor): never sent to the server.
+# Front-end-only nodes the shipped graphs hold (``isVirtualNode``): never sent to the server.
 NOTE_TYPES = {"Note", "MarkdownNote"}
-REROUTE = "Reroute"
-PRIMITIVE = "PrimitiveNode"
-VIRTUAL_TYPES = NOTE_TYPES | {REROUTE, PRIMITIVE}
+# Front-end-only nodes that change what is sent; no shipped graph has one.
+REFUSED_TYPES = {
+    "PrimitiveNode": "connect the value's widget back (right-click > Convert input to widget) and delete the primitive",
+    "Reroute": "connect the two nodes directly and delete the Reroute",
+}
 
 # Input types the editor draws as widgets (ComfyWidgets in widgets.js); every other type
 # is a connection. A list (or "COMBO" with options, 2025) is a drop-down.
@@ -38,6 +44,10 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # noise_seed, or any INT whose options carry control_after_generate, gets a second widget
 # ("control_after_generate": fixed / increment / decrement / randomize) right after it.
 SEED_NAMES = {"seed", "noise_seed"}
+# dynamicPrompts.js resolves {a|b|c} and strips // and /* */ comments when a prompt is queued.
+DYNAMIC_SYNTAX = re.compile(r"[{}]|//|/\*")
+# utils.js applyTextReplacements (SaveImage's filename_prefix): %date:...% and %Node.widget%.
+TEXT_REPLACEMENT = re.compile(r"%[^%]*(date:|\.)[^%]*%")
 
 
 class WorkflowError(ValueError):
@@ -48,11 +58,10 @@ class WorkflowError(ValueError):
 class Widget:
     """One entry of a node's ``widgets_values``."""
 
-    name: str  # the input name; for front-end-only widgets the editor's widget name
+    name: str  # the input name; for the seed's control widget the editor's widget name
     kind: str  # INT, FLOAT, STRING, BOOLEAN, COMBO, IMAGEUPLOAD, or CONTROL / FILTER (not sent)
     options: Mapping[str, Any]
     values: tuple = ()  # combo options
-    force_input: bool = False  # forceInput / defaultInput: a widget the editor shows as an input socket
 
     @property
     def serialize(self) -> bool:
@@ -78,7 +87,7 @@ class Widget:
     @property
     def dynamic_prompts(self) -> bool:
         # dynamicPrompts.js: multiline STRING widgets ("customtext") unless dynamicPrompts is
-        # false, and any widget with dynamicPrompts true, resolve {a|b} when queued.
+        # false, and any widget with dynamicPrompts true.
         if self.kind != "STRING":
             return False
         if self.options.get("multiline"):
@@ -124,8 +133,8 @@ def _ordered_inputs(input_types: Mapping) -> list[tuple[str, Any, Mapping]]:
     return [(name, *_spec(entry)) for name, entry in merged.items()]
 
 
-def _widget_kind(name: str, kind, opts: Mapping) -> str | None:
-    """app.js getWidgetType: a list is a COMBO; then `${type}:${name}`; then the type."""
+def _widget_kind(kind, opts: Mapping) -> str | None:
+    """app.js getWidgetType: a list is a COMBO; then the type."""
     if isinstance(kind, (list, tuple)):
         return "COMBO"
     if kind == "COMBO" and "options" in opts:  # 2025 node schema: ("COMBO", {"options": [...]})
@@ -135,23 +144,19 @@ def _widget_kind(name: str, kind, opts: Mapping) -> str | None:
     return None
 
 
-def widget_layout(input_types: Mapping, include_force_input: bool = True) -> list[Widget]:
-    """The widgets the editor creates for a node, i.e. the meaning of each ``widgets_values`` slot.
-
-    ``include_force_input``: the 2024 editor creates a (hidden) widget for inputs with
-    ``forceInput`` and turns it into a socket (widgetInputs.js onNodeCreated), so their
-    values sit in ``widgets_values``; the 2025 front end makes them plain sockets.
-    """
+def widget_layout(input_types: Mapping) -> list[Widget]:
+    """The widgets the editor creates for a node, i.e. the meaning of each ``widgets_values`` slot."""
     widgets: list[Widget] = []
     for name, kind, opts in _ordered_inputs(input_types):
-        wkind = _widget_kind(name, kind, opts)
+        wkind = _widget_kind(kind, opts)
         if wkind is None:
             continue
-        force = bool(opts.get("forceInput") or opts.get("defaultInput"))
-        if force and not include_force_input and opts.get("forceInput"):
-            continue
+        if opts.get("forceInput") or opts.get("defaultInput"):
+            # the 2024 editor keeps a hidden widget (and a value) for it, the 2025 front end none
+            raise WorkflowError(f"input {name!r} is a widget shown as an input (forceInput), which the editors "
+                                "save differently; workflows.api_format does not convert such nodes")
         values = tuple(kind) if isinstance(kind, (list, tuple)) else tuple(opts.get("options", ()))
-        widgets.append(Widget(name, wkind, opts, values, force))
+        widgets.append(Widget(name, wkind, opts, values))
         control = opts.get("control_after_generate")
         if wkind == "INT" and (name in SEED_NAMES or control):
             # widgets.js seedWidget -> addValueControlWidget(..., "randomize", ...): one combo,
@@ -166,123 +171,32 @@ def widget_layout(input_types: Mapping, include_force_input: bool = True) -> lis
     return widgets
 
 
-def _layout_for(input_types: Mapping, values) -> list[Widget]:
-    """Pick the layout matching the saved values (2024 vs 2025 handling of forceInput)."""
-    with_force = widget_layout(input_types, include_force_input=True)
-    if isinstance(values, Mapping):
-        return with_force
-    without = widget_layout(input_types, include_force_input=False)
-    if len(without) != len(with_force) and len(values) == len(without):
-        return without
-    return with_force
+def _layout(node: Mapping, node_info: Mapping) -> list[Widget]:
+    try:
+        return widget_layout(_input_types(node_info, node["type"]))
+    except WorkflowError as e:
+        raise WorkflowError(f"node {node['id']} ({_title(node)}): {e}") from None
 
 
-def _widget_values(node: Mapping, layout: list[Widget]) -> dict[str, Any]:
-    """Widget name -> value, as LGraphNode.configure assigns them (by index; missing ones keep
-    their defaults, extra ones are dropped). A dict ``widgets_values`` is read by name."""
+def widget_values(node: Mapping, node_info: Mapping) -> dict[str, Any]:
+    """A node's widget values by name, as LGraphNode.configure assigns them: by index; missing
+    ones keep their defaults, extra ones are dropped (the control widgets' values included)."""
     saved = node.get("widgets_values")
-    out = {}
-    for i, w in enumerate(layout):
-        if isinstance(saved, Mapping):
-            out[w.name] = saved.get(w.name, w.default())
-        elif isinstance(saved, list) and i < len(saved):
-            out[w.name] = saved[i]
-        else:
-            out[w.name] = w.default()
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Value serialization (widget.serializeValue)
-# --------------------------------------------------------------------------------------
-
-def strip_comments(text: str) -> str:
-    """dynamicPrompts.js stripComments: removes /* block */ and // line comments."""
-    return re.sub(r"/\*[\s\S]*?\*/|//.*", "", text)
-
-
-def resolve_dynamic_prompt(text: str, rng: random.Random | None = None) -> str:
-    """dynamicPrompts.js: strip comments, then replace each ``{a|b|c}`` with one random option
-    (first ``{`` and first ``}`` each round; ``\\{`` / ``\\}`` escape one brace)."""
-    rng = rng or random.Random()
-    prompt = strip_comments(text)
-    while "{" in prompt.replace("\\{", "", 1) and "}" in prompt.replace("\\}", "", 1):
-        start = prompt.replace("\\{", "00", 1).index("{")
-        end = prompt.replace("\\}", "00", 1).index("}")
-        if end < start:
-            break  # "} ... {": the editor's loop never ends here; leave the text as it is
-        options = prompt[start + 1:end].split("|")
-        prompt = prompt[:start] + options[rng.randrange(len(options))] + prompt[end + 1:]
-    return prompt
-
-
-_DATE_TOKEN = re.compile(r"d{1,2}|M{1,2}|h{1,2}|m{1,2}|s{1,2}|yyy?y?")
-
-
-def _format_date(fmt: str, now: _dt.datetime) -> str:
-    """utils.js formatDate: d, M, h, m, s (doubled = zero-padded), yy / yyyy."""
-    parts = {"d": now.day, "M": now.month, "h": now.hour, "m": now.minute, "s": now.second}
-
-    def sub(m):
-        tok = m.group(0)
-        if tok == "yy":
-            return str(now.year)[2:]
-        if tok == "yyyy":
-            return str(now.year)
-        if tok[0] in parts:
-            return str(parts[tok[0]]).rjust(len(tok), "0")
-        return tok
-
-    return _DATE_TOKEN.sub(sub, fmt)
-
-
-def apply_text_replacements(value: str, lookup: Callable[[str, str], Any], now: _dt.datetime | None = None) -> str:
-    """utils.js applyTextReplacements: ``%date:yyyy-MM-dd%`` and ``%Node.widget%`` (the node
-    found by its "Node name for S&R" property, else by title); unknown patterns stay."""
-
-    def sub(m):
-        text = m.group(1)
-        split = text.split(".")
-        if len(split) != 2:
-            if split[0].startswith("date:"):
-                return _format_date(split[0][5:], now or _dt.datetime.now())
-            return m.group(0)
-        found = lookup(split[0], split[1])
-        if found is None:
-            return m.group(0)
-        return re.sub(r"[/\\]", "_", str(found))
-
-    return re.sub(r"%([^%]+)%", sub, value)
+    if saved is None:
+        saved = []
+    if not isinstance(saved, list):
+        raise WorkflowError(f"node {node['id']} ({_title(node)}): widgets_values is not a list (a custom "
+                            "front-end widget's format); workflows.api_format reads lists only")
+    layout = _layout(node, node_info)
+    return {w.name: saved[i] if i < len(saved) else w.default() for i, w in enumerate(layout)}
 
 
 # --------------------------------------------------------------------------------------
 # The graph
 # --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Link:
-    id: int
-    origin_id: int
-    origin_slot: int
-    target_id: int
-    target_slot: int
-    type: Any
-
-
-def _links(workflow: Mapping) -> dict[int, Link]:
-    """``links``: ``[id, origin_id, origin_slot, target_id, target_slot, type]`` (version 0.4)
-    or objects with those keys (the 2025 schema, version 1)."""
-    out = {}
-    for entry in workflow.get("links") or []:
-        if entry is None:
-            continue
-        if isinstance(entry, Mapping):
-            link = Link(entry["id"], entry["origin_id"], entry["origin_slot"], entry["target_id"],
-                        entry["target_slot"], entry.get("type"))
-        else:
-            link = Link(*entry[:6])
-        out[link.id] = link
-    return out
+def _title(node: Mapping) -> str:
+    return node.get("title") or node.get("type", "")
 
 
 def _check_supported(workflow: Mapping):
@@ -293,317 +207,136 @@ def _check_supported(workflow: Mapping):
     groups = (workflow.get("extra") or {}).get("groupNodes")
     if groups:
         raise WorkflowError(f"this workflow contains group nodes ({', '.join(groups)}); convert them to nodes first")
+    for node in workflow["nodes"]:
+        if node.get("type") in REFUSED_TYPES:
+            raise WorkflowError(f"node {node.get('id')} ({_title(node)}) is a {node['type']}, which no shipped workflow "
+                                f"uses and workflows.api_format does not convert: {REFUSED_TYPES[node['type']]}")
+    if any(isinstance(link, Mapping) for link in workflow.get("links") or []):
+        raise WorkflowError("this workflow's links are objects (the editor's version-1 schema); workflows.api_format "
+                            "reads the version-0.4 lists the editor saves for graphs without subgraphs")
 
 
-def _input_type(node: Mapping, slot: int):
+def _links(workflow: Mapping) -> dict[int, tuple]:
+    """``links``: ``[id, origin_id, origin_slot, target_id, target_slot, type]``, by id."""
+    return {link[0]: tuple(link[:6]) for link in workflow.get("links") or [] if link is not None}
+
+
+def _input_link(nodes: Mapping, links: Mapping, node: Mapping, slot) -> tuple | None:
     inputs = node.get("inputs") or []
-    return inputs[slot].get("type") if 0 <= slot < len(inputs) else None
+    if not isinstance(slot, int) or not 0 <= slot < len(inputs) or inputs[slot].get("link") is None:
+        return None
+    link = links.get(inputs[slot]["link"])
+    if link is None:
+        raise WorkflowError(f"node {node['id']} ({_title(node)}) input {inputs[slot].get('name')!r}: "
+                            f"link {inputs[slot]['link']} is missing")
+    return link
 
 
-def _compatible(a, b) -> bool:
-    """LiteGraph.isValidConnection, simplified: equal, a wildcard, or comma-separated alternatives."""
-    if a in ("*", "", None, 0) or b in ("*", "", None, 0):
-        return True
-    if a == b:
-        return True
-    sa, sb = {str(t).upper() for t in str(a).split(",")}, {str(t).upper() for t in str(b).split(",")}
-    return bool(sa & sb)
+def _source(nodes: Mapping, links: Mapping, node: Mapping, slot: int) -> tuple[int, int] | None:
+    """Where input ``slot`` of ``node`` comes from, through bypassed nodes; None if nothing is sent.
 
-
-class _Graph:
-    def __init__(self, workflow: Mapping):
-        _check_supported(workflow)
-        self.nodes = {n["id"]: n for n in workflow["nodes"]}
-        self.links = _links(workflow)
-
-    def input_link(self, node: Mapping, slot: int) -> Link | None:
-        inputs = node.get("inputs") or []
-        if not 0 <= slot < len(inputs):
-            return None
-        link_id = inputs[slot].get("link")
-        if link_id is None:
-            return None
-        link = self.links.get(link_id)
+    app.js graphToPrompt ("Store all node links"): through a bypassed parent (mode 4) follow
+    its input at the link's origin slot if that input's type is the target input's, else its
+    first input of that type; none: the input stays unconnected. A link to a muted node is
+    dropped at the end, as the editor does.
+    """
+    want = (node.get("inputs") or [])[slot].get("type")
+    link = _input_link(nodes, links, node, slot)
+    for _ in range(len(nodes) + 1):
         if link is None:
-            raise WorkflowError(f"node {node['id']} ({node.get('type')}) input {inputs[slot].get('name')!r}: link {link_id} is missing")
-        return link
-
-    def resolve(self, node: Mapping, slot: int) -> tuple[int, int] | None:
-        """Where input ``slot`` of ``node`` really comes from, through Reroutes and bypassed nodes.
-
-        app.js graphToPrompt ("Store all node links"): follow a virtual parent through its
-        input (Reroute); through a bypassed parent (mode 4) follow the first of its inputs
-        whose type matches the target input -- the same slot index first (2025:
-        ExecutableNodeDTO #getBypassSlotIndex), then the first exact match. None: nothing to
-        send (a PrimitiveNode, whose value went into the widget; an unconnected input).
-        A link to a muted node is returned as is and dropped at the end, as the editor does.
-        """
-        want = _input_type(node, slot)
-        link = self.input_link(node, slot)
-        seen = set()
-        while link is not None:
-            if link.id in seen:
-                raise WorkflowError(f"link cycle through link {link.id}")
-            seen.add(link.id)
-            parent = self.nodes.get(link.origin_id)
-            if parent is None:
-                return None
-            ptype = parent.get("type")
-            if ptype in VIRTUAL_TYPES:
-                if ptype == PRIMITIVE or not parent.get("inputs"):
-                    return None
-                link = self.input_link(parent, link.origin_slot if link.origin_slot < len(parent["inputs"]) else 0)
-                continue
-            if parent.get("mode") == MODE_BYPASS:
-                idx = self._bypass_slot(parent, link.origin_slot, want)
-                if idx is None:
-                    return None
-                link = self.input_link(parent, idx)
-                continue
-            return (link.origin_id, link.origin_slot)
-        return None
-
-    @staticmethod
-    def _bypass_slot(parent: Mapping, out_slot: int, want) -> int | None:
+            return None
+        parent = nodes.get(link[1])
+        if parent is None or parent.get("type") in NOTE_TYPES:
+            return None
+        if parent.get("mode") != MODE_BYPASS:
+            return link[1], link[2]
         inputs = parent.get("inputs") or []
-        outputs = parent.get("outputs") or []
-        out_type = outputs[out_slot].get("type") if 0 <= out_slot < len(outputs) else None
-        if want in ("*", "", None):
-            return out_slot if out_slot < len(inputs) else (0 if inputs else None)
-        if out_slot < len(inputs) and _compatible(inputs[out_slot].get("type"), out_type) \
-                and _compatible(inputs[out_slot].get("type"), want):
-            return out_slot
-        for i, inp in enumerate(inputs):
-            if inp.get("type") == want:
-                return i
-        for i, inp in enumerate(inputs):
-            if _compatible(inp.get("type"), out_type) and _compatible(inp.get("type"), want):
-                return i
-        return None
-
-    def primitive_targets(self, primitive: Mapping) -> list[Link]:
-        """widgetInputs.js PrimitiveNode.applyToGraph get_links: its output links, through Reroutes."""
-        out, stack = [], []
-        for output in primitive.get("outputs") or []:
-            stack.extend(output.get("links") or [])
-        while stack:
-            link = self.links.get(stack.pop(0))
-            if link is None:
-                continue
-            target = self.nodes.get(link.target_id)
-            if target is not None and target.get("type") == REROUTE:
-                for output in target.get("outputs") or []:
-                    stack.extend(output.get("links") or [])
-            elif target is not None:
-                out.append(link)
-        return out
+        order = [link[2]] + list(range(len(inputs)))
+        slot_in = next((i for i in order if 0 <= i < len(inputs) and inputs[i].get("type") == want), None)
+        link = _input_link(nodes, links, parent, slot_in)
+    raise WorkflowError(f"node {node['id']} ({_title(node)}): its input {slot} goes round a loop of bypassed nodes")
 
 
-def _title(node: Mapping) -> str:
-    return node.get("title") or node.get("type", "")
+# --------------------------------------------------------------------------------------
+# Conversion
+# --------------------------------------------------------------------------------------
+
+def _check_value(node: Mapping, widget: Widget, value):
+    """Values the editor would change when it queues the prompt, refused rather than sent as saved."""
+    where = f"node {node['id']} ({_title(node)}) widget {widget.name!r}"
+    if widget.dynamic_prompts and isinstance(value, str) and DYNAMIC_SYNTAX.search(value):
+        raise WorkflowError(f"{where}: the editor resolves {{a|b}} choices and strips // and /* */ comments in this "
+                            "text when it queues the prompt; workflows.api_format does not: write the text out")
+    if widget.name == "filename_prefix" and isinstance(value, str) and TEXT_REPLACEMENT.search(value):
+        raise WorkflowError(f"{where}: the editor fills in %date:...% and %Node.widget% in file name prefixes; "
+                            "workflows.api_format does not: write the prefix out")
+    if isinstance(value, (list, dict)):
+        raise WorkflowError(f"{where}: a list or dict value, which no shipped workflow has; workflows.api_format "
+                            "does not convert it")
 
 
-def workflow_to_prompt(workflow: Mapping, node_info: Mapping, rng: random.Random | None = None,
-                       now: _dt.datetime | None = None) -> dict:
+def workflow_to_prompt(workflow: Mapping, node_info: Mapping) -> dict:
     """Convert an editor workflow into an API prompt, as the editor does when you press Queue.
 
     ``node_info``: class name -> ``INPUT_TYPES()`` dict (``{"required": ..., "optional": ...}``)
-    or the server's ``/object_info`` entries. ``rng`` resolves ``{a|b}`` dynamic prompts
-    (random, as in the editor, unless given); ``now`` fills ``%date:...%`` in SaveImage prefixes.
+    or the server's ``/object_info`` entries. ``_meta.title`` is the node's title, else its type.
     """
-    graph = _Graph(workflow)
-    nodes = graph.nodes
-
-    live = [n for n in nodes.values() if n.get("type") not in VIRTUAL_TYPES
-            and n.get("mode") not in (MODE_MUTED, MODE_BYPASS)]
+    _check_supported(workflow)
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    links = _links(workflow)
+    live = [n for n in nodes.values() if n.get("type") not in NOTE_TYPES and n.get("mode") not in (MODE_MUTED, MODE_BYPASS)]
     missing = sorted({n.get("type") for n in live if n.get("type") not in node_info})
     if missing:
         raise WorkflowError(
             "these node types are not installed (the editor would list them as missing): " + ", ".join(missing)
         )
 
-    # Widget values of every node ComfyUI knows, by node id.
-    values: dict[int, dict[str, Any]] = {}
-    layouts: dict[int, list[Widget]] = {}
-    for node in nodes.values():
-        if node.get("type") in VIRTUAL_TYPES or node.get("type") not in node_info:
-            continue
-        layout = _layout_for(_input_types(node_info, node["type"]), node.get("widgets_values") or [])
-        layouts[node["id"]] = layout
-        values[node["id"]] = _widget_values(node, layout)
-
-    # app.js graphToPrompt, first loop: virtual nodes applyToGraph -- a PrimitiveNode copies
-    # its value (widgets_values[0]) into the widget of every input it feeds.
-    for prim in nodes.values():
-        if prim.get("type") != PRIMITIVE:
-            continue
-        saved = prim.get("widgets_values") or []
-        if not saved:
-            continue
-        value = saved[0]
-        if isinstance(value, str) and (prim.get("properties") or {}).get("Run widget replace on values"):
-            value = apply_text_replacements(value, lambda n, w: _lookup(nodes, values, n, w), now)
-        for link in graph.primitive_targets(prim):
-            target = nodes[link.target_id]
-            inputs = target.get("inputs") or []
-            if not 0 <= link.target_slot < len(inputs) or link.target_id not in values:
-                continue
-            inp = inputs[link.target_slot]
-            name = (inp.get("widget") or {}).get("name") or inp.get("name")
-            if name in values[link.target_id]:
-                values[link.target_id][name] = value
-
     prompt: dict[str, dict] = {}
-    for node in sorted(live, key=lambda n: (n.get("order", 0), n["id"])):
-        nid = node["id"]
-        layout = layouts[nid]
+    for node in live:
+        values = widget_values(node, node_info)
         inputs: dict[str, Any] = {}
-        for w in layout:
-            if not w.serialize:
-                continue
-            v = values[nid][w.name]
-            if w.dynamic_prompts and isinstance(v, str):
-                v = resolve_dynamic_prompt(v, rng)
-            elif w.name == "filename_prefix" and node["type"] == "SaveImage" and isinstance(v, str):
-                # saveImageExtraOutput.js: SaveImage's prefix gets %...% replacements.
-                v = apply_text_replacements(v, lambda n, wn: _lookup(nodes, values, n, wn), now)
-            # 2025 executionUtil.ts: a list value is wrapped so it is not read as a link.
-            inputs[w.name] = {"__value__": v} if isinstance(v, list) else v
+        for w in _layout(node, node_info):
+            if w.serialize:
+                _check_value(node, w, values[w.name])
+                inputs[w.name] = values[w.name]
         for slot, inp in enumerate(node.get("inputs") or []):
-            if inp.get("link") is None:
-                continue
-            source = graph.resolve(node, slot)
-            if source is not None:
+            source = _source(nodes, links, node, slot)
+            if source is not None:  # a link wins over a widget of the same name (a widget turned into an input)
                 inputs[inp["name"]] = [str(source[0]), int(source[1])]
-        prompt[str(nid)] = {"inputs": inputs, "class_type": node["type"], "_meta": {"title": _title(node)}}
+        prompt[str(node["id"])] = {"inputs": inputs, "class_type": node["type"], "_meta": {"title": _title(node)}}
 
-    # "Remove inputs connected to removed nodes" (muted ones, or links into nothing).
+    # "Remove inputs connected to removed nodes" (muted ones).
     for entry in prompt.values():
-        for name in list(entry["inputs"]):
-            v = entry["inputs"][name]
-            if isinstance(v, list) and len(v) == 2 and v[0] not in prompt:
+        for name, v in list(entry["inputs"].items()):
+            if isinstance(v, list) and v[0] not in prompt:
                 del entry["inputs"][name]
     return prompt
 
 
-def _lookup(nodes: Mapping, values: Mapping, node_name: str, widget: str):
-    """applyTextReplacements: the node with that "Node name for S&R" property, else that title."""
-    matches = [n for n in nodes.values() if (n.get("properties") or {}).get("Node name for S&R") == node_name]
-    if not matches:
-        matches = [n for n in nodes.values() if n.get("title") == node_name]
-    for n in matches[:1]:
-        v = values.get(n["id"], {})
-        if widget in v:
-            return v[widget] if v[widget] is not None else ""
-        if n.get("type") == PRIMITIVE and widget == "value" and n.get("widgets_values"):
-            return n["widgets_values"][0]
-    return None
+def check_prompt_text(prompt: Mapping, node_info: Mapping):
+    """The rules :func:`workflow_to_prompt` applies to saved values, for values set on a prompt afterwards
+    (the headless runner's --prompt): raises WorkflowError naming the node and input."""
+    for nid, entry in prompt.items():
+        node = {"id": nid, "type": entry["class_type"], "title": entry.get("_meta", {}).get("title")}
+        for w in _layout(node, node_info):
+            if w.serialize and w.name in entry["inputs"]:
+                _check_value(node, w, entry["inputs"][w.name])
 
 
-# --------------------------------------------------------------------------------------
-# Editing a workflow (what a user does in the editor), for the headless runner
-# --------------------------------------------------------------------------------------
-
-def find_nodes(workflow: Mapping, node_title_or_type: str) -> list[dict]:
-    """Nodes whose title is ``node_title_or_type``; if none, nodes of that type."""
-    nodes = [n for n in workflow["nodes"] if n.get("title") == node_title_or_type]
-    return nodes or [n for n in workflow["nodes"] if n.get("type") == node_title_or_type]
-
-
-def find_node(workflow: Mapping, node_title_or_type: str) -> dict:
-    nodes = find_nodes(workflow, node_title_or_type)
-    if not nodes:
-        titles = sorted({_title(n) for n in workflow["nodes"]})
-        raise WorkflowError(f"no node titled or of type {node_title_or_type!r}; nodes: {', '.join(titles)}")
-    if len(nodes) > 1:
-        raise WorkflowError(
-            f"{len(nodes)} nodes match {node_title_or_type!r} (ids {[n['id'] for n in nodes]}); name one by its title"
-        )
-    return nodes[0]
-
-
-def set_widget(workflow: dict, node_title_or_type: str, input_name: str, value, node_info: Mapping) -> dict:
-    """Set a widget value in an editor workflow, in place, as typing it into the editor would.
-
-    The node is found by title, else by type (it must be unique). If the widget was turned
-    into an input fed by a PrimitiveNode, the primitive's value is set instead. Returns the
-    node whose value changed.
-    """
-    node = find_node(workflow, node_title_or_type)
-    if node.get("type") == PRIMITIVE:
-        if input_name not in ("value", None):
-            raise WorkflowError(f"a PrimitiveNode has one widget, 'value', not {input_name!r}")
-        node.setdefault("widgets_values", [None])[0] = value
-        return node
-    if node.get("type") in VIRTUAL_TYPES:
-        if node.get("type") in NOTE_TYPES and input_name in ("text", "", None):
-            node["widgets_values"] = [value]
-            return node
-        raise WorkflowError(f"{_title(node)!r} is a {node.get('type')} node; it has no widget {input_name!r}")
-    if node.get("type") not in node_info:
-        raise WorkflowError(f"node type {node.get('type')!r} is not in node_info")
-
-    linked, origin = _widget_source(workflow, node, input_name)
-    if linked:
-        if origin is not None and origin.get("type") == PRIMITIVE:
-            origin.setdefault("widgets_values", [None])[0] = value
-            return origin
-        raise WorkflowError(f"{_title(node)!r} input {input_name!r} is connected to another node; "
-                            "it takes its value from there")
-
-    saved = node.get("widgets_values")
-    layout = _layout_for(_input_types(node_info, node["type"]), saved if saved is not None else [])
-    names = [w.name for w in layout if w.serialize]
-    if input_name not in names:
-        raise WorkflowError(f"{_title(node)!r} ({node['type']}) has no widget {input_name!r}; widgets: {', '.join(names)}")
-    if isinstance(saved, Mapping):
-        saved[input_name] = value
-        return node
-    index = [x.name for x in layout].index(input_name)
-    saved = list(saved or [])
-    while len(saved) <= index:
-        saved.append(layout[len(saved)].default())
-    saved[index] = value
-    node["widgets_values"] = saved
-    return node
-
-
-def _widget_source(workflow: Mapping, node: Mapping, input_name: str):
-    """(whether the widget is fed by a link, the node at the far end past Reroutes or None)."""
-    graph = _Graph(workflow)
-    for inp in node.get("inputs") or []:
-        if inp.get("name") == input_name and inp.get("link") is not None:
-            link = graph.links.get(inp["link"])
-            origin = graph.nodes.get(link.origin_id) if link else None
-            while origin is not None and origin.get("type") == REROUTE:
-                up = graph.input_link(origin, 0)
-                origin = graph.nodes.get(up.origin_id) if up else None
-            return True, origin
-    return False, None
-
-
-def widget_values(node: Mapping, node_info: Mapping) -> dict[str, Any]:
-    """A node's widget values by input name, as the editor holds them (front-end-only ones included)."""
-    if node.get("type") in NOTE_TYPES:
-        return {"text": (node.get("widgets_values") or [""])[0]}
-    if node.get("type") == PRIMITIVE:
-        return {"value": (node.get("widgets_values") or [None])[0]}
-    layout = _layout_for(_input_types(node_info, node["type"]), node.get("widgets_values") or [])
-    return _widget_values(node, layout)
-
-
-def get_widget(workflow: Mapping, node_title_or_type: str, input_name: str, node_info: Mapping):
-    """The value a widget holds in the workflow (the PrimitiveNode's value if one feeds it)."""
-    node = find_node(workflow, node_title_or_type)
-    linked, origin = _widget_source(workflow, node, input_name)
-    if linked:
-        if origin is not None and origin.get("type") == PRIMITIVE:
-            return (origin.get("widgets_values") or [None])[0]
-        raise WorkflowError(f"{_title(node)!r} input {input_name!r} is connected to another node")
-    values = widget_values(node, node_info)
-    if input_name not in values:
-        raise WorkflowError(f"{_title(node)!r} ({node['type']}) has no widget {input_name!r}")
-    return values[input_name]
+def with_prompt_values(workflow: Mapping, prompt: Mapping, node_info: Mapping) -> dict:
+    """A copy of the editor workflow whose widgets hold the prompt's values (the values set on the prompt
+    after conversion), so that an image saved with it opens in the editor as it was rendered."""
+    out = dict(workflow, nodes=[dict(n) for n in workflow["nodes"]])
+    for node in out["nodes"]:
+        entry = prompt.get(str(node["id"]))
+        if entry is None or entry["class_type"] != node.get("type"):
+            continue
+        values = widget_values(node, node_info)
+        for name, value in entry["inputs"].items():
+            if name in values and not isinstance(value, list):
+                values[name] = value
+        node["widgets_values"] = list(values.values())
+    return out
 
 
 def node_info_from_classes(mappings: Mapping[str, Any], class_types: Iterable[str] | None = None) -> dict:
@@ -613,5 +346,5 @@ def node_info_from_classes(mappings: Mapping[str, Any], class_types: Iterable[st
 
 
 def used_node_types(workflow: Mapping) -> set[str]:
-    """Node types a workflow needs from the server (front-end-only nodes left out)."""
-    return {n["type"] for n in workflow["nodes"] if n.get("type") not in VIRTUAL_TYPES}
+    """Node types a workflow needs from the server (notes left out)."""
+    return {n["type"] for n in workflow["nodes"] if n.get("type") not in NOTE_TYPES}

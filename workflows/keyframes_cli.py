@@ -3,8 +3,9 @@
     python -m workflows.run --keyframes "0: neutral; 16: happiness@4" --frames 16 --out smile.webp
 
 The animation is one more workflow of ``workflows.run`` (``animation``, chosen by --keyframes): the same
-checks before ComfyUI starts, the same overrides, executor and missing-file report. This module holds only
-what is the animation's own: its options, their checks and the widgets they set.
+checks before ComfyUI starts, the same executor and missing-file report; which option sets which node's input
+is its row in ``workflows.SHIPPED``. This module holds only what is the animation's own: its options and their
+checks.
 """
 from __future__ import annotations
 
@@ -73,14 +74,4 @@ def default_frames() -> int:
         wf = json.load(f)
     node = next(n for n in wf["nodes"] if n["type"] == KEYFRAMES)
     return node["widgets_values"][1]
-
-
-def apply_overrides(wf: dict, args, info: dict):
-    from .api_format import set_widget
-
-    for node, field, value in ((KEYFRAMES, "keyframes", args.keyframes and keyframe_lines(args.keyframes)),
-                               (KEYFRAMES, "frames", args.frames), (KEYFRAMES, "easing", args.easing),
-                               (ANIMATED, "fps", args.fps)):
-        if value is not None:
-            set_widget(wf, node, field, value, info)
 

@@ -5,10 +5,11 @@
     python -m workflows.run --workflow edit --image portrait.png --aus surprise --denoise 0.6 --out edited.png
     python -m workflows.run --workflow grid --aus "neutral; happiness; AU4@4 + AU15@3" --out expressions.png
 
-It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), sets the
-values you give on its nodes as you would in the editor, converts it to an API prompt with
-:mod:`workflows.api_format` and runs it through ComfyUI's own executor with this node pack
-loaded as a custom node. Only local files are used; nothing is downloaded.
+It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), converts it
+to an API prompt with :mod:`workflows.api_format`, sets the values you give on the prompt's nodes
+(which option sets which node's input: the workflow's row in ``workflows.SHIPPED``) and runs it
+through ComfyUI's own executor with this node pack loaded as a custom node. Only local files are
+used; nothing is downloaded.
 
 Every option is checked before ComfyUI is imported (workflows/run_checks.py); a bad one, or a
 missing model file (checked before anything renders), ends with a message and exit status 2.
@@ -22,23 +23,22 @@ import argparse
 import copy
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
 import time
 
-from fineface_core.aus import AU_ORDER
 from fineface_core.errors import AUSpecError
 
-from . import aus_from_photo, keyframes_cli, workflow_path
-from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
-                         used_node_types, workflow_to_prompt)
+from . import CHECKPOINT, SHIPPED, aus_from_photo, keyframes_cli, workflow_path
+from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, check_prompt_text, node_info_from_classes,
+                         used_node_types, with_prompt_values, workflow_to_prompt)
+from .overrides import FINEFACE_LOADER, RELEASE_LOADER, edit_graph, set_options
 from .executor import ExecutionFailed, ExecutorServer, load_builtin_nodes, run_prompt, wait
-from .run_checks import UsageError, check_args, check_unnamed_outputs, grid_specs, out_paths, sweep_choice
+from .run_checks import UsageError, check_args, check_unnamed_outputs, grid_specs, out_paths
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADLESS = ("basic", "sweep", "edit", "face_crop", "grid", "animation")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
+HEADLESS = tuple(name for name, row in SHIPPED.items() if row.headless)
 
 # Where the files the workflows name come from.
 SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
@@ -48,15 +48,8 @@ CHECKPOINT_SOURCES = {
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
 FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
-WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "face_crop": "sd21", "grid": "sd21", "animation": "sd21", "faceid": "sd15"}
-
-# Node titles / types in the shipped workflows.
-POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
-AU_VECTOR, SWEEP, SAMPLER = "FineFaceAUVector", "FineFaceAUSweep", "KSampler"
-CHECKPOINT, FINEFACE_LOADER, RELEASE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader", "FineFaceReleaseLoader"
 RELEASE_FILES_URL = "https://huggingface.co/Tvaranka/fineface/resolve/main/"
-LATENT, LOAD_IMAGE, SCALE, NOISE_MASK, SAVE = "EmptyLatentImage", "LoadImage", "ImageScale", "SetLatentNoiseMask", "SaveImage"
-FACE_CROP = "FineFaceFaceCrop"
+SAVE = "SaveImage"
 
 
 # --------------------------------------------------------------------------------------
@@ -287,62 +280,16 @@ def load_extra_model_paths(fp, comfyui: str):
 # Overrides and checks
 # --------------------------------------------------------------------------------------
 
-def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | None):
-    def put(node, field, value):
-        if value is not None:
-            set_widget(wf, node, field, value, info)
-
-    put(POSITIVE, "text", args.prompt)
-    put(NEGATIVE, "text", args.negative)
-    if args.aus is not None:
-        for au in AU_ORDER:
-            put(AU_VECTOR, au, 0.0)
-        put(AU_VECTOR, "preset", "none")
-        put(AU_VECTOR, "spec", "\n".join(grid_specs(args.aus)) if name == "grid" else args.aus)
-    put(SAMPLER, "seed", args.seed)
-    put(SAMPLER, "steps", args.steps)
-    put(SAMPLER, "cfg", args.cfg)
-    put(SAMPLER, "sampler_name", args.sampler)
-    put(SAMPLER, "scheduler", args.scheduler)
-    put(CHECKPOINT, "ckpt_name", args.checkpoint)
-    if args.fineface is not None:
-        use_model_loader(wf, args.fineface, info)
-    if name == "edit":
-        put(SCALE, "width", args.width)
-        put(SCALE, "height", args.height)
-        put(SAMPLER, "denoise", args.denoise)
-        put(LOAD_IMAGE, "image", image_name)
-        if args.mask_from_alpha:
-            find_node(wf, NOISE_MASK)["mode"] = 0
-    elif name == "face_crop":
-        put(SAMPLER, "denoise", args.denoise)
-        put(LOAD_IMAGE, "image", image_name)
-        if args.face is not None:
-            put(FACE_CROP, "which_face", "by index")
-            put(FACE_CROP, "index", args.face)
-        put(FACE_CROP, "size", args.crop_size)
-    else:
-        put(LATENT, "width", args.width)
-        put(LATENT, "height", args.height)
-    if name == "sweep":
-        if args.sweep:
-            put(SWEEP, "au", sweep_choice(args.sweep))
-        put(SWEEP, "start", args.sweep_from)
-        put(SWEEP, "end", args.sweep_to)
-        put(SWEEP, "cells", args.cells)
-    if name == keyframes_cli.NAME:
-        keyframes_cli.apply_overrides(wf, args, info)
-
-
-def use_model_loader(wf: dict, weights: str, info: dict):
-    """--fineface: the shipped graphs load the release's own files; a converted file or a release folder goes
-    through FineFace Model Loader instead, which has the same outputs (fineface, info)."""
-    for node in wf["nodes"]:
-        if node["type"] == RELEASE_LOADER:
-            node["type"] = FINEFACE_LOADER
-            node["properties"] = {"Node name for S&R": FINEFACE_LOADER}
-            node["widgets_values"] = [weights]
-    set_widget(wf, FINEFACE_LOADER, "weights", weights, info)
+def apply_overrides(wf: dict, name: str, args, info: dict, image_name: str | None) -> tuple[dict, dict]:
+    """The prompt to run, with the options set, and the editor graph that says the same (saved in the images):
+    the graph edits first (a bypassed node switched on, --fineface's loader), then the conversion, then the
+    options on the prompt's nodes as the workflow's row names them."""
+    row, options = SHIPPED[name], dict(vars(args), image=image_name)
+    edit_graph(wf, row, options)
+    prompt = workflow_to_prompt(wf, info)
+    set_options(prompt, row, options)
+    check_prompt_text(prompt, info)  # e.g. {a|b} in --prompt, which the editor would resolve and this does not
+    return prompt, with_prompt_values(wf, prompt, info)
 
 
 def missing_release_files(entry: dict, fp, nodes_module) -> list[str]:
@@ -371,7 +318,7 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
             ckpt = entry["inputs"].get("ckpt_name")
             if not isinstance(ckpt, str) or fp.get_full_path("checkpoints", ckpt) is None:
                 folder = fp.get_folder_paths("checkpoints")[0]
-                source = CHECKPOINT_SOURCES.get(ckpt, f"a {'Stable Diffusion 2.1 base (512 px)' if WORKFLOW_FAMILY[name] == 'sd21' else 'Stable Diffusion 1.5'} checkpoint")
+                source = CHECKPOINT_SOURCES.get(ckpt, f"a {'Stable Diffusion 2.1 base (512 px)' if SHIPPED[name].family == 'sd21' else 'Stable Diffusion 1.5'} checkpoint")
                 problems.append(
                     f"checkpoint {ckpt!r}\n"
                     f"    from:   {source}\n"
@@ -386,7 +333,7 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
             if weights in menu:
                 continue
             folder = fp.get_folder_paths("fineface")[0]
-            family = FINEFACE_FAMILY.get(weights, WORKFLOW_FAMILY[name])
+            family = FINEFACE_FAMILY.get(weights, SHIPPED[name].family)
             files = SD21_RELEASE if family == "sd21" else SD15_RELEASE
             target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else f"fineface_{family}.safetensors"
             label = "SD 2.1" if family == "sd21" else "SD 1.5"
@@ -554,8 +501,7 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
             return 2
         info = node_info_from_classes(nodes_module.NODE_CLASS_MAPPINGS, needed | {FINEFACE_LOADER})  # --fineface swaps it in
         try:
-            apply_overrides(wf, name, args, info, image_name)
-            prompt = workflow_to_prompt(wf, info, rng=random.Random(args.seed))
+            prompt, wf = apply_overrides(wf, name, args, info, image_name)
         except WorkflowError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

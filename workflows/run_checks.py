@@ -14,6 +14,8 @@ import tempfile
 
 from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, AU_ORDER, OTHER_FACS_AUS, SAFE_MAX, SAFE_MIN, parse_aus, split_specs
 
+from . import SHIPPED, taking
+
 # The AU Sweep node's menu entries ("AU12 Lip Corner Puller"), from the same table it is built from.
 SWEEP_CHOICES = tuple(f"{au.code} {au.name}" for au in ACTION_UNITS)
 MAX_SEED = 0xFFFFFFFFFFFFFFFF  # KSampler's range
@@ -64,18 +66,26 @@ def check_args(args, name: str):
         check_out(args.out, ".webp" if name == "animation" else ".png")
 
 
+def _belong(flags: str, option: str) -> UsageError:
+    names = taking(option)  # from the table of shipped workflows
+    listed = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    return UsageError(f"{flags} belong{'' if ' / ' in flags else 's'} to the {listed} "
+                      f"workflow{'s' if len(names) > 1 else ''} (--workflow {names[0]})")
+
+
 def check_workflow_options(args, name: str):
-    if name != "sweep" and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
-        raise UsageError("--sweep / --from / --to / --cells belong to the sweep workflow")
+    row = SHIPPED[name]
+    if "sweep" not in row.sets and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
+        raise _belong("--sweep / --from / --to / --cells", "sweep")
     if name == "sweep" and args.aus:
         raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit and grid")
-    if name not in ("edit", "face_crop") and (args.image or args.denoise is not None):
-        raise UsageError("--image / --denoise belong to the edit and face_crop workflows")
-    if name != "edit" and args.mask_from_alpha:
-        raise UsageError("--mask-from-alpha belongs to the edit workflow (face_crop redraws the face it finds)")
-    if name != "face_crop" and (args.face is not None or args.crop_size is not None):
-        raise UsageError("--face / --crop-size belong to the face_crop workflow (--workflow face_crop)")
-    if name in ("edit", "face_crop") and not args.image:
+    if "image" not in row.sets and (args.image or args.denoise is not None):
+        raise _belong("--image / --denoise", "image")
+    if "mask_from_alpha" not in row.enables and args.mask_from_alpha:
+        raise _belong("--mask-from-alpha", "mask_from_alpha")
+    if "face" not in row.sets and (args.face is not None or args.crop_size is not None):
+        raise _belong("--face / --crop-size", "face")
+    if "image" in row.sets and not args.image:
         raise UsageError(f"the {name} workflow needs --image")
     if name == "face_crop" and (args.width is not None or args.height is not None):
         raise UsageError("--width / --height do not apply to face_crop: the face's square is redrawn at 512 px "

@@ -72,3 +72,9 @@ def wait_for(driver, script: str, timeout: float = 10.0, *args):
         if value or time.time() > deadline:
             return value
         time.sleep(0.05)
+
+
+def prompt_nodes(prompt: dict) -> dict:
+    """An API prompt as the server reads it: node id -> (class_type, inputs). ``_meta`` (the title, sent by the
+    front ends only in their dev mode, and not read by the executor) is left out."""
+    return {str(k): (v["class_type"], v["inputs"]) for k, v in prompt.items()}
