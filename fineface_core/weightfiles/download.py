@@ -299,8 +299,7 @@ WHERE_ELSE = {
     "libreface": ("LibreFace's AU model (resnet.pt) goes into models/libreface/. It comes from LibreFace's GitHub "
                   "repository ihp-lab/LibreFace under USC's non-commercial research license, which you accept "
                   "yourself: docs/copy_expression.md gives its address."),
-    "checkpoint": ("The Stable Diffusion checkpoint goes into models/checkpoints/: SD 2.1 base "
-                   "(Hugging Face stabilityai/stable-diffusion-2-1-base, v2-1_512-ema-pruned.safetensors) for the "
-                   "SD 2.1 release, an SD 1.5 model for the SD 1.5 release. The front end's missing-models dialog "
-                   "offers it where the workflow names it (it is a .safetensors)."),
+    "checkpoint": ("Also needed: a Stable Diffusion checkpoint in models/checkpoints/, SD 2.1 base for the SD 2.1 "
+                   "release (Hugging Face stabilityai/stable-diffusion-2-1-base, v2-1_512-ema-pruned.safetensors), an "
+                   "SD 1.5 model for the SD 1.5 release."),
 }

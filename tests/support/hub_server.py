@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +15,7 @@ class Served:
     content_type: str = "application/octet-stream"
     cut_after: int | None = None  # the next answer stops after this many body bytes (then the connection drops)
     ranges: bool = True  # False: the server ignores Range and sends it all
+    pause: tuple[int, float] | None = None  # (bytes, seconds): the next answer waits that long after those bytes
 
 
 @dataclass
@@ -64,6 +66,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if served.pause is not None:
+            (at, seconds), served.pause = served.pause, None
+            self.wfile.write(part[:at])
+            self.wfile.flush()
+            time.sleep(seconds)
+            part = part[at:]
         self.wfile.write(part)
 
 

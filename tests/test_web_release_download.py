@@ -1,0 +1,148 @@
+"""The "Download weights" button on FineFace Release Loader, clicked in a real browser on a real ComfyUI server,
+with HF_ENDPOINT pointing at a hub stand-in on 127.0.0.1: the files arrive in models/fineface/, the node shows the
+progress and the outcome, and lists the files afterwards with the workflow's values unchanged.
+
+Front end: the one the ComfyUI tree under test serves by itself (the 2024 tree's legacy LiteGraph front end in CI).
+Skipped, saying what to install, only where no Chromium or selenium is there.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from fineface_core.weightfiles.official import OFFICIAL_VARIANTS
+from tests.support import browser
+from tests.support.comfy_env import comfy_path
+from tests.support.comfy_server import ComfyServer
+from tests.support.hub_server import HubServer, release_bytes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = "Tvaranka/fineface"
+NODE = "FineFaceReleaseLoader"
+
+HELPERS = """
+window.ffDl = {
+    node: (id) => app.graph.getNodeById(id),
+    loaders: () => app.graph._nodes.filter((n) => n.type === "FineFaceReleaseLoader").map((n) => n.id),
+    button: (id) => window.ffDl.node(id).widgets.find((w) => w.name === "fineface_download"),
+    status: (id) => window.ffDl.node(id).widgets.find((w) => w.name === "fineface_download_status"),
+    draw() { app.canvas.setDirty(true, true); app.canvas.draw(true, true); },
+    // Put the node at a known place at scale 1, draw it, and give the button's centre in page pixels.
+    buttonCentre(id) {
+        const node = this.node(id);
+        app.canvas.ds.scale = 1;
+        app.canvas.ds.offset = [40 - node.pos[0], 40 - node.pos[1]];
+        this.draw();
+        const b = this.button(id), rect = app.canvas.canvas.getBoundingClientRect();
+        const x = node.pos[0] + node.size[0] / 2 + app.canvas.ds.offset[0];
+        const y = node.pos[1] + b.last_y + LiteGraph.NODE_WIDGET_HEIGHT / 2 + app.canvas.ds.offset[1];
+        return [Math.round(rect.left + x), Math.round(rect.top + y)];
+    },
+    said(id) { this.draw(); const s = this.status(id); return [s.status && s.status.state, s.shown || ""]; },
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with HubServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def page(hub):
+    why = browser.missing()
+    if why:
+        pytest.skip(f"no browser for the front-end test: {why}")
+    old = os.environ.get("HF_ENDPOINT")
+    os.environ["HF_ENDPOINT"] = hub.url  # the server inherits it
+    try:
+        server = ComfyServer(comfy_path()).start()
+    finally:
+        if old is None:
+            del os.environ["HF_ENDPOINT"]
+        else:
+            os.environ["HF_ENDPOINT"] = old
+    driver = browser.start_chromium()
+    try:
+        browser.open_comfy(driver, server.url)
+        driver.execute_script(HELPERS)
+        driver.server = server
+        yield driver
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def js(driver, script, *args):
+    return driver.execute_script(f"const D = window.ffDl; {script}", *args)
+
+
+def click_button(page, node):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    x, y = js(page, "return D.buttonCentre(arguments[0])", node)
+    actions = ActionBuilder(page)
+    actions.pointer_action.move_to_location(x, y)
+    actions.pointer_action.click()
+    actions.perform()
+
+
+def load(page, workflow):
+    page.execute_script("app.graph.clear(); return Promise.resolve(app.loadGraphData(arguments[0])).then(() => true)",
+                        workflow)
+
+
+def test_the_button_downloads_the_release_with_progress_on_the_node(page, hub):
+    files = release_bytes("sd21")
+    for name, body in files.items():
+        hub.put(REPO, name, body)
+    big = OFFICIAL_VARIANTS["sd21"].processors_file
+    hub.files[f"/{REPO}/resolve/main/{big}"].pause = (3 << 20, 3.0)  # the hub stalls 3 s after 3 MB of it
+    with open(os.path.join(ROOT, "workflows", "fineface_basic.json"), encoding="utf-8") as f:
+        workflow = json.load(f)
+    saved = next(n for n in workflow["nodes"] if n["type"] == NODE)["widgets_values"]
+    load(page, workflow)
+    (node,) = js(page, "return D.loaders()")
+    assert js(page, "return D.button(arguments[0]).label", node) == "Download the SD 2.1 weights"
+    folder = os.path.join(page.server.folder, "models", "fineface")
+    assert not os.path.exists(folder) or os.listdir(folder) == []
+
+    click_button(page, node)
+    running = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]);"
+                                     "return s[0] === 'running' && /\\d%/.test(s[1]) && s[1]", 15, node)
+    assert running and running.startswith(f"{big}: ") and "(file 2 of 3)" in running, running
+    assert js(page, "return D.button(arguments[0]).label", node) == "Downloading the SD 2.1 weights..."
+
+    done = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]); return s[0] === 'done' && s[1]", 30, node)
+    assert done and "downloaded " + ", ".join(files) in done, done
+    for name, body in files.items():
+        with open(os.path.join(folder, name), "rb") as f:
+            assert f.read() == body
+    # the node's menus list the files now, and the workflow's names are kept as they were
+    menus = js(page, "return D.node(arguments[0]).widgets.filter((w) => w.type === 'combo').map((w) => w.options.values)", node)
+    assert [m[0] for m in menus] == saved
+    out = js(page, "return app.graph.serialize()")
+    values = next(n for n in out["nodes"] if n["type"] == NODE)["widgets_values"]
+    assert values[:3] == saved and all(v is None for v in values[3:]), "the button saved a value into the workflow"
+
+
+def test_a_failed_download_says_why_on_the_node(page, hub):
+    sd15 = OFFICIAL_VARIANTS["sd15"]
+    hub.files.pop(f"/{REPO}/resolve/main/{sd15.encoder_file}", None)  # the hub does not have it
+    node = js(page, """
+        for (const n of [...app.graph._nodes]) app.graph.remove(n);
+        const node = LiteGraph.createNode("FineFaceReleaseLoader");
+        node.pos = [100, 100];
+        app.graph.add(node);
+        const w = node.widgets.find((w) => w.name === "au_encoder");
+        w.value = arguments[0];
+        w.callback(w.value, app.canvas, node);
+        return node.id;""", sd15.encoder_file)
+    assert js(page, "return D.button(arguments[0]).label", node) == "Download the SD 1.5 weights"
+    click_button(page, node)
+    failed = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]); return s[0] === 'failed' && s[1]", 30, node)
+    assert failed and f"{sd15.encoder_file} answered HTTP 404" in failed and "nothing was written" in failed, failed
+    assert not os.path.exists(os.path.join(page.server.folder, "models", "fineface", sd15.encoder_file))
