@@ -17,6 +17,7 @@ from tests.support import browser
 from tests.support.comfy_env import comfy_path
 from tests.support.comfy_server import ComfyServer
 from tests.support.hub_server import HubServer, release_bytes
+from tests.test_web_au_face import pack_errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = "Tvaranka/fineface"
@@ -146,3 +147,21 @@ def test_a_failed_download_says_why_on_the_node(page, hub):
     failed = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]); return s[0] === 'failed' && s[1]", 30, node)
     assert failed and f"{sd15.encoder_file} answered HTTP 404" in failed and "nothing was written" in failed, failed
     assert not os.path.exists(os.path.join(page.server.folder, "models", "fineface", sd15.encoder_file))
+
+
+def test_au_from_image_says_where_the_libreface_model_comes_from(page):
+    node = js(page, """
+        for (const n of [...app.graph._nodes]) app.graph.remove(n);
+        const node = LiteGraph.createNode("FineFaceAUFromImage");
+        node.pos = [100, 100];
+        app.graph.add(node);
+        return node.id;""")
+    assert js(page, "return D.button(arguments[0]).label", node) == "Where to get the LibreFace model"
+    click_button(page, node)
+    said = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]); return s[0] === 'elsewhere' && s[1]", 15, node)
+    assert said and "models/libreface/" in said and "non-commercial" in said and "ihp-lab/LibreFace" in said, said
+    assert not os.path.exists(os.path.join(page.server.folder, "models", "libreface"))  # nothing was fetched
+    out = js(page, "return app.graph.serialize()")
+    values = next(n for n in out["nodes"] if n["type"] == "FineFaceAUFromImage")["widgets_values"]
+    assert values[0] == "resnet.pt" and all(v is None for v in values[5:]), values  # the button saves nothing
+    assert pack_errors(page) == []  # nothing the pack's page code did went wrong in this module's tests

@@ -1,11 +1,13 @@
 // "Download weights" on FineFace Release Loader: the front ends' missing-models dialogs cannot fetch the release's
 // .ckpt files (1.35 allows .safetensors / .sft only; the legacy front end has no dialog), so the node asks the
 // pack's server to (POST /fineface/download names a release, nothing else) and shows the progress it reports.
+// Files the pack does not fetch (LibreFace's model, on AU From Image) get a button that says where they come from.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { captionLines, FONT, LINE } from "./face_draw.js";
 
 const NODE = "FineFaceReleaseLoader";
+const WHERE_NODES = { FineFaceAUFromImage: { release: "libreface", label: "Where to get the LibreFace model" } };
 const EVENT = "fineface.download";
 const BAR = 6;
 const POLL_MS = 1000; // a page that missed an event (a reconnect) still sees the end
@@ -20,11 +22,13 @@ async function getJson(path, options) {
 }
 
 const loaders = () => (app.graph?._nodes ?? []).filter((n) => n.type === NODE);
+const withButton = () => (app.graph?._nodes ?? []).filter((n) => n.type === NODE || WHERE_NODES[n.type]);
 const statusWidget = (node) => node.widgets?.find((w) => w.name === "fineface_download_status");
 const button = (node) => node.widgets?.find((w) => w.name === "fineface_download");
 
 /** The release the node's file names belong to (SD 1.5 when they are its files, else the paper's SD 2.1). */
 function releaseOf(node) {
+    if (WHERE_NODES[node.type]) return WHERE_NODES[node.type].release;
     const names = (node.widgets ?? []).filter((w) => w.type === "combo").map((w) => w.value);
     const sd15 = catalogue?.releases?.sd15?.files ?? [];
     return names.some((n) => sd15.includes(n)) ? "sd15" : "sd21";
@@ -36,7 +40,8 @@ function show(node, status) {
     widget.status = status;
     const release = status?.release ?? releaseOf(node);
     const name = catalogue?.releases?.[release]?.name ?? release;
-    b.label = status?.state === "running" ? `Downloading the ${name} weights...` : `Download the ${name} weights`;
+    if (WHERE_NODES[node.type]) b.label = WHERE_NODES[node.type].label;
+    else b.label = status?.state === "running" ? `Downloading the ${name} weights...` : `Download the ${name} weights`;
     const need = node.computeSize();
     if (need[1] > node.size[1]) node.setSize([node.size[0], need[1]]);
     node.setDirtyCanvas(true, true);
@@ -109,7 +114,7 @@ async function refreshMenus() {
 }
 
 function showEverywhere(status) {
-    for (const node of loaders()) {
+    for (const node of withButton()) {
         if (releaseOf(node) === status.release || statusWidget(node)?.status?.release === status.release) show(node, status);
     }
     if (status.state === "done") refreshMenus();
@@ -133,7 +138,7 @@ function stopPolling() {
 async function download(node) {
     const release = releaseOf(node);
     if (statusWidget(node)?.status?.state === "running") return;
-    show(node, { release, state: "running", done: 0, total: null, index: 0, count: catalogue?.releases?.[release]?.files.length ?? 1, file: null });
+    if (!WHERE_NODES[node.type]) show(node, { release, state: "running", done: 0, total: null, index: 0, count: catalogue?.releases?.[release]?.files.length ?? 1, file: null });
     let answer;
     try {
         answer = await getJson("/fineface/download", {
@@ -160,10 +165,10 @@ app.registerExtension({
         api.addEventListener(EVENT, ({ detail }) => showEverywhere(detail));
     },
     async beforeRegisterNodeDef(nodeType, nodeData) {
-        if (nodeData.name !== NODE || nodeType.prototype.finefaceDownload) return;
+        if ((nodeData.name !== NODE && !WHERE_NODES[nodeData.name]) || nodeType.prototype.finefaceDownload) return;
         nodeType.prototype.finefaceDownload = true;
         try {
-            const { ok, body } = await getJson("/fineface/download");
+            const { ok, body } = catalogue ? { ok: false } : await getJson("/fineface/download");
             if (ok) catalogue = body;
         } catch (err) {
             console.warn(`FineFace: the download list did not load (${err.message})`);

@@ -296,9 +296,10 @@ def _http_hint(code: int) -> str:
 
 WHERE_ELSE = {
     # Files the workflows need that this action does not fetch, and why: what the button says instead.
-    "libreface": ("LibreFace's AU model (resnet.pt) goes into models/libreface/. It comes from LibreFace's GitHub "
-                  "repository ihp-lab/LibreFace under USC's non-commercial research license, which you accept "
-                  "yourself: docs/copy_expression.md gives its address."),
+    "libreface": ("LibreFace's AU model resnet.pt goes into models/libreface/ (then refresh the page). It is not fetched "
+                  "for you: it comes under USC's non-commercial research license, which is yours to accept. It is in "
+                  "LibreFace's GitHub repository ihp-lab/LibreFace, file AU_Recognition/resnet_disfa_all/DISFA/all/"
+                  "resnet.pt; docs/copy_expression.md gives its download address."),
     "checkpoint": ("Also needed: a Stable Diffusion checkpoint in models/checkpoints/, SD 2.1 base for the SD 2.1 "
                    "release (Hugging Face stabilityai/stable-diffusion-2-1-base, v2-1_512-ema-pruned.safetensors), an "
                    "SD 1.5 model for the SD 1.5 release."),
