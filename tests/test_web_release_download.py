@@ -2,8 +2,9 @@
 with HF_ENDPOINT pointing at a hub stand-in on 127.0.0.1: the files arrive in models/fineface/, the node shows the
 progress and the outcome, and lists the files afterwards with the workflow's values unchanged.
 
-Front end: the one the ComfyUI tree under test serves by itself (the 2024 tree's legacy LiteGraph front end in CI).
-Skipped, saying what to install, only where no Chromium or selenium is there.
+Front ends: those tests/test_web_au_face.py runs (the tree's own: the 2024 tree's legacy LiteGraph front end in CI,
+or a newer tree's pinned comfyui-frontend-package; more named in $FINEFACE_FRONTENDS), with nodes drawn on the
+canvas and as Vue components. Skipped, saying what to install, only where no Chromium or selenium is there.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.support import browser
 from tests.support.comfy_env import comfy_path
 from tests.support.comfy_server import ComfyServer
 from tests.support.hub_server import HubServer, release_bytes
-from tests.test_web_au_face import pack_errors
+from tests.test_web_au_face import _cases, pack_errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = "Tvaranka/fineface"
@@ -29,19 +30,28 @@ window.ffDl = {
     loaders: () => app.graph._nodes.filter((n) => n.type === "FineFaceReleaseLoader").map((n) => n.id),
     button: (id) => window.ffDl.node(id).widgets.find((w) => w.name === "fineface_download"),
     status: (id) => window.ffDl.node(id).widgets.find((w) => w.name === "fineface_download_status"),
-    draw() { app.canvas.setDirty(true, true); app.canvas.draw(true, true); },
-    // Put the node at a known place at scale 1, draw it, and give the button's centre in page pixels.
-    buttonCentre(id) {
+    draw() {
+        app.canvas.setDirty(true, true);
+        app.canvas.draw(true, true);
+        for (const n of app.graph._nodes) n.widgets?.find((w) => w.name === "fineface_download_status")?.triggerDraw?.(); // Vue nodes
+    },
+    // Put the node at a known place at scale 1 (clear of the new front ends' bars), draw it, and give the
+    // button's centre in page pixels.
+    place(id) {
         const node = this.node(id);
         app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [40 - node.pos[0], 40 - node.pos[1]];
+        app.canvas.ds.offset = [300 - node.pos[0], 250 - node.pos[1]];
         this.draw();
+    },
+    buttonCentre(id) {
+        const node = this.node(id);
+        this.place(id);
         const b = this.button(id), rect = app.canvas.canvas.getBoundingClientRect();
         const x = node.pos[0] + node.size[0] / 2 + app.canvas.ds.offset[0];
-        const y = node.pos[1] + b.last_y + LiteGraph.NODE_WIDGET_HEIGHT / 2 + app.canvas.ds.offset[1];
+        const y = node.pos[1] + (b.last_y ?? b.y) + LiteGraph.NODE_WIDGET_HEIGHT / 2 + app.canvas.ds.offset[1];
         return [Math.round(rect.left + x), Math.round(rect.top + y)];
     },
-    said(id) { this.draw(); const s = this.status(id); return [s.status && s.status.state, s.shown || ""]; },
+    said(id) { this.place(id); const s = this.status(id); return [s.status && s.status.state, s.shown || ""]; },
 };
 """
 
@@ -52,15 +62,16 @@ def hub():
         yield server
 
 
-@pytest.fixture(scope="module")
-def page(hub):
+@pytest.fixture(scope="module", params=_cases())
+def page(request, hub):
     why = browser.missing()
     if why:
         pytest.skip(f"no browser for the front-end test: {why}")
+    frontend, settings = request.param
     old = os.environ.get("HF_ENDPOINT")
     os.environ["HF_ENDPOINT"] = hub.url  # the server inherits it
     try:
-        server = ComfyServer(comfy_path()).start()
+        server = ComfyServer(comfy_path(), frontend, settings).start()
     finally:
         if old is None:
             del os.environ["HF_ENDPOINT"]
@@ -82,9 +93,15 @@ def js(driver, script, *args):
 
 
 def click_button(page, node):
+    """Click the node's button as a user does: the DOM button where nodes are Vue components, else on the canvas."""
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
     x, y = js(page, "return D.buttonCentre(arguments[0])", node)
+    label = js(page, "return D.button(arguments[0]).label", node)
+    dom = [b for b in page.find_elements("xpath", f"//button[normalize-space(.)='{label}']") if b.is_displayed()]
+    if dom:
+        dom[0].click()
+        return
     actions = ActionBuilder(page)
     actions.pointer_action.move_to_location(x, y)
     actions.pointer_action.click()
@@ -92,8 +109,15 @@ def click_button(page, node):
 
 
 def load(page, workflow):
+    """Open a workflow as a user does; the new front ends' missing-models dialog is closed, as a user closes it
+    (it offers the checkpoint and the LoRA, and refuses the .ckpt files)."""
+    from selenium.webdriver.common.keys import Keys
+
     page.execute_script("app.graph.clear(); return Promise.resolve(app.loadGraphData(arguments[0])).then(() => true)",
                         workflow)
+    if page.find_elements("css selector", ".p-dialog"):
+        page.find_element("tag name", "body").send_keys(Keys.ESCAPE)
+        browser.wait_for(page, "return document.querySelectorAll('.p-dialog').length === 0", 5)
 
 
 def test_the_button_downloads_the_release_with_progress_on_the_node(page, hub):
@@ -107,7 +131,9 @@ def test_the_button_downloads_the_release_with_progress_on_the_node(page, hub):
     saved = next(n for n in workflow["nodes"] if n["type"] == NODE)["widgets_values"]
     load(page, workflow)
     (node,) = js(page, "return D.loaders()")
-    assert js(page, "return D.button(arguments[0]).label", node) == "Download the SD 2.1 weights"
+    assert js(page, "return D.button(arguments[0]).label", node) == "Download weights"
+    assert js(page, "return D.said(arguments[0])", node) == [
+        None, f'Not in models/fineface: {", ".join(saved)}. "Download weights" fetches the SD 2.1 release.']
     folder = os.path.join(page.server.folder, "models", "fineface")
     assert not os.path.exists(folder) or os.listdir(folder) == []
 
@@ -115,7 +141,6 @@ def test_the_button_downloads_the_release_with_progress_on_the_node(page, hub):
     running = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]);"
                                      "return s[0] === 'running' && /\\d%/.test(s[1]) && s[1]", 15, node)
     assert running and running.startswith(f"{big}: ") and "(file 2 of 3)" in running, running
-    assert js(page, "return D.button(arguments[0]).label", node) == "Downloading the SD 2.1 weights..."
 
     done = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]); return s[0] === 'done' && s[1]", 30, node)
     assert done and "downloaded " + ", ".join(files) in done, done
@@ -142,7 +167,8 @@ def test_a_failed_download_says_why_on_the_node(page, hub):
         w.value = arguments[0];
         w.callback(w.value, app.canvas, node);
         return node.id;""", sd15.encoder_file)
-    assert js(page, "return D.button(arguments[0]).label", node) == "Download the SD 1.5 weights"
+    assert js(page, "return D.said(arguments[0])", node) == [
+        None, f'Not in models/fineface: {sd15.encoder_file}, attn_processors. "Download weights" fetches the SD 1.5 release.']
     click_button(page, node)
     failed = browser.wait_for(page, "const s = window.ffDl.said(arguments[0]); return s[0] === 'failed' && s[1]", 30, node)
     assert failed and f"{sd15.encoder_file} answered HTTP 404" in failed and "nothing was written" in failed, failed

@@ -7,6 +7,7 @@ import { api } from "../../scripts/api.js";
 import { captionLines, FONT, LINE } from "./face_draw.js";
 
 const NODE = "FineFaceReleaseLoader";
+const LABEL = "Download weights"; // fixed: Vue nodes draw a button's label once, so what changes is said below it
 const WHERE_NODES = { FineFaceAUFromImage: { release: "libreface", label: "Where to get the LibreFace model" } };
 const EVENT = "fineface.download";
 const BAR = 6;
@@ -38,18 +39,26 @@ function show(node, status) {
     const widget = statusWidget(node), b = button(node);
     if (!widget || !b) return;
     widget.status = status;
-    const release = status?.release ?? releaseOf(node);
-    const name = catalogue?.releases?.[release]?.name ?? release;
-    if (WHERE_NODES[node.type]) b.label = WHERE_NODES[node.type].label;
-    else b.label = status?.state === "running" ? `Downloading the ${name} weights...` : `Download the ${name} weights`;
+    widget.idle = status ? "" : idleText(node);
     const need = node.computeSize();
     if (need[1] > node.size[1]) node.setSize([node.size[0], need[1]]);
     node.setDirtyCanvas(true, true);
     widget.triggerDraw?.();
 }
 
-function statusText(status) {
-    if (!status) return "";
+/** Before any download: which of the node's files are missing, and which release the button fetches. */
+function idleText(node) {
+    if (WHERE_NODES[node.type]) return "";
+    const missing = (node.widgets ?? []).filter((w) => w.type === "combo" && w.value !== "none"
+        && (String(w.value).startsWith("(no ") || !(w.options?.values ?? []).includes(w.value)));
+    if (!missing.length) return "";
+    const release = releaseOf(node), name = catalogue?.releases?.[release]?.name ?? release;
+    const names = missing.map((w) => String(w.value).startsWith("(no ") ? w.name : w.value).join(", ");
+    return `Not in models/fineface: ${names}. "${LABEL}" fetches the ${name} release.`;
+}
+
+function statusText(status, idle) {
+    if (!status) return idle ?? "";
     if (status.state === "running") {
         const pct = status.total ? ` ${Math.floor((100 * status.done) / status.total)}%` : "";
         return `${status.file ?? "starting"}: ${(status.done / 1e6).toFixed(1)} MB${pct} (file ${status.index + 1} of ${status.count})`;
@@ -75,13 +84,13 @@ function makeStatusWidget(node) {
             return [width, widget.lines.length ? bar + widget.lines.length * LINE + 6 : 4];
         },
         draw(ctx, node, width, y) {
-            const status = widget.status, text = statusText(status);
+            const status = widget.status, text = statusText(status, widget.idle);
             widget.lines = text ? captionLines(ctx, text, width - 24) : [];
             widget.shown = widget.lines.join(" "); // what the node says, for the tests
             if (!text) return;
             ctx.save();
             let top = y + 2;
-            if (status.state === "running") {
+            if (status?.state === "running") {
                 ctx.fillStyle = "#333";
                 ctx.fillRect(15, top, width - 30, BAR);
                 ctx.fillStyle = "#4a8";
@@ -90,7 +99,7 @@ function makeStatusWidget(node) {
             }
             ctx.font = FONT;
             ctx.textAlign = "left";
-            ctx.fillStyle = status.state === "failed" ? "#f66" : status.state === "done" ? "#8c8" : "#ccc";
+            ctx.fillStyle = status?.state === "failed" ? "#f66" : status?.state === "done" ? "#8c8" : "#ccc";
             widget.lines.forEach((line, i) => ctx.fillText(line, 15, top + 11 + i * LINE));
             ctx.restore();
             const need = node.computeSize();
@@ -179,6 +188,7 @@ app.registerExtension({
             const node = this;
             const b = this.addWidget("button", "fineface_download", null, () => download(node), { serialize: false });
             b.serialize = false;
+            b.label = WHERE_NODES[this.type]?.label ?? LABEL;
             this.addCustomWidget(makeStatusWidget(this));
             for (const w of this.widgets) {
                 if (w.type !== "combo") continue;
