@@ -23,8 +23,9 @@ KINDS = {  # widget -> (what it holds, the SD 2.1 and SD 1.5 release's file name
 def missing_message(kind: str, name: str) -> str:
     what, sd21, sd15 = KINDS[kind]
     names = " or ".join(f"{n} ({v})" for n, v in ((sd21, "SD 2.1"), (sd15, "SD 1.5")) if n)
-    return (f"{what} file {name!r} is not in {' or '.join(fineface_dirs())}. Download {names} from "
-            f"{RELEASE_URL} into that folder (the workflow's missing-models dialog offers it), then refresh the page.")
+    return (f"{what} file {name!r} is not in {' or '.join(fineface_dirs())}. The node's 'Download weights' "
+            f"button fetches the release into that folder on every front end (the new front ends' missing-models "
+            f"dialog refuses .ckpt files), or download {names} from {RELEASE_URL} there yourself; then refresh the page.")
 
 
 def menu(kind: str) -> list[str]:

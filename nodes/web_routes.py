@@ -113,3 +113,5 @@ def register_with_running_server() -> None:
     instance = getattr(getattr(server_module, "PromptServer", None), "instance", None)
     if instance is not None:
         register(instance)
+        from . import download_routes  # imported here: it uses read_json from this module
+        download_routes.register(instance)
