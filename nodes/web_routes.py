@@ -113,5 +113,6 @@ def register_with_running_server() -> None:
     instance = getattr(getattr(server_module, "PromptServer", None), "instance", None)
     if instance is not None:
         register(instance)
-        from . import download_routes  # imported here: it uses read_json from this module
+        # imported here, not on top: download_routes imports read_json from this module
+        from . import download_routes
         download_routes.register(instance)

@@ -98,6 +98,14 @@ def test_an_existing_file_is_never_replaced(hub, tmp_path):
     assert f"/{REPO}/resolve/main/{SD21.encoder_file}" not in hub.paths()  # not even fetched
 
 
+def test_a_folder_under_the_files_name_is_named_not_taken_for_the_file(hub, tmp_path):
+    serve(hub, "sd15")
+    (tmp_path / OFFICIAL_VARIANTS["sd15"].encoder_file).mkdir()
+    with pytest.raises(WeightFileError, match="is a folder, not sd15_au_encoder.ckpt: move it out of"):
+        dl.download_release("sd15", str(tmp_path), endpoint=hub.url)
+    assert os.listdir(tmp_path) == [OFFICIAL_VARIANTS["sd15"].encoder_file] and hub.log.requests == []
+
+
 def test_a_file_that_appears_during_the_download_is_kept(hub, tmp_path):
     files = serve(hub, "sd21")
     name = SD21.processors_file

@@ -106,6 +106,8 @@ def download_file(file: HubFile, folder: str, progress: Callable[[int, int | Non
     report = progress or (lambda done, total, state: None)
     final = os.path.join(folder, file.name)
     partial = final + PARTIAL
+    if os.path.isdir(final):
+        raise WeightFileError(f"{final} is a folder, not {file.name}: move it out of {folder} and download again")
     if os.path.lexists(final):
         report(_size(final), _size(final), "present")
         return "present"
