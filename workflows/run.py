@@ -30,6 +30,7 @@ import time
 
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import AUSpecError
+from fineface_core.weightfiles.releases import RELEASES, download_source
 
 from . import aus_from_photo, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
@@ -41,8 +42,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADLESS = ("basic", "sweep", "edit", "face_crop", "grid", "animation")  # the FaceID workflow needs ComfyUI_IPAdapter_plus and a face detector
 
 # Where the files the workflows name come from.
-SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
-SD15_RELEASE = ("sd15_au_encoder.ckpt", "sd15_attn_processors.ckpt")
 CHECKPOINT_SOURCES = {
     "v2-1_512-ema-pruned.safetensors": "Hugging Face stabilityai/stable-diffusion-2-1-base, file v2-1_512-ema-pruned.safetensors",
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
@@ -54,7 +53,6 @@ WORKFLOW_FAMILY = {"basic": "sd21", "sweep": "sd21", "edit": "sd21", "face_crop"
 POSITIVE, NEGATIVE = "Positive prompt", "Negative prompt"
 AU_VECTOR, SWEEP, SAMPLER = "FineFaceAUVector", "FineFaceAUSweep", "KSampler"
 CHECKPOINT, FINEFACE_LOADER, RELEASE_LOADER = "CheckpointLoaderSimple", "FineFaceModelLoader", "FineFaceReleaseLoader"
-RELEASE_FILES_URL = "https://huggingface.co/Tvaranka/fineface/resolve/main/"
 LATENT, LOAD_IMAGE, SCALE, NOISE_MASK, SAVE = "EmptyLatentImage", "LoadImage", "ImageScale", "SetLatentNoiseMask", "SaveImage"
 FACE_CROP = "FineFaceFaceCrop"
 
@@ -356,7 +354,7 @@ def missing_release_files(entry: dict, fp, nodes_module) -> list[str]:
             continue
         problems.append(
             f"FineFace file {name!r}\n"
-            f"    from:   {RELEASE_FILES_URL}{name}  (Hugging Face Tvaranka/fineface)\n"
+            f"    from:   {download_source(name)}\n"
             f"    put in: {folder}{os.sep}\n"
             f"    (or give a converted file or a release folder instead: --fineface fineface_sd21.safetensors)"
         )
@@ -387,13 +385,13 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
                 continue
             folder = fp.get_folder_paths("fineface")[0]
             family = FINEFACE_FAMILY.get(weights, WORKFLOW_FAMILY[name])
-            files = SD21_RELEASE if family == "sd21" else SD15_RELEASE
             target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else f"fineface_{family}.safetensors"
-            label = "SD 2.1" if family == "sd21" else "SD 1.5"
+            release = RELEASES[family]
+            label = release.label
             found = [m for m in menu if not m.startswith("(")]
             problems.append(
                 f"FineFace weights {weights!r}\n"
-                f"    from:   Hugging Face Tvaranka/fineface, files {', '.join(files)} ({label})\n"
+                f"    from:   {release.where}, files {release.file_list()} ({label})\n"
                 f"    put in: {os.path.join(folder, '<folder>')}{os.sep}  (a folder of your choice, e.g. fineface_{family}{os.sep})\n"
                 f"    then:   python -m fineface_core convert models/fineface/<folder> models/fineface/{target}\n"
                 f"            i.e. here: cd {REPO_ROOT} && python -m fineface_core convert "
