@@ -30,6 +30,7 @@ import time
 
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import AUSpecError
+from fineface_core.files import safe_write
 from fineface_core.weightfiles.releases import RELEASES, download_source
 
 from . import aus_from_photo, keyframes_cli, workflow_path
@@ -464,18 +465,13 @@ def copy_out(images: list[str], out: str, overwrite: bool):
     staged = []
     try:
         for path, dest in zip(images, destinations):
-            folder = os.path.dirname(os.path.abspath(dest))
-            os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".partial")
-            os.close(fd)
-            staged.append(tmp)
-            shutil.copy(path, tmp)  # with the saved image's permissions (mkstemp makes it private)
+            mode = os.stat(path).st_mode & 0o7777  # the saved image's permissions
+            staged.append(safe_write.stage(dest, lambda tmp, path=path: shutil.copyfile(path, tmp), mode))
         for tmp, dest in zip(staged, destinations):
-            os.replace(tmp, dest)
+            safe_write.commit(tmp, dest)
     except BaseException:
         for tmp in staged:
-            if os.path.lexists(tmp):
-                os.remove(tmp)
+            safe_write.discard(tmp)
         raise
     for dest in destinations:
         print(f"wrote {dest}")
