@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .aus import (ACTION_UNITS, AU_ORDER, DEFAULT_INTENSITY, INTENSITY_LETTERS, PRESETS, SAFE_MAX, SAFE_MIN,
+from .aus import (ACTION_UNITS, AU_BY_CODE, AU_ORDER, DEFAULT_INTENSITY, INTENSITY_LETTERS, PRESETS, SAFE_MAX, SAFE_MIN,
                   expression_title, format_aus, is_neutral, parse_aus, split_specs, validate_intensities)
 from .conditioning import AUVectors
 from .errors import AUSpecError, quoted
@@ -138,13 +138,7 @@ def au_schema() -> dict:
 
 
 # -- AU Intensity Sweep: one AU from a start to an end intensity, on a base vector ----------------------
-# A section of its own (the AU Vector spec above is edited apart from it); its imports are its own.
 
-import torch  # noqa: E402
-
-from .aus import AU_BY_CODE  # noqa: E402
-from .conditioning import AUVectors  # noqa: E402
-from .errors import AUSpecError  # noqa: E402
 
 
 def sweep_vectors(code: str, start: float, end: float, cells: int, base: AUVectors | None = None) -> AUVectors:

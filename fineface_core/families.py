@@ -11,14 +11,13 @@ class Family:
     key: str
     display_name: str
     context_dim: int
-    release_variant: str  # which official release files fit
 
     def __str__(self):
         return f"{self.display_name} (text width {self.context_dim})"
 
 
-SD21 = Family("sd21", "Stable Diffusion 2.x", 1024, "the SD 2.1 release (au_encoder.ckpt, attn_processors.ckpt, pytorch_lora_weights.safetensors)")
-SD15 = Family("sd15", "Stable Diffusion 1.x", 768, "the SD 1.5 release (sd15_au_encoder.ckpt, sd15_attn_processors.ckpt)")
+SD21 = Family("sd21", "Stable Diffusion 2.x", 1024)
+SD15 = Family("sd15", "Stable Diffusion 1.x", 768)
 FAMILIES = {f.key: f for f in (SD21, SD15)}
 
 # Models with cross-attention but no FineFace weights, for messages that say what was found.

@@ -22,6 +22,7 @@ from torch import nn
 from .conditioning import guided_batch
 from .errors import ModelMismatchError
 from .families import family_for_context_dim
+from .weightfiles.releases import weights_for
 from .weights import LORA_TARGETS, FineFaceWeights, LoRAWeights, unet_order
 
 ADAPTER_NAME = "fineface"
@@ -138,7 +139,7 @@ def check_fits(unet: UNet2DConditionModel, weights: FineFaceWeights):
     family = family_for_context_dim(unet.config.cross_attention_dim, "the UNet")
     if family.key != weights.family.key:
         raise ModelMismatchError(
-            f"these FineFace weights are for {weights.family} but the UNet is {family}; use {family.release_variant}."
+            f"these FineFace weights are for {weights.family} but the UNet is {family}; use {weights_for(family.key)}."
         )
     layers = attn2_modules(unet)
     missing = sorted(set(weights.au_to_v) - set(layers), key=unet_order)

@@ -9,6 +9,7 @@ import comfy.utils
 
 from fineface_core.errors import ModelMismatchError
 from fineface_core.families import Family, family_for_context_dim
+from fineface_core.weightfiles.releases import weights_for
 from fineface_core.weights import FineFaceWeights, unet_order
 
 _COMFY_ATTN2 = re.compile(
@@ -66,7 +67,7 @@ def check_fits(model, weights: FineFaceWeights) -> dict[str, Attn2Layer]:
     if family.key != weights.family.key:
         raise ModelMismatchError(
             f"this MODEL is {family}, but the FineFace weights are for {weights.family}. "
-            f"For this checkpoint use {family.release_variant}."
+            f"For this checkpoint use {weights_for(family.key)}."
         )
     layers = attn2_layers(model)
     missing = [p for p in weights.layers if p not in layers]

@@ -12,7 +12,7 @@ import time
 
 from fineface_core.errors import FineFaceError
 from fineface_core.weightfiles import download
-from fineface_core.weightfiles.official import OFFICIAL_VARIANTS, RELEASE_NAMES
+from fineface_core.weightfiles.releases import RELEASES
 
 from .paths import fineface_dirs
 from .web_routes import read_json
@@ -43,7 +43,7 @@ class Downloads:
             busy = next((r for r, job in self._jobs.items() if job["state"] == "running"), None)
             if busy is not None:
                 return dict(self._jobs[busy])
-            self._jobs[release] = {"release": release, "name": RELEASE_NAMES[release], "state": "running",
+            self._jobs[release] = {"release": release, "name": RELEASES[release].label, "state": "running",
                                    "folder": folder, "file": None, "index": 0, "count": len(download.release_files(release)),
                                    "done": 0, "total": None, "files": {}, "message": "starting"}
             job = dict(self._jobs[release])
@@ -80,7 +80,7 @@ class Downloads:
             kept = [n for n, s in states.items() if s == "present"]
             said = (f"downloaded {', '.join(fetched)}" if fetched else "nothing to download") + (
                 f"; already there, kept as they are: {', '.join(kept)}" if kept else "")
-            self._update(release, force=True, state="done", files=states, message=f"{RELEASE_NAMES[release]} release in {folder}: {said}")
+            self._update(release, force=True, state="done", files=states, message=f"{RELEASES[release].label} release in {folder}: {said}")
 
 
 def read_download_request(body) -> str:
@@ -89,13 +89,13 @@ def read_download_request(body) -> str:
         raise ValueError('send {"release": "sd21"} (or "sd15") and nothing else: the pack knows where each file '
                          "comes from and where it goes; a request never gives an address or a folder")
     release = body["release"]
-    if not isinstance(release, str) or (release not in OFFICIAL_VARIANTS and release not in download.WHERE_ELSE):
-        raise ValueError(f"unknown release {str(release)[:40]!r}: choose one of {', '.join(sorted(OFFICIAL_VARIANTS))}")
+    if not isinstance(release, str) or (release not in RELEASES and release not in download.WHERE_ELSE):
+        raise ValueError(f"unknown release {str(release)[:40]!r}: choose one of {', '.join(sorted(RELEASES))}")
     return release
 
 
 def catalogue(folder: str) -> dict:
-    return {"releases": {r: {"name": RELEASE_NAMES[r], "files": [f.name for f in download.release_files(r)]} for r in OFFICIAL_VARIANTS},
+    return {"releases": {r: {"name": RELEASES[r].label, "files": [f.name for f in download.release_files(r)]} for r in RELEASES},
             "folder": folder, "elsewhere": dict(download.WHERE_ELSE)}
 
 
@@ -124,7 +124,7 @@ def register(server, downloads: Downloads | None = None) -> Downloads:
             return web.json_response({"error": str(e)}, status=400)
         busy = downloads.running()
         if busy is not None and busy != release:
-            return web.json_response({"error": f"the {RELEASE_NAMES[busy]} release is downloading; wait until it ends"},
+            return web.json_response({"error": f"the {RELEASES[busy].label} release is downloading; wait until it ends"},
                                      status=409)
         return web.json_response(downloads.start(release, fineface_dirs()[0], endpoint), status=202)
 

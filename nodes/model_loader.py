@@ -1,5 +1,6 @@
 from fineface_core.errors import WeightFileError
 from fineface_core.weightfiles.loading import describe, load_weights
+from fineface_core.weightfiles.releases import RELEASES
 
 from .paths import NOTHING, fineface_dirs, weight_entries
 from .types import CATEGORY, FINEFACE
@@ -15,8 +16,8 @@ def missing_message(weights):
 class FineFaceModelLoader:
     DESCRIPTION = (
         "Loads FineFace weights from models/fineface: a converted FineFace .safetensors file, or a folder "
-        "with the official release files (SD 2.1: au_encoder.ckpt, attn_processors.ckpt, "
-        "pytorch_lora_weights.safetensors; SD 1.5: sd15_au_encoder.ckpt, sd15_attn_processors.ckpt)."
+        "with the official release files ("
+        + "; ".join(f"{r.label}: {r.file_list()}" for r in RELEASES.values()) + ")."
     )
 
     @classmethod

@@ -8,33 +8,33 @@ from __future__ import annotations
 
 from fineface_core.errors import WeightFileError
 from fineface_core.weightfiles.loading import describe
-from fineface_core.weightfiles.official import NO_LORA, RELEASE_URL, load_release_files
+from fineface_core.weightfiles.official import load_release_files
+from fineface_core.weightfiles.releases import HUB_REPO, NO_LORA, RELEASE_PARTS, RELEASES, part_files
 
 from .paths import fineface_dirs, release_file_entries
 from .types import CATEGORY, FINEFACE
 
-KINDS = {  # widget -> (what it holds, the SD 2.1 and SD 1.5 release's file name)
-    "au_encoder": ("the AU encoder", "au_encoder.ckpt", "sd15_au_encoder.ckpt"),
-    "attn_processors": ("the AU adapter", "attn_processors.ckpt", "sd15_attn_processors.ckpt"),
-    "lora": ("the LoRA", "pytorch_lora_weights.safetensors", None),
-}
+
+def per_release(kind: str, sep: str = " or ") -> str:
+    """'<file> (<release>) or <file> (<release>)': this widget's file in each release that has one."""
+    return sep.join(f"{name} ({release.label})" for name, release in part_files(kind))
 
 
 def missing_message(kind: str, name: str) -> str:
-    what, sd21, sd15 = KINDS[kind]
-    names = " or ".join(f"{n} ({v})" for n, v in ((sd21, "SD 2.1"), (sd15, "SD 1.5")) if n)
-    return (f"{what} file {name!r} is not in {' or '.join(fineface_dirs())}. The node's 'Download weights' "
-            f"button fetches the release into that folder on every front end (the new front ends' missing-models "
-            f"dialog refuses .ckpt files), or download {names} from {RELEASE_URL} there yourself; then refresh the page.")
+    pages = " or ".join(dict.fromkeys(r.page or r.where for _, r in part_files(kind)))
+    return (f"{RELEASE_PARTS[kind][0]} file {name!r} is not in {' or '.join(fineface_dirs())}. The node's "
+            "'Download weights' button fetches the release into that folder on every front end (the new front ends' "
+            f"missing-models dialog refuses .ckpt files), or download {per_release(kind)} from {pages} there "
+            "yourself; then refresh the page.")
 
 
 def menu(kind: str) -> list[str]:
     files = sorted(release_file_entries(kind))
-    preferred = [n for n in KINDS[kind][1:] if n in files]
+    preferred = [n for n, _ in part_files(kind) if n in files]
     rest = [n for n in files if n not in preferred]
     if kind == "lora":
         return [*preferred, NO_LORA, *rest]
-    return [*preferred, *rest] or [f"(no {KINDS[kind][1]} in models/fineface)"]
+    return [*preferred, *rest] or [f"(no {part_files(kind)[0][0]} in models/fineface)"]
 
 
 def resolve(**names: str) -> dict[str, str | None]:
@@ -56,18 +56,21 @@ def resolve(**names: str) -> dict[str, str | None]:
 
 class FineFaceReleaseLoader:
     DESCRIPTION = (
-        "Loads the official FineFace release from its own files in models/fineface, as Hugging Face "
-        "Tvaranka/fineface has them: SD 2.1 = au_encoder.ckpt + attn_processors.ckpt + "
-        "pytorch_lora_weights.safetensors; SD 1.5 = sd15_au_encoder.ckpt + sd15_attn_processors.ckpt, LoRA none. "
-        "The pickled .ckpt files are read as tensors only: a file that would run code is refused."
+        f"Loads the official FineFace release from its own files in models/fineface, as Hugging Face {HUB_REPO} "
+        "has them: " + "; ".join(f"{r.label} = {r.file_list(' + ')}" + ("" if r.lora_file else f", LoRA {NO_LORA}")
+                                 for r in RELEASES.values())
+        + ". The pickled .ckpt files are read as tensors only: a file that would run code is refused."
     )
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "au_encoder": (menu("au_encoder"), {"tooltip": "The release's AU encoder: au_encoder.ckpt (SD 2.1) or sd15_au_encoder.ckpt (SD 1.5)."}),
-            "attn_processors": (menu("attn_processors"), {"tooltip": "The release's AU adapter (au_to_k / au_to_v of every cross-attention layer): attn_processors.ckpt (SD 2.1) or sd15_attn_processors.ckpt (SD 1.5)."}),
-            "lora": (menu("lora"), {"tooltip": "The SD 2.1 release's LoRA, pytorch_lora_weights.safetensors (part of the method); none for SD 1.5, which has no LoRA."}),
+            "au_encoder": (menu("au_encoder"), {"tooltip": f"The release's AU encoder: {per_release('au_encoder')}."}),
+            "attn_processors": (menu("attn_processors"), {"tooltip": "The release's AU adapter (au_to_k / au_to_v of every "
+                                                          f"cross-attention layer): {per_release('attn_processors')}."}),
+            "lora": (menu("lora"), {"tooltip": f"The release's LoRA, {per_release('lora')} (part of the method); "
+                                    f"{NO_LORA} for " + " and ".join(r.label for r in RELEASES.values() if not r.lora_file)
+                                    + ", which has no LoRA."}),
         }}
 
     @classmethod

@@ -9,11 +9,11 @@ import pytest
 
 from fineface_core.errors import WeightFileError
 from fineface_core.weightfiles import download as dl
-from fineface_core.weightfiles.official import OFFICIAL_VARIANTS
+from fineface_core.weightfiles.releases import RELEASES
 from tests.support.hub_server import HubServer, release_bytes
 
 REPO = "Tvaranka/fineface"
-SD21 = OFFICIAL_VARIANTS["sd21"]
+SD21 = RELEASES["sd21"]
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_downloads_every_file_of_the_release(hub, tmp_path):
 def test_sd15_release_has_two_files(hub, tmp_path):
     files = serve(hub, "sd15")
     assert dl.download_release("sd15", str(tmp_path), endpoint=hub.url) == dict.fromkeys(files, "downloaded")
-    assert sorted(files) == sorted([OFFICIAL_VARIANTS["sd15"].encoder_file, OFFICIAL_VARIANTS["sd15"].processors_file])
+    assert sorted(files) == sorted([RELEASES["sd15"].encoder_file, RELEASES["sd15"].processors_file])
 
 
 def test_an_interrupted_download_is_continued_with_a_range_request(hub, tmp_path):
@@ -72,7 +72,7 @@ def test_an_interrupted_download_is_continued_with_a_range_request(hub, tmp_path
 
 def test_a_server_that_ignores_range_sends_it_all_and_the_file_starts_over(hub, tmp_path):
     files = serve(hub, "sd15", ranges=False)
-    name = OFFICIAL_VARIANTS["sd15"].processors_file
+    name = RELEASES["sd15"].processors_file
     (tmp_path / (name + dl.PARTIAL)).write_bytes(b"\0" * 1000)  # bytes that are not the file's start
     dl.download_release("sd15", str(tmp_path), endpoint=hub.url)
     assert (tmp_path / name).read_bytes() == files[name]
@@ -80,7 +80,7 @@ def test_a_server_that_ignores_range_sends_it_all_and_the_file_starts_over(hub, 
 
 def test_a_partial_larger_than_the_file_is_removed(hub, tmp_path):
     files = serve(hub, "sd15")
-    name = OFFICIAL_VARIANTS["sd15"].encoder_file
+    name = RELEASES["sd15"].encoder_file
     (tmp_path / (name + dl.PARTIAL)).write_bytes(b"\0" * (len(files[name]) + 10))
     with pytest.raises(WeightFileError, match="larger than .* on the server .* was removed"):
         dl.download_release("sd15", str(tmp_path), endpoint=hub.url)
@@ -100,10 +100,10 @@ def test_an_existing_file_is_never_replaced(hub, tmp_path):
 
 def test_a_folder_under_the_files_name_is_named_not_taken_for_the_file(hub, tmp_path):
     serve(hub, "sd15")
-    (tmp_path / OFFICIAL_VARIANTS["sd15"].encoder_file).mkdir()
+    (tmp_path / RELEASES["sd15"].encoder_file).mkdir()
     with pytest.raises(WeightFileError, match="is a folder, not sd15_au_encoder.ckpt: move it out of"):
         dl.download_release("sd15", str(tmp_path), endpoint=hub.url)
-    assert os.listdir(tmp_path) == [OFFICIAL_VARIANTS["sd15"].encoder_file] and hub.log.requests == []
+    assert os.listdir(tmp_path) == [RELEASES["sd15"].encoder_file] and hub.log.requests == []
 
 
 def test_a_file_that_appears_during_the_download_is_kept(hub, tmp_path):
@@ -150,7 +150,7 @@ def test_a_file_that_is_not_the_release_file_is_refused(hub, tmp_path, case):
 
 
 def test_sha256_is_checked_where_known(hub, tmp_path):
-    body = release_bytes("sd15")[OFFICIAL_VARIANTS["sd15"].encoder_file]
+    body = release_bytes("sd15")[RELEASES["sd15"].encoder_file]
     hub.put(REPO, "x.ckpt", body)
     with pytest.raises(WeightFileError, match=r"does not match the release \(sha256 [0-9a-f]{64}, expected 0+\)"):
         dl.download_file(dl.HubFile("x.ckpt", sha256="0" * 64), str(tmp_path), endpoint=hub.url)

@@ -13,7 +13,7 @@ import urllib.request
 import aiohttp
 import pytest
 
-from fineface_core.weightfiles.official import OFFICIAL_VARIANTS
+from fineface_core.weightfiles.releases import RELEASES
 from tests.support.comfy_env import comfy_path
 from tests.support.comfy_server import ComfyServer
 from tests.support.hub_server import HubServer, release_bytes
@@ -116,7 +116,7 @@ def test_the_release_downloads_into_models_fineface_with_progress_on_the_websock
     files = release_bytes("sd21")
     for name, body in files.items():
         hub.put(REPO, name, body)
-    big = OFFICIAL_VARIANTS["sd21"].processors_file
+    big = RELEASES["sd21"].processors_file
     hub.files[f"/mirror/{REPO}/resolve/main/{big}"].cut_after = len(files[big]) // 3
     folder = os.path.join(comfy.folder, "models", "fineface")
 
@@ -138,12 +138,12 @@ def test_the_release_downloads_into_models_fineface_with_progress_on_the_websock
             assert f.read() == body
     assert sorted(os.listdir(folder)) == sorted(files)
     assert state(comfy)["jobs"]["sd21"]["files"] == {
-        OFFICIAL_VARIANTS["sd21"].encoder_file: "present", big: "downloaded", OFFICIAL_VARIANTS["sd21"].lora_file: "downloaded"}
+        RELEASES["sd21"].encoder_file: "present", big: "downloaded", RELEASES["sd21"].lora_file: "downloaded"}
 
     # the node lists them now, and asking again fetches nothing and replaces nothing
     with urllib.request.urlopen(comfy.url + "/object_info/FineFaceReleaseLoader", timeout=10) as res:
         inputs = json.load(res)["FineFaceReleaseLoader"]["input"]["required"]
-    assert inputs["au_encoder"][0][0] == OFFICIAL_VARIANTS["sd21"].encoder_file
+    assert inputs["au_encoder"][0][0] == RELEASES["sd21"].encoder_file
     hub.log.requests.clear()
     assert post(comfy, {"release": "sd21"})[0] == 202
     job = wait_until_ended(comfy, "sd21")

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from fineface_core.weightfiles.official import OFFICIAL_VARIANTS
+from fineface_core.weightfiles.releases import RELEASES
 from tests.support import browser
 from tests.support.comfy_env import comfy_path
 from tests.support.comfy_server import ComfyServer
@@ -124,7 +124,7 @@ def test_the_button_downloads_the_release_with_progress_on_the_node(page, hub):
     files = release_bytes("sd21")
     for name, body in files.items():
         hub.put(REPO, name, body)
-    big = OFFICIAL_VARIANTS["sd21"].processors_file
+    big = RELEASES["sd21"].processors_file
     hub.files[f"/{REPO}/resolve/main/{big}"].pause = (3 << 20, 3.0)  # the hub stalls 3 s after 3 MB of it
     with open(os.path.join(ROOT, "workflows", "fineface_basic.json"), encoding="utf-8") as f:
         workflow = json.load(f)
@@ -156,7 +156,7 @@ def test_the_button_downloads_the_release_with_progress_on_the_node(page, hub):
 
 
 def test_a_failed_download_says_why_on_the_node(page, hub):
-    sd15 = OFFICIAL_VARIANTS["sd15"]
+    sd15 = RELEASES["sd15"]
     hub.files.pop(f"/{REPO}/resolve/main/{sd15.encoder_file}", None)  # the hub does not have it
     node = js(page, """
         for (const n of [...app.graph._nodes]) app.graph.remove(n);

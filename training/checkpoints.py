@@ -25,6 +25,7 @@ import signal
 
 import torch
 
+from fineface_core.files.safe_write import fsync_file, fsync_folder, write_bytes
 from fineface_core.reference import ADAPTER_NAME, extract_weights
 from fineface_core.weightfiles.single_file import load_fineface, save_fineface
 
@@ -59,8 +60,7 @@ def save_trainable(model, folder: str, run_config: dict, source: str = "") -> st
     check_weights_finite(weights, os.path.join(folder, TRAINABLE_FILE))
     os.makedirs(folder, exist_ok=True)
     path = save_fineface(weights, os.path.join(folder, TRAINABLE_FILE), include_au_to_k=True)
-    with open(os.path.join(folder, RUN_CONFIG_FILE), "w") as f:
-        json.dump(run_config, f, indent=2, sort_keys=True)
+    write_bytes(os.path.join(folder, RUN_CONFIG_FILE), json.dumps(run_config, indent=2, sort_keys=True).encode())
     return path
 
 
@@ -148,7 +148,7 @@ KILL_ENV = "FINEFACE_TEST_KILL_AT"
 KILL_SIGNAL_ENV = "FINEFACE_TEST_KILL_SIGNAL"
 
 
-def _kill_point(point: str, step: int) -> None:
+def kill_point(point: str, step: int) -> None:
     if os.environ.get(KILL_ENV) in (point, f"{point}:{step}"):
         os.kill(os.getpid(), getattr(signal, os.environ.get(KILL_SIGNAL_ENV, "SIGKILL"), signal.SIGTERM))
 
@@ -245,28 +245,13 @@ def checkpoint_step(path: str) -> int:
 
 
 def _fsync_tree(folder: str) -> None:
-    """Flush a finished checkpoint to disk before the rename makes it count (a power cut, not only a kill)."""
+    """Flush a finished checkpoint to disk before the rename makes it count (a power cut, not only a kill):
+    accelerate writes its files in place, so the folder rename is this checkpoint's atomic step, with
+    files.safe_write's durability (each file fsynced, then the folders)."""
     for root, _, files in os.walk(folder):
         for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+            fsync_file(os.path.join(root, name))
+        fsync_folder(root)
 
 
 def _set_aside(path: str) -> str:
@@ -282,7 +267,7 @@ def _delete(trash: str, step: int) -> None:
     names = sorted(os.listdir(trash))
     if names and os.environ.get(KILL_ENV):  # the test hook's "mid_prune": killed with the folder half deleted
         os.remove(os.path.join(trash, names[0]))
-        _kill_point("mid_prune", step)
+        kill_point("mid_prune", step)
     shutil.rmtree(trash)
 
 
@@ -318,14 +303,14 @@ def save_checkpoint(accelerator, output_dir: str, global_step: int, total_limit:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _fsync_tree(tmp)
-        _kill_point("after_tmp_write", global_step)
+        kill_point("after_tmp_write", global_step)
         replaced = _set_aside(final) if os.path.isdir(final) else None  # the same step saved again
         os.replace(tmp, final)
         if replaced:
             _delete(replaced, global_step)
-        _fsync_dir(output_dir)
+        fsync_folder(output_dir)
         logger.info("saved checkpoint %s", final)
-        _kill_point("after_rename", global_step)
+        kill_point("after_rename", global_step)
         prune(output_dir, total_limit, global_step)
     accelerator.wait_for_everyone()
     return final

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
+
+from fineface_core.files.safe_write import NOT_A_FOLDER, write_problem
 
 from .checkpoints import checkpoint_step, damaged_files, resolve_resume, scan_checkpoints
 from .config import RUN_CONFIG_FILE
@@ -74,17 +75,11 @@ def check_base_model(name: str, problems: list) -> None:
 
 
 def check_writable(output_dir: str, problems: list) -> None:
-    probe = os.path.abspath(output_dir)
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
+    probe, why = write_problem(output_dir)
+    if why == NOT_A_FOLDER:
         problems.append(f"--output_dir {output_dir}: {probe} is a file, not a folder")
-        return
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as exc:
-        problems.append(f"--output_dir {output_dir}: cannot write in {probe} ({exc.strerror or exc})")
+    elif why:
+        problems.append(f"--output_dir {output_dir}: cannot write in {probe} ({why})")
 
 
 def check_data_dir(folder: str, problems: list) -> None:

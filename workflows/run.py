@@ -29,6 +29,8 @@ import tempfile
 import time
 
 from fineface_core.errors import AUSpecError
+from fineface_core.files import safe_write
+from fineface_core.weightfiles.releases import RELEASES, download_source
 
 from . import CHECKPOINT, SHIPPED, aus_from_photo, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, check_prompt_text, node_info_from_classes,
@@ -41,14 +43,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADLESS = tuple(name for name, row in SHIPPED.items() if row.headless)
 
 # Where the files the workflows name come from.
-SD21_RELEASE = ("au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors")
-SD15_RELEASE = ("sd15_au_encoder.ckpt", "sd15_attn_processors.ckpt")
 CHECKPOINT_SOURCES = {
     "v2-1_512-ema-pruned.safetensors": "Hugging Face stabilityai/stable-diffusion-2-1-base, file v2-1_512-ema-pruned.safetensors",
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
 FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
-RELEASE_FILES_URL = "https://huggingface.co/Tvaranka/fineface/resolve/main/"
 SAVE = "SaveImage"
 
 
@@ -303,7 +302,7 @@ def missing_release_files(entry: dict, fp, nodes_module) -> list[str]:
             continue
         problems.append(
             f"FineFace file {name!r}\n"
-            f"    from:   {RELEASE_FILES_URL}{name}  (Hugging Face Tvaranka/fineface)\n"
+            f"    from:   {download_source(name)}\n"
             f"    put in: {folder}{os.sep}\n"
             f"    (or give a converted file or a release folder instead: --fineface fineface_sd21.safetensors)"
         )
@@ -334,13 +333,13 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
                 continue
             folder = fp.get_folder_paths("fineface")[0]
             family = FINEFACE_FAMILY.get(weights, SHIPPED[name].family)
-            files = SD21_RELEASE if family == "sd21" else SD15_RELEASE
             target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else f"fineface_{family}.safetensors"
-            label = "SD 2.1" if family == "sd21" else "SD 1.5"
+            release = RELEASES[family]
+            label = release.label
             found = [m for m in menu if not m.startswith("(")]
             problems.append(
                 f"FineFace weights {weights!r}\n"
-                f"    from:   Hugging Face Tvaranka/fineface, files {', '.join(files)} ({label})\n"
+                f"    from:   {release.where}, files {release.file_list()} ({label})\n"
                 f"    put in: {os.path.join(folder, '<folder>')}{os.sep}  (a folder of your choice, e.g. fineface_{family}{os.sep})\n"
                 f"    then:   python -m fineface_core convert models/fineface/<folder> models/fineface/{target}\n"
                 f"            i.e. here: cd {REPO_ROOT} && python -m fineface_core convert "
@@ -413,18 +412,13 @@ def copy_out(images: list[str], out: str, overwrite: bool):
     staged = []
     try:
         for path, dest in zip(images, destinations):
-            folder = os.path.dirname(os.path.abspath(dest))
-            os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".partial")
-            os.close(fd)
-            staged.append(tmp)
-            shutil.copy(path, tmp)  # with the saved image's permissions (mkstemp makes it private)
+            mode = os.stat(path).st_mode & 0o7777  # the saved image's permissions
+            staged.append(safe_write.stage(dest, lambda tmp, path=path: shutil.copyfile(path, tmp), mode))
         for tmp, dest in zip(staged, destinations):
-            os.replace(tmp, dest)
+            safe_write.commit(tmp, dest)
     except BaseException:
         for tmp in staged:
-            if os.path.lexists(tmp):
-                os.remove(tmp)
+            safe_write.discard(tmp)
         raise
     for dest in destinations:
         print(f"wrote {dest}")

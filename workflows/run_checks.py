@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 
 from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, AU_ORDER, OTHER_FACS_AUS, SAFE_MAX, SAFE_MIN, parse_aus, split_specs
+from fineface_core.files.safe_write import NOT_A_FOLDER, write_problem
 
 from . import SHIPPED, taking
 
@@ -136,29 +136,13 @@ def check_folder(flag: str, path: str):
         raise UsageError(f"{flag} {path}: is a file, not a folder")
 
 
-def _nearest_existing(path: str) -> str:
-    """``path`` or the closest folder above it that exists (a finite walk up, never into links)."""
-    path = os.path.abspath(path)
-    while not os.path.lexists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
 def _check_can_make(flag: str, target: str, folder: str):
     """``folder`` exists as a writable folder, or can be made: its nearest existing ancestor is one."""
-    base = _nearest_existing(folder)
-    if not os.path.isdir(base):
+    base, why = write_problem(folder)
+    if why == NOT_A_FOLDER:
         raise UsageError(f"{flag} {target}: {base} is a file, so no folder can be made under it")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {target}: cannot write in {base} (no permission)")
-    try:  # access() says yes to root everywhere, and knows nothing of read-only or special file systems (/sys)
-        with tempfile.TemporaryFile(dir=base):
-            pass
-    except OSError as e:
-        raise UsageError(f"{flag} {target}: cannot write in {base} ({e.strerror or e})") from None
+    if why:
+        raise UsageError(f"{flag} {target}: cannot write in {base} ({why})")
 
 
 def check_output_dir(path: str):

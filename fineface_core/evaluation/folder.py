@@ -10,45 +10,22 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 
 from ..errors import FineFaceError
+from ..files.safe_write import NOT_A_FOLDER, PARTIAL, write_bytes, write_problem
 
 SETTINGS = "settings.json"
-PARTIAL = ".partial"
-
-
-def _file_mode() -> int:
-    """What open() would give a new file (mkstemp makes it readable by its owner only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def atomic_write(path: str, data: bytes):
-    """Write through a temporary file in the same folder and rename it into place: a killed run leaves
-    either the whole file or none (and perhaps a ``.partial`` file, removed at the next start). A failed
-    write (a full disk, a folder made read-only) is a FineFaceError naming the file; the file it would
-    have replaced is left as it was."""
-    folder = os.path.dirname(path)
-    tmp = None
+    """``files.safe_write``'s atomic write: a killed run leaves either the whole file or none (and perhaps a
+    ``.partial`` file, removed at the next start). A failed write (a full disk, a folder made read-only) is a
+    FineFaceError naming the file; the file it would have replaced is left as it was."""
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=PARTIAL)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-        if isinstance(e, OSError):
-            raise FineFaceError(f"cannot write {path} ({e.strerror or e}): free some disk space or make the folder "
-                                "writable, then run the same command again: what was finished is kept") from None
-        raise
+        write_bytes(path, data)
+    except OSError as e:
+        raise FineFaceError(f"cannot write {path} ({e.strerror or e}): free some disk space or make the folder "
+                            "writable, then run the same command again: what was finished is kept") from None
 
 
 def write_json(path: str, obj):
@@ -82,17 +59,11 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 def _check_writable(root: str):
     """The folder, or the nearest folder above it that exists, takes files (or the run would fail at its
     first image, after the models are loaded)."""
-    probe = os.path.abspath(root)
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
+    probe, why = write_problem(root)
+    if why == NOT_A_FOLDER:
         raise FineFaceError(f"--out {root}: {probe} is a file, not a folder; give a folder (it is created if missing)")
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as e:
-        raise FineFaceError(f"--out {root}: cannot write in {probe} ({e.strerror or e}); give a folder you can "
-                            "write to") from None
+    if why:
+        raise FineFaceError(f"--out {root}: cannot write in {probe} ({why}); give a folder you can write to")
 
 
 RECORD_KEYS = ("job", "kind", "face", "measured", "clip_i", "identity")

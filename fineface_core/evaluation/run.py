@@ -3,7 +3,6 @@ CLIP, the output folder), then generate what is missing, measure what is unmeasu
 from __future__ import annotations
 
 import gc
-import hashlib
 import importlib.util
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ..faces.libreface import load_estimator
 from ..errors import FineFaceError
+from ..files.digest import file_sha256
 from ..weightfiles.loading import load_weights
 from ..reference import check_fits
 from . import generate, measure, report
@@ -75,14 +75,7 @@ def resolve_dtype(dtype: str, device: str) -> str:
 def file_digest(paths) -> list[str]:
     """The files' sha256, sorted: what identifies a weights file (or release folder) or an estimator in the
     folder's settings, wherever it is moved or whatever it is renamed to."""
-    out = []
-    for path in paths:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        out.append(h.hexdigest())
-    return sorted(out)
+    return sorted(file_sha256(path) for path in paths)
 
 
 def _check_plotting():

@@ -2,5 +2,6 @@
 
 loading: one entry point for whatever a user points at (a single file, an official release folder);
 single_file: this project's one-file ``.safetensors`` format, read and written; metadata: that file's
-metadata, field by field; official: the official release's files, read without renaming; lora_layout: what a
+metadata, field by field; releases: the official releases' table (files, labels, hub); official: their files, read
+without renaming; foreign: other tools' files, named from their tensor names; lora_layout: what a
 diffusers / peft LoRA file is, from its keys alone; cli: ``python -m fineface_core convert | inspect``."""

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from ..errors import WeightFileError
 from ..files.safe_load import load_pickled_state_dict, read_safetensors_header
 from ..files.safe_write import check_output_path
-from .official import OFFICIAL_VARIANTS, RELEASE_NAMES, RELEASE_URL
+from .releases import HUB_REPO, RELEASES
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-REPO = urllib.parse.urlparse(RELEASE_URL).path.strip("/")  # Tvaranka/fineface
+REPO = HUB_REPO
 # file name -> sha256 (hex) of the official file, checked when present. None are published with the release
 # and none were measured here (the hub cannot be reached from this machine); add them as they are known.
 SHA256: dict[str, str] = {}
@@ -60,9 +60,9 @@ class Progress:
 
 def release_files(release: str) -> tuple[HubFile, ...]:
     """The hub files of one release ('sd21', 'sd15'), with their sha256 where known."""
-    variant = OFFICIAL_VARIANTS.get(release) if isinstance(release, str) else None
+    variant = RELEASES.get(release) if isinstance(release, str) else None
     if variant is None:
-        raise WeightFileError(f"unknown release {release!r}: choose one of {', '.join(sorted(OFFICIAL_VARIANTS))}")
+        raise WeightFileError(f"unknown release {release!r}: choose one of {', '.join(sorted(RELEASES))}")
     names = (variant.encoder_file, variant.processors_file, variant.lora_file)
     return tuple(HubFile(n, sha256=SHA256.get(n)) for n in names if n)
 
@@ -90,7 +90,7 @@ def download_release(release: str, folder: str, progress: Callable[[Progress], N
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise WeightFileError(f"cannot create {folder} for the {RELEASE_NAMES[release]} release: {e.strerror or e}") from None
+        raise WeightFileError(f"cannot create {folder} for the {RELEASES[release].label} release: {e.strerror or e}") from None
     report = progress or (lambda p: None)
     states = {}
     for i, file in enumerate(files):

@@ -5,7 +5,8 @@ import os
 
 from ..errors import WeightFileError
 from ..files.folder_walk import walk_folders
-from .official import RELEASE_NAMES, load_official, official_variants_among
+from .official import load_official, official_variants_among
+from .releases import RELEASES, all_releases_text
 from ..files.safe_load import refuse_non_weights
 from .single_file import load_fineface
 from ..weights import FineFaceWeights
@@ -22,8 +23,7 @@ def load_weights(path: str, variant: str = "auto") -> FineFaceWeights:
     if path.endswith((".ckpt", ".pt", ".pth", ".bin")):
         raise WeightFileError(
             f"{path} is one file of the official release; point at the folder that holds all of its files "
-            "(au_encoder.ckpt, attn_processors.ckpt, pytorch_lora_weights.safetensors for SD 2.1; "
-            "sd15_au_encoder.ckpt, sd15_attn_processors.ckpt for SD 1.5), or at a converted .safetensors file."
+            f"({all_releases_text()}), or at a converted .safetensors file."
         )
     return load_fineface(path)
 
@@ -66,11 +66,11 @@ def find_weights(roots: list[str]) -> dict[str, tuple[str, str]]:
         for folder, rel, files in walk_folders(root):
             variants = official_variants_among(files)
             for variant in variants:
-                entries[f"{'' if rel == '.' else rel + '/'}[official {RELEASE_NAMES[variant]}]"] = (folder, variant)
+                entries[f"{'' if rel == '.' else rel + '/'}[official {RELEASES[variant].label}]"] = (folder, variant)
             for name in files:
                 if not name.endswith(".safetensors") or name.endswith(".partial"):
                     continue
-                if variants and name == "pytorch_lora_weights.safetensors":
+                if any(name == RELEASES[v].lora_file for v in variants):
                     continue  # part of the release listed above
                 label = name if rel == "." else f"{rel}/{name}"
                 entries.setdefault(label, (os.path.join(folder, name), "auto"))
@@ -79,7 +79,7 @@ def find_weights(roots: list[str]) -> dict[str, tuple[str, str]]:
 
 def find_release_files(roots: list[str], suffixes: tuple[str, ...]) -> dict[str, str]:
     """Files ending in ``suffixes`` under ``roots``: label (path relative to its root, '/'-separated) -> file.
-    What the release loader offers per file (au_encoder.ckpt, attn_processors.ckpt, ...)."""
+    What the release loader offers per file of the release (its encoder, its adapter, its LoRA)."""
     entries: dict[str, str] = {}
     for root in roots:
         if not os.path.isdir(root):

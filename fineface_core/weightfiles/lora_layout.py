@@ -1,6 +1,6 @@
 """What a diffusers / peft LoRA file is, from its key names and shapes alone (no tensor is read).
 
-The official FineFace LoRA (``pytorch_lora_weights.safetensors`` of the SD 2.1 release) has one
+The official FineFace LoRA (the SD 2.1 release's LoRA file, see ``releases``) has one
 layout: ``to_q``, ``to_k``, ``to_v`` and ``to_out.0`` of both attentions (attn1, attn2) of each
 of the 16 transformer blocks of the SD 2.1 UNet, 128 layers, rank 32; widths 320 / 640 / 1280,
 with attn2's ``to_k`` / ``to_v`` reading the 1024-wide text. Other LoRAs for Stable Diffusion

@@ -1,54 +1,23 @@
-"""The official release (Hugging Face ``Tvaranka/fineface``), read without renaming anything.
+"""The official releases (see ``releases`` for their files), read without renaming anything.
 
-Two variants share the key layout:
-
-* SD 2.1 (the paper's model): ``au_encoder.ckpt`` (Res + MLP64 encoder, 1024 wide),
-  ``attn_processors.ckpt`` (``<attn2 path>.processor.au_to_{k,v}.weight``, [C, 1024]) and
-  ``pytorch_lora_weights.safetensors`` (peft names with a ``unet.`` prefix, rank 32, no alpha);
-* SD 1.5 (paired with IP-Adapter FaceID by the official code): ``sd15_au_encoder.ckpt``
-  (768 wide, hidden 756, no padding) and ``sd15_attn_processors.ckpt`` ([C, 768]); no LoRA.
-
-The LoRA file stores no alpha. Training used peft's default alpha 8 at rank 32 (scale 0.25), and
-the AU adapter was trained together with the LoRA at that scale, so that is what it loads at:
-``lora_strength`` 1.0 means "as trained". (The official code loads no LoRA at all under its pinned
-diffusers 0.27.2 + peft 0.7.0, and the file at scale 1.0 under diffusers 0.29+: strengths 0 and 4.)
+Both share the key layout: the encoder file holds ``au_encoder.weight`` / ``au_encoder.bias``, the adapter file
+``<attn2 path>.processor.au_to_{k,v}.weight``, the LoRA file (where there is one) peft names.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-
 import torch
 
 from ..encoders import load_encoder
 from ..errors import WeightFileError
 from ..families import FAMILIES, family_for_context_dim
+from .foreign import foreign_file_message
 from .lora_layout import describe_lora, layout_problem
+from .releases import NO_LORA, RELEASES, Release
 from ..files.safe_load import load_pickled_state_dict, load_safetensors, read_safetensors_header
 from ..weights import ATTN2_PATH, FineFaceWeights, LoRAWeights
 
-
-@dataclass(frozen=True)
-class OfficialVariant:
-    family: str
-    encoder_file: str
-    processors_file: str
-    lora_file: str | None
-    encoder_hidden: int  # the official pipeline hard-codes it
-    lora_alpha: float | None = None  # the alpha training used; the file stores none
-
-
-# peft's default LoraConfig.lora_alpha, with which the official weights were trained ("α is set to default").
-TRAINED_LORA_ALPHA = 8.0
-
-
-OFFICIAL_VARIANTS = {
-    "sd21": OfficialVariant("sd21", "au_encoder.ckpt", "attn_processors.ckpt", "pytorch_lora_weights.safetensors", 64, TRAINED_LORA_ALPHA),
-    "sd15": OfficialVariant("sd15", "sd15_au_encoder.ckpt", "sd15_attn_processors.ckpt", None, 756),
-}
-
-RELEASE_NAMES = {"sd21": "SD 2.1", "sd15": "SD 1.5"}
 
 _PROCESSOR_KEY = re.compile(r"^(?P<path>.+\.attn2)\.processor\.(?P<name>au_to_k|au_to_v|to_k_ip|to_v_ip)\.weight$")
 _PEFT_KEY = re.compile(r"^(?:unet\.)?(?P<path>.+)\.(?P<ab>lora_A|lora_B)(?:\.[^.]+)?\.weight$")
@@ -65,7 +34,7 @@ def official_variants_in(folder: str) -> list[str]:
 def official_variants_among(names) -> list[str]:
     """Variants whose encoder and processor files are both among these file names."""
     names = set(names)
-    return [k for k, v in OFFICIAL_VARIANTS.items() if v.encoder_file in names and v.processors_file in names]
+    return [k for k, v in RELEASES.items() if v.encoder_file in names and v.processors_file in names]
 
 
 def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
@@ -78,13 +47,14 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
             raise WeightFileError(_missing_message(folder))
         if len(present) > 1:
             raise WeightFileError(
-                f"{folder} holds both the SD 2.1 and the SD 1.5 release files; choose the variant "
-                "('sd21' for SD 2.x checkpoints, 'sd15' for SD 1.5 checkpoints)."
+                f"{folder} holds both the {' and the '.join(RELEASES[k].label for k in present)} release files; "
+                "choose the variant (" + ", ".join(f"'{k}' for {RELEASES[k].family.display_name} checkpoints"
+                                                   for k in present) + ")."
             )
         variant = present[0]
-    if variant not in OFFICIAL_VARIANTS:
-        raise WeightFileError(f"unknown release variant {variant!r}; expected one of {sorted(OFFICIAL_VARIANTS)}")
-    spec = OFFICIAL_VARIANTS[variant]
+    if variant not in RELEASES:
+        raise WeightFileError(f"unknown release variant {variant!r}; expected one of {sorted(RELEASES)}")
+    spec = RELEASES[variant]
     if variant not in present:
         raise WeightFileError(_missing_message(folder, spec))
 
@@ -93,17 +63,16 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
         lora_path = os.path.join(folder, spec.lora_file)
         if not os.path.exists(lora_path):
             raise WeightFileError(
-                f"{folder} has the SD 2.1 adapter files but not {spec.lora_file}; the SD 2.1 release needs all "
-                "three files (the LoRA is part of the method)."
+                f"{folder} has the {spec.label} adapter files but not {spec.lora_file}; the {spec.label} release "
+                f"needs all {_COUNT[len(spec.files)]} files (the LoRA is part of the method)."
             )
     weights = load_release_files(os.path.join(folder, spec.encoder_file), os.path.join(folder, spec.processors_file),
-                                 lora_path, expected_family=spec.family)
+                                 lora_path, expected_family=spec.family_key)
     weights.source = f"official {weights.family.key} release ({os.path.abspath(folder)})"
     return weights
 
 
-NO_LORA = "none"
-RELEASE_URL = "https://huggingface.co/Tvaranka/fineface"
+_COUNT = {2: "two", 3: "three"}
 
 
 def load_release_files(encoder_path: str, processors_path: str, lora_path: str | None,
@@ -125,26 +94,26 @@ def load_release_files(encoder_path: str, processors_path: str, lora_path: str |
             f"{processors_name} is built for {family}, but that file name belongs to the "
             f"{FAMILIES[expected_family].display_name} release; the files were mixed up or renamed."
         )
-    spec = OFFICIAL_VARIANTS[family.key]
+    spec = RELEASES[family.key]
     encoder = encoder_from_official(load_pickled_state_dict(encoder_path, "AU encoder file"), family.context_dim, encoder_name)
     if encoder.hidden_dim != spec.encoder_hidden:
         raise WeightFileError(
-            f"{encoder_name} has a {encoder.hidden_dim}-wide MLP; the official {RELEASE_NAMES[family.key]} "
+            f"{encoder_name} has a {encoder.hidden_dim}-wide MLP; the official {spec.label} "
             f"encoder has {spec.encoder_hidden} ({spec.encoder_file}). The release files were mixed up: "
-            f"{processors_name} is the {RELEASE_NAMES[family.key]} adapter."
+            f"{processors_name} is the {spec.label} adapter."
         )
     files = [processors_path, encoder_path]
     lora = None
     if spec.lora_file is not None and lora_path is None:
         raise WeightFileError(
-            f"the {RELEASE_NAMES[family.key]} release needs its LoRA ({spec.lora_file}, part of the method); choose it "
+            f"the {spec.label} release needs its LoRA ({spec.lora_file}, part of the method); choose it "
             "(Apply FineFace Adapter's lora_strength 0 turns it off)."
         )
     if spec.lora_file is None and lora_path is not None:
-        raise WeightFileError(f"the {RELEASE_NAMES[family.key]} release has no LoRA; choose '{NO_LORA}' for the LoRA "
+        raise WeightFileError(f"the {spec.label} release has no LoRA; choose '{NO_LORA}' for the LoRA "
                               f"(found {os.path.basename(lora_path)})")
     if lora_path is not None:
-        _refuse_other_lora(lora_path, {p: int(w.shape[0]) for p, w in au_to_v.items()}, family.context_dim)
+        _refuse_other_lora(lora_path, {p: int(w.shape[0]) for p, w in au_to_v.items()}, family.context_dim, spec)
         tensors, _ = load_safetensors(lora_path, "LoRA file")
         lora = parse_peft_lora(tensors, os.path.basename(lora_path), default_alpha=spec.lora_alpha)
         files.append(lora_path)
@@ -155,7 +124,7 @@ def load_release_files(encoder_path: str, processors_path: str, lora_path: str |
     )
 
 
-def _refuse_other_lora(lora_path: str, attn2_widths: dict[str, int], context_dim: int):
+def _refuse_other_lora(lora_path: str, attn2_widths: dict[str, int], context_dim: int, spec: Release):
     """The release's LoRA must fit its own adapter: every attention projection of those blocks, at their widths."""
     _, shapes = read_safetensors_header(lora_path, "LoRA file")
     lora = describe_lora(shapes)
@@ -166,20 +135,17 @@ def _refuse_other_lora(lora_path: str, attn2_widths: dict[str, int], context_dim
     if problem:
         raise WeightFileError(
             f"{lora_path} is {lora}, not FineFace's: {problem}. Put the release's own {os.path.basename(lora_path)} "
-            "(Hugging Face Tvaranka/fineface) in that folder."
+            f"({spec.where}) in that folder."
         )
 
 
-def _missing_message(folder: str, spec: OfficialVariant | None = None) -> str:
-    specs = [spec] if spec else list(OFFICIAL_VARIANTS.values())
-    wanted = "; or ".join(
-        ", ".join(f for f in (s.encoder_file, s.processors_file, s.lora_file) if f) + f" ({FAMILIES[s.family].display_name})"
-        for s in specs
-    )
+def _missing_message(folder: str, spec: Release | None = None) -> str:
+    specs = [spec] if spec else list(RELEASES.values())
+    wanted = "; or ".join(f"{s.file_list()} ({s.family.display_name})" for s in specs)
     have = sorted(os.listdir(folder))[:12] if os.path.isdir(folder) else []
     return (
         f"{folder} is not a FineFace release folder: expected {wanted}. Found: {have or 'nothing'}. "
-        "Download the files from the Hugging Face repo Tvaranka/fineface."
+        f"Download the files from {' or '.join(dict.fromkeys(s.where for s in specs))}."
     )
 
 
@@ -254,14 +220,7 @@ def parse_peft_lora(tensors: dict[str, torch.Tensor], name: str = "LoRA file", d
     return lora
 
 
-def _refuse_foreign_lora(tensors: dict[str, torch.Tensor], name: str):
-    keys = list(tensors)
-    if any(k.startswith(("lora_unet_", "lora_te", "lora_te1_", "lora_te2_")) for k in keys):
-        raise WeightFileError(
-            f"{name} is a kohya-style Stable Diffusion LoRA (keys like {keys[0]!r}), not FineFace weights. "
-            "Load it with ComfyUI's LoraLoader; FineFace needs its own files."
-        )
-    if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
-        raise WeightFileError(f"{name} is a Stable Diffusion checkpoint, not FineFace weights.")
-    if any(k.startswith("text_encoder.") for k in keys):
-        raise WeightFileError(f"{name} carries text-encoder LoRA weights; FineFace's LoRA touches the UNet only.")
+def _refuse_foreign_lora(tensors, name: str):
+    message = foreign_file_message(name, tensors)
+    if message:
+        raise WeightFileError(message)

@@ -24,7 +24,9 @@ from ..encoders import load_encoder
 from ..errors import WeightFileError
 from .lora_layout import describe_lora, is_official_sd21_lora
 from .metadata import DAMAGED, FORMAT_NAME, FORMAT_VERSION, PREFIX as _M, is_fineface_file, parse_metadata
-from .official import OFFICIAL_VARIANTS, official_variants_in
+from .foreign import foreign_file_message
+from .official import official_variants_in
+from .releases import RELEASES
 from ..files.safe_write import check_output_path, write_safetensors
 from ..files.safe_load import load_safetensors, read_safetensors_header
 from ..weights import FineFaceWeights, LoRAWeights
@@ -146,24 +148,19 @@ def _encoder(config: dict, state_dict: dict[str, torch.Tensor], path: str):
 
 
 def _foreign_message(path: str, shapes: dict[str, tuple[int, ...]]) -> str:
-    keys = list(shapes)
-    if any(k.startswith(("lora_unet_", "lora_te")) for k in keys) or any(".lora_up." in k or ".lora_down." in k for k in keys):
-        return f"{path} is a Stable Diffusion LoRA, not a FineFace file. Load it with ComfyUI's LoraLoader."
     lora = describe_lora(shapes)
-    beside_release = os.path.basename(path) == OFFICIAL_VARIANTS["sd21"].lora_file and \
+    sd21 = RELEASES["sd21"]
+    beside_release = os.path.basename(path) == sd21.lora_file and \
         "sd21" in official_variants_in(os.path.dirname(os.path.abspath(path)))
     if lora is not None and (beside_release or is_official_sd21_lora(shapes)):
         # In a release folder, loading the folder checks this LoRA against the release's adapter.
         return (
             f"{path} is the LoRA part of the official FineFace release, not a complete model. Point the loader "
-            "at the folder holding au_encoder.ckpt, attn_processors.ckpt and this file, or convert the folder "
+            f"at the folder holding {sd21.encoder_file}, {sd21.processors_file} and this file, or convert the folder "
             "with `python -m fineface_core convert FOLDER OUT.safetensors`."
         )
     if lora is not None:
         return (f"{path} is {lora}, not FineFace's: FineFace weights are a FineFace .safetensors file or an official "
                 "release folder. Load this LoRA with a LoRA loader.")
-    if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
-        return f"{path} is a Stable Diffusion checkpoint, not a FineFace file. It belongs in models/checkpoints."
-    if any(k.startswith(("input_blocks.", "down_blocks.", "conv_in.")) for k in keys):
-        return f"{path} is a UNet / diffusion model file, not a FineFace file."
-    return f"{path} is not a FineFace file (no 'fineface.format' metadata; first keys: {keys[:3]})."
+    return (foreign_file_message(path, shapes)
+            or f"{path} is not a FineFace file (no 'fineface.format' metadata; first keys: {list(shapes)[:3]}).")

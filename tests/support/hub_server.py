@@ -115,9 +115,9 @@ def release_bytes(release: str, seed: int = 0) -> dict[str, bytes]:
     import torch
     from safetensors.torch import save as save_safetensors
 
-    from fineface_core.weightfiles.official import OFFICIAL_VARIANTS
+    from fineface_core.weightfiles.releases import RELEASES
 
-    v = OFFICIAL_VARIANTS[release]
+    v = RELEASES[release]
     g = torch.Generator().manual_seed(seed)
     width = 1024 if release == "sd21" else 768
     path = "down_blocks.0.attentions.0.transformer_blocks.0.attn2"

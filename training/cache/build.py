@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checkpoints import _kill_point
+from ..checkpoints import kill_point
 from ..data.generic import pixel_transform, read_rgb
 from ..errors import TrainingError
 from .store import shard_is_complete, shard_name, write_shard
@@ -85,7 +85,7 @@ def build(accelerator, frozen, jobs: list[Job], folder: str, settings: dict, set
                 write_shard(folder, job.name, tensors, settings_key, job.keys)
                 computed += 1
             bar.update(len(job.keys))
-            _kill_point("cache_shard", index)  # test hook: a build killed after this shard
+            kill_point("cache_shard", index)  # test hook: a build killed after this shard
     finally:
         bar.close()
     return computed

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import torch
 
+from fineface_core.files.safe_write import NOT_A_FOLDER, write_problem
+
 from ..errors import TrainingError
 from ..folder_lock import CACHE_LOCK, held
 from .build import build, plan
 from .keys import FORMAT, cache_settings, differences, file_digests, ids_digest, model_fingerprint, settings_digest
-from .store import (DamagedManifest, LatentCache, cache_files, foreign_settings, read_manifest, remove_cache_files,
-                    shard_problem, sidecar, write_manifest)
+from .store import (DamagedManifest, LatentCache, cache_files, foreign_settings, leftovers, read_manifest,
+                    remove_cache_files, shard_problem, sidecar, write_manifest)
 
 logger = logging.getLogger("training")
 REBUILD_HINT = ("build a cache for this run in another --latent_cache folder, or pass --rebuild_latent_cache to "
@@ -68,11 +70,13 @@ def precheck(args) -> None:
     else:
         manifest = read_manifest(folder) if os.path.isdir(folder) else None
     if manifest is None:
-        probe = os.path.abspath(folder)
-        while not os.path.exists(probe):
-            probe = os.path.dirname(probe)
-        if not os.access(probe, os.W_OK):
-            raise TrainingError(f"--latent_cache {folder}: cannot write in {probe}; give a folder you can write to")
+        probe, why = write_problem(folder)
+        if why == NOT_A_FOLDER:
+            raise TrainingError(f"--latent_cache {folder}: {probe} is a file, not a folder; give a folder (it is "
+                                "created if absent)")
+        if why:
+            raise TrainingError(f"--latent_cache {folder}: cannot write in {probe} ({why}); give a folder you can "
+                                "write to")
         return
     cached = manifest["settings"]
     # the format first: a cache written by another version of this code may lack the fields compared below
@@ -188,6 +192,7 @@ def _ensure(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype
                         n_txt, len(jobs), f" (it held {len(manifest['images'])} images)" if manifest else "")
             if accelerator.is_main_process:
                 os.makedirs(folder, exist_ok=True)
+                remove_cache_files(folder, leftovers(folder))  # the temporary files of a killed build
             accelerator.wait_for_everyone()
             build(accelerator, frozen, jobs, folder, settings, key, images, captions, args.cache_batch_size)
             accelerator.wait_for_everyone()

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from fineface_core.files.digest import file_sha256
+
 FORMAT = "fineface-latent-cache/1"
 # Config entries that say where or with which library version a model was saved, not what it computes.
 VERSION_KEYS = ("transformers_version", "torch_dtype", "dtype", "name_or_path")
@@ -17,11 +19,7 @@ DIGEST_CHARS = 32  # 128 bits of sha256: no collision among millions of images
 
 
 def file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:DIGEST_CHARS]
+    return file_sha256(path)[:DIGEST_CHARS]
 
 
 def file_digests(paths: list[str]) -> list[str]:

@@ -5,9 +5,10 @@
     DIR/text-00000.safetensors             text [N, 77, width]
     DIR/manifest.json                      settings, shards (size, sha256), image / caption -> [shard, row]
 
-A shard is written to ``NAME.partial``, flushed and renamed, so a file under its final name is
-complete; its header metadata names the settings and the entries it holds, so an interrupted build
-knows which shards it can keep. The manifest is written last: without it the cache is unfinished.
+Every file is written by ``fineface_core.files.safe_write`` (a ``.NAME.<random>.partial`` file beside it,
+fsynced, renamed into place, the folder fsynced), so a file under its final name is complete; a shard's
+header metadata names the settings and the entries it holds, so an interrupted build knows which shards
+it can keep. The manifest is written last: without it the cache is unfinished.
 """
 from __future__ import annotations
 
@@ -21,30 +22,26 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from ..checkpoints import _fsync_dir
+from fineface_core.files.digest import file_sha256
+from fineface_core.files.safe_write import write_bytes
+
 from ..errors import TrainingError
 
 MANIFEST = "manifest.json"
 SIDECAR = ".sha256"
-PARTIAL = ".partial"
-SHARD_RE = re.compile(r"^(latents|text)-(\d{5})\.safetensors(\.sha256)?(\.partial)?$")
+SHARD_RE = re.compile(r"^(latents|text)-(\d{5})\.safetensors(\.sha256)?$")
+# What an interrupted write leaves (safe_write's temporary files), removed with the cache's own files.
+LEFTOVER_RE = re.compile(r"^\.((latents|text)-\d{5}\.safetensors(\.sha256)?|manifest\.json)\.\w+\.partial$")
 
 
 def shard_name(kind: str, number: int) -> str:
     return f"{kind}-{number:05d}.safetensors"
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = path + PARTIAL
+def _write(path: str, data: bytes) -> None:
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_bytes(path, data)  # on failure the temporary file is gone: the space it took, for the next try
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)  # the space it took, for the next try
         try:
             free = f"{shutil.disk_usage(os.path.dirname(path) or '.').free / 2**20:.0f} MiB free there"
         except OSError:
@@ -58,9 +55,8 @@ def write_shard(folder: str, name: str, tensors: dict[str, torch.Tensor], settin
     data = save({k: v.contiguous() for k, v in tensors.items()},
                 metadata={"settings": settings_key, "items": json.dumps(items)})
     record = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    _write_atomic(os.path.join(folder, name + SIDECAR), json.dumps(record).encode())
-    _write_atomic(os.path.join(folder, name), data)
-    _fsync_dir(folder)
+    _write(os.path.join(folder, name + SIDECAR), json.dumps(record).encode())
+    _write(os.path.join(folder, name), data)
 
 
 def shard_header(path: str) -> dict | None:
@@ -94,7 +90,12 @@ def cache_files(folder: str) -> list[str]:
     """The names in ``folder`` that a cache build writes (nothing else there is ever touched)."""
     if not os.path.isdir(folder):
         return []
-    return sorted(n for n in os.listdir(folder) if SHARD_RE.match(n) or n in (MANIFEST, MANIFEST + PARTIAL))
+    return sorted(n for n in os.listdir(folder) if SHARD_RE.match(n) or LEFTOVER_RE.match(n) or n == MANIFEST)
+
+
+def leftovers(folder: str) -> list[str]:
+    """The temporary files interrupted writes left in ``folder`` (never another tool's files)."""
+    return [n for n in cache_files(folder) if LEFTOVER_RE.match(n)]
 
 
 def foreign_settings(folder: str, settings_key: str) -> list[str]:
@@ -142,8 +143,7 @@ class DamagedManifest(TrainingError):
 
 
 def write_manifest(folder: str, manifest: dict) -> None:
-    _write_atomic(os.path.join(folder, MANIFEST), json.dumps(manifest, sort_keys=True).encode())
-    _fsync_dir(folder)
+    _write(os.path.join(folder, MANIFEST), json.dumps(manifest, sort_keys=True).encode())
 
 
 def shard_problem(folder: str, shard: dict) -> str | None:
@@ -154,11 +154,7 @@ def shard_problem(folder: str, shard: dict) -> str | None:
     size = os.path.getsize(path)
     if size != shard["size"]:
         return f"{path} is {size} bytes, the manifest says {shard['size']} (truncated or replaced)"
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    if h.hexdigest() != shard["sha256"]:
+    if file_sha256(path) != shard["sha256"]:
         return f"{path} does not hold what was written (its sha256 differs from the manifest's: damaged on disk)"
     if shard_header(path) is None:
         return f"{path} is not a readable safetensors file"
