@@ -7,6 +7,11 @@ from .au_grid import FineFaceAUGrid
 from .au_keyframes import FineFaceAUKeyframes
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
+from .exact_edit import (
+    FineFaceExactEditSampler,
+    FineFaceInvertPhoto,
+    FineFaceRegenerateEdit,
+)
 from .face_crop import FineFaceFaceCrop, FineFaceFacePaste
 from .face_mask import FineFaceFaceMask
 from .model_loader import FineFaceModelLoader
@@ -26,6 +31,9 @@ NODE_CLASS_MAPPINGS = {
     "FineFaceFaceMask": FineFaceFaceMask,
     "FineFaceFaceCrop": FineFaceFaceCrop,
     "FineFaceFacePaste": FineFaceFacePaste,
+    "FineFaceInvertPhoto": FineFaceInvertPhoto,
+    "FineFaceRegenerateEdit": FineFaceRegenerateEdit,
+    "FineFaceExactEditSampler": FineFaceExactEditSampler,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceModelLoader": "FineFace Model Loader",
@@ -41,6 +49,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FineFaceFaceMask": "Face Mask",
     "FineFaceFaceCrop": "Face Crop",
     "FineFaceFacePaste": "Face Paste",
+    "FineFaceInvertPhoto": "Invert Photo (FineFace)",
+    "FineFaceRegenerateEdit": "Regenerate Exact Edit (FineFace)",
+    "FineFaceExactEditSampler": "Exact Edit Sampler (FineFace)",
 }
 
 from .web_routes import register_with_running_server  # noqa: E402
