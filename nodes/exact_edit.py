@@ -48,12 +48,12 @@ class FineFaceInvertPhoto:
         return {"required": {
             "model": ("MODEL", {"tooltip": "The model patched with the photo's own AUs (AU From Image -> AU Encoder -> Apply FineFace Adapter)."}),
             "positive": ("CONDITIONING", {"tooltip": "The prompt describing the photo; the regeneration may use the same or another."}),
-            "negative": ("CONDITIONING",),
+            "negative": ("CONDITIONING", {"tooltip": "The negative prompt (uncond of the CFG)."}),
             "latent_image": ("LATENT", {"tooltip": LATENT_TIP}),
             "cfg": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                               "tooltip": "CFG of the inversion; any value is exact. Use the same in the regeneration for the most faithful edit."}),
             "steps": ("INT", {"default": 50, "min": 1, "max": 1000, "tooltip": "Steps of the schedule; the regeneration replays the same ones."}),
-            "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"default": "normal"}),
+            "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"default": "normal", "tooltip": "The schedule of sigmas; the regeneration replays the same one."}),
             "start_step": ("INT", {"default": 15, "min": 0, "max": 999, "tooltip": (
                 "The paper's T_skip: steps skipped at the noisy end. 0 = the strongest edits; higher keeps more of the photo "
                 "(pose, lighting, identity) and weakens the edit. Must be below steps.")}),
@@ -86,10 +86,11 @@ class FineFaceRegenerateEdit:
     def INPUT_TYPES(cls):
         return {"required": {
             "model": ("MODEL", {"tooltip": "The same checkpoint patched with the target AUs (one AU vector, or one per latent)."}),
-            "positive": ("CONDITIONING",),
-            "negative": ("CONDITIONING",),
+            "positive": ("CONDITIONING", {"tooltip": "The prompt; the inversion's gives the photo back, another one edits with it."}),
+            "negative": ("CONDITIONING", {"tooltip": "The negative prompt (uncond of the CFG)."}),
             "inversion": (INVERSION, {"tooltip": "From Invert Photo."}),
-            "cfg": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
+            "cfg": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                              "tooltip": "CFG of the regeneration; the inversion's gives the photo back with the photo's AUs."}),
             "latent_image": ("LATENT", {"tooltip": "The latent that was inverted, once per target; with the same noise mask, if any."}),
         }}
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..errors import FineFaceError
+from ..families import FAMILIES
 
 PREDICTIONS = {"EPS": "noise (eps) prediction", "V_PREDICTION": "v-prediction"}
 
@@ -95,8 +96,9 @@ class InversionRecord:
 
     def check_model(self, family: str, prediction: str):
         if self.family and family and family != self.family:
+            made, given = (str(FAMILIES[f]) if f in FAMILIES else f for f in (self.family, family))
             raise InversionMismatchError(
-                f"this inversion was made with a {self.family} model, but the regeneration's model is {family}. "
+                f"this inversion was made with a {made} model, but the regeneration's model is {given}. "
                 "A replay is exact only with the model family it was recorded with: invert the photo with the model "
                 "you regenerate with (the same checkpoint, patched with the photo's own AUs)."
             )
