@@ -7,8 +7,8 @@ fineface_core.editing.ddpm_inversion runs for the ComfyUI nodes, and agree with 
     record = invert(source, sigma_schedule(alphas_cumprod, "normal", 50), x0, seed=0, start_step=15)
     edited = replay(source.with_aus(target_aus), record, batch=len(target_aus))   # x0 exactly when target = source
 
-ComfyUI's conventions, kept here: the UNet sees x / sqrt(1 + sigma^2) at the continuous timestep whose
-log-sigma interpolates the training schedule's; CFG mixes the denoised predictions; the uncond AU token is
+ComfyUI's conventions, kept here: the UNet sees x / sqrt(1 + sigma^2) at the training timestep whose sigma
+is nearest in log; CFG mixes the denoised predictions; the uncond AU token is
 the encoder of zeros.
 """
 from __future__ import annotations
@@ -34,6 +34,11 @@ def timestep(sigma: torch.Tensor, log_sigmas: torch.Tensor) -> torch.Tensor:
     low = high - 1
     w = (log_sigmas[low] - ls) / (log_sigmas[low] - log_sigmas[high])
     return (1 - w) * low + w * high
+
+
+def nearest_timestep(sigma: torch.Tensor, log_sigmas: torch.Tensor) -> torch.Tensor:
+    """The training timestep whose log sigma is nearest: what ComfyUI's discrete models give the UNet."""
+    return (sigma.to(log_sigmas.dtype).log().reshape(1, -1) - log_sigmas[:, None]).abs().argmin(dim=0).reshape(sigma.shape)
 
 
 def sigma_at(t: torch.Tensor, log_sigmas: torch.Tensor) -> torch.Tensor:
@@ -95,7 +100,7 @@ class DiffusersDenoiser:
         b = x.shape[0]
         s = sigma.reshape(1, 1, 1, 1).to(x.dtype)
         x_in = x / (s ** 2 + 1).sqrt()
-        t = timestep(sigma.reshape(1).float().cpu(), self.log_sigmas).to(x.device).expand(b)
+        t = nearest_timestep(sigma.reshape(1).float().cpu(), self.log_sigmas).to(x.device).expand(b)
         tokens = self.weights.encode(aus.expand(b, -1) if aus.shape[0] == 1 else aus)
         unet_dtype = self.unet.dtype
         out = self.unet(x_in.to(unet_dtype), t, text.expand(b, -1, -1).to(x.device, unet_dtype),
