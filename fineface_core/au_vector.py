@@ -140,7 +140,6 @@ def au_schema() -> dict:
 # -- AU Intensity Sweep: one AU from a start to an end intensity, on a base vector ----------------------
 
 
-
 def sweep_vectors(code: str, start: float, end: float, cells: int, base: AUVectors | None = None) -> AUVectors:
     """``cells`` AU vectors with ``code`` (e.g. "AU12") from ``start`` to ``end``, the other AUs those of
     ``base`` (one vector; default neutral). Each cell's label is the base's other AUs, then the swept AU even

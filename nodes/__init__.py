@@ -8,6 +8,11 @@ from .au_grid import FineFaceAUGrid
 from .au_keyframes import FineFaceAUKeyframes
 from .au_sweep import FineFaceAUSweep
 from .au_vector import FineFaceAUVector
+from .exact_edit import (
+    FineFaceExactEditSampler,
+    FineFaceInvertPhoto,
+    FineFaceRegenerateEdit,
+)
 from .face_crop import FineFaceFaceCrop, FineFaceFacePaste
 from .face_mask import FineFaceFaceMask
 from .model_loader import FineFaceModelLoader
@@ -29,6 +34,9 @@ NODES = (
     ("FineFaceFaceMask", FineFaceFaceMask, "Face Mask"),
     ("FineFaceFaceCrop", FineFaceFaceCrop, "Face Crop"),
     ("FineFaceFacePaste", FineFaceFacePaste, "Face Paste"),
+    ("FineFaceInvertPhoto", FineFaceInvertPhoto, "Invert Photo (FineFace)"),
+    ("FineFaceRegenerateEdit", FineFaceRegenerateEdit, "Regenerate Exact Edit (FineFace)"),
+    ("FineFaceExactEditSampler", FineFaceExactEditSampler, "Exact Edit Sampler (FineFace)"),
 )
 NODE_CLASS_MAPPINGS = {class_id: cls for class_id, cls, _ in NODES}
 NODE_DISPLAY_NAME_MAPPINGS = {class_id: name for class_id, _, name in NODES}

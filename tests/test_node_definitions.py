@@ -26,6 +26,9 @@ PACK = {
     "FineFaceFaceMask": "Face Mask",
     "FineFaceFaceCrop": "Face Crop",
     "FineFaceFacePaste": "Face Paste",
+    "FineFaceInvertPhoto": "Invert Photo (FineFace)",
+    "FineFaceRegenerateEdit": "Regenerate Exact Edit (FineFace)",
+    "FineFaceExactEditSampler": "Exact Edit Sampler (FineFace)",
 }
 
 

@@ -130,7 +130,7 @@ def test_hostile_bodies_get_a_400_with_a_message_never_a_500(pack):
 
 def test_every_node_has_a_help_page_naming_its_inputs(registry):
     pack_nodes = {n: c for n, c in registry.NODE_CLASS_MAPPINGS.items() if n.startswith("FineFace")}
-    assert len(pack_nodes) == 13
+    assert len(pack_nodes) == 16
     for name, cls in pack_nodes.items():
         path = os.path.join(ROOT, "web", "docs", f"{name}.md")
         assert os.path.isfile(path), f"no help page for {name}"
