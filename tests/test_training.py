@@ -39,12 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_IMAGES = 8
 
 
-# -- fixtures ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    return write_tiny_sd(str(tmp_path_factory.mktemp("tiny_sd") / "sd21"), "sd21")
-
+# -- fixtures (tiny_sd: tests/conftest.py) ----------------------------------------------------------
 
 def _rows(n, seed=0):
     rng = np.random.default_rng(seed)

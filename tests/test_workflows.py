@@ -5,29 +5,25 @@ and change only resolution and steps in the shipped files (SPEED_OVERRIDES).
 """
 import datetime
 import json
-import math
 import os
 import random
 import re
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from fineface_core.weightfiles.loading import load_weights
-from fineface_core.weightfiles.single_file import save_fineface
 from workflows import SHIPPED, workflow_path
 from workflows import run as headless
-from workflows.api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, get_widget, node_info_from_classes,
-                                  resolve_dynamic_prompt, set_widget, used_node_types, widget_layout,
-                                  widget_values, workflow_to_prompt)
+from workflows.api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, get_widget, resolve_dynamic_prompt,
+                                  set_widget, used_node_types, widget_layout, widget_values, workflow_to_prompt)
 
-from tests.support import animatediff_nodes, comfy_env, ipadapter_nodes
-from tests.support.official_files import write_official_release
+from tests.support import comfy_env, ipadapter_nodes
+from tests.support.shipped_runs import SPEED_OVERRIDES, TEST_SIZE, TEST_STEPS, comfy_path, images_of, run_shipped
+from tests.support.shipped_workflows import MODEL_WIDGETS, check_prompt_against_declarations, load_shipped
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ---------------------------------------------------------------------------------------
@@ -341,89 +337,7 @@ def test_ipadapter_plus_example_workflows_convert():
 # The shipped workflows, converted with the real INPUT_TYPES of ComfyUI and this pack
 # ---------------------------------------------------------------------------------------
 
-SHIPPED_FILES = {name: workflow_path(name) for name in SHIPPED}
 README = os.path.join(os.path.dirname(workflow_path("basic")), "README.md")
-# Model widgets and the file each shipped workflow names (workflows/README.md tells where they come from).
-MODEL_WIDGETS = {
-    ("CheckpointLoaderSimple", "ckpt_name"), ("FineFaceModelLoader", "weights"), ("VAELoader", "vae_name"),
-    ("FineFaceReleaseLoader", "au_encoder"), ("FineFaceReleaseLoader", "attn_processors"), ("FineFaceReleaseLoader", "lora"),
-    ("IPAdapterModelLoader", "ipadapter_file"), ("CLIPVisionLoader", "clip_name"), ("ADE_AnimateDiffLoaderGen1", "model_name"),
-}
-
-
-def load_shipped(name):
-    with open(SHIPPED_FILES[name], encoding="utf-8") as f:
-        return json.load(f)
-
-
-@pytest.fixture(scope="module")
-def comfy():
-    """ComfyUI (the 2024 tree, or $COMFYUI_PATH) with this pack registered as a custom node."""
-    comfy_env.import_comfy()
-    comfy_env.load_custom_node_pack(ROOT)
-    import folder_paths
-    import nodes
-
-    return SimpleNamespace(nodes=nodes, folder_paths=folder_paths)
-
-
-@pytest.fixture(scope="module")
-def node_info(comfy):
-    """INPUT_TYPES of core ComfyUI + this pack, and of ComfyUI_IPAdapter_plus and ComfyUI-AnimateDiff-Evolved
-    (parsed, not installed)."""
-    info = node_info_from_classes(comfy.nodes.NODE_CLASS_MAPPINGS)
-    for name, entry in other_packs_nodes().items():
-        if entry["input"] is not None and name not in info:
-            info[name] = entry["input"]
-    return info
-
-
-@pytest.fixture(scope="module")
-def node_outputs(comfy):
-    out = {name: list(cls.RETURN_TYPES) for name, cls in comfy.nodes.NODE_CLASS_MAPPINGS.items()}
-    for name, entry in other_packs_nodes().items():
-        out.setdefault(name, entry["output"])
-    return out
-
-
-def other_packs_nodes() -> dict:
-    ipa, _ = ipadapter_nodes.load_ipadapter_nodes()
-    ade, _ = animatediff_nodes.load_animatediff_nodes()
-    return {**ade, **ipa}
-
-
-def _declared(info, class_type):
-    spec = info[class_type]
-    return {**(spec.get("required") or {}), **(spec.get("optional") or {})}, set(spec.get("required") or {})
-
-
-def check_prompt_against_declarations(prompt, info, outputs):
-    """Every node type, input name, required input, fixed combo value and link type is one its node declares."""
-    for node_id, entry in prompt.items():
-        ctype = entry["class_type"]
-        assert ctype in info, f"node {node_id}: {ctype} is not declared by ComfyUI, this pack or IPAdapter_plus"
-        declared, required = _declared(info, ctype)
-        given = set(entry["inputs"]) - {"upload"}  # the editor's upload button value, ignored by the server
-        assert given <= set(declared), f"{ctype}: undeclared inputs {given - set(declared)}"
-        assert required <= given, f"{ctype}: required inputs missing {required - given}"
-        for name, value in entry["inputs"].items():
-            if name == "upload":
-                continue
-            kind = declared[name][0]
-            if isinstance(value, list):  # a link
-                origin = prompt[value[0]]
-                out_type = outputs[origin["class_type"]][value[1]]
-                assert kind == out_type, f"{ctype}.{name} ({kind}) fed by {origin['class_type']} output {out_type}"
-            elif isinstance(kind, ipadapter_nodes.FileList) or (isinstance(kind, list) and (ctype, name) in MODEL_WIDGETS):
-                assert isinstance(value, str) and value, f"{ctype}.{name}: no file name"
-            elif isinstance(kind, (list, tuple)) and ctype != "LoadImage":
-                assert value in kind, f"{ctype}.{name} = {value!r} is not one of {kind}"
-            elif kind in ("INT", "FLOAT"):
-                opts = declared[name][1] if len(declared[name]) > 1 else {}
-                assert isinstance(value, (int, float)) and not isinstance(value, bool)
-                assert opts.get("min", -math.inf) <= value <= opts.get("max", math.inf), f"{ctype}.{name} = {value}"
-            elif kind == "STRING":
-                assert isinstance(value, str)
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
@@ -555,79 +469,6 @@ def test_faceid_workflow_uses_ipadapter_plus_as_declared(node_info, node_outputs
 # Running the shipped workflows through ComfyUI's executor on small generated models
 # ---------------------------------------------------------------------------------------
 
-# The only changes the runs make to the shipped files, for speed: resolution and steps.
-TEST_SIZE, TEST_STEPS = 64, 3
-SPEED_OVERRIDES = {
-    "basic": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-    "sweep": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-    "edit": [("ImageScale", "width", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-    "grid": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-    # the masks at the image's size, as the workflow's note says
-    "regions": [("EmptyLatentImage", "width", 96), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS),
-                ("Half-width rectangle", "width", 48), ("Half-width rectangle", "height", TEST_SIZE),
-                ("Image-size black", "width", 96), ("Image-size black", "height", TEST_SIZE)],
-    # the faces must stay large enough to be found: 256 px wide
-    "regions_photo": [("ImageScale", "width", 256), ("KSampler", "steps", TEST_STEPS)],
-    "face_crop": [("FineFaceFaceCrop", "size", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-}
-
-
-def sd21_test_unet_config():
-    """diffusers config of the UNet inside the detectable test checkpoint (ComfyUI's SD21 config with
-    channel_mult [1, 1, 1, 1]: every width 320, 64-channel heads -> 5 heads)."""
-    return dict(
-        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-        block_out_channels=(320, 320, 320, 320),
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        cross_attention_dim=1024, attention_head_dim=(5, 5, 5, 5), use_linear_projection=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def models_dir(comfy, tmp_path_factory):
-    """models/checkpoints/<the workflows' SD 2.1 name>, the SD 2.1 release's own files straight in models/fineface/
-    (as the front end's missing-models dialog downloads them) and a converted fineface_sd21.safetensors, made here."""
-    root = tmp_path_factory.mktemp("models")
-    os.makedirs(root / "checkpoints")
-    comfy_env.write_detectable_checkpoint(str(root / "checkpoints" / "v2-1_512-ema-pruned.safetensors"), "sd21", 0)
-    from diffusers import UNet2DConditionModel
-
-    with torch.device("meta"):  # only the layer shapes are needed to write the weights
-        unet = UNet2DConditionModel(**sd21_test_unet_config())
-    release = root / "fineface"
-    write_official_release(str(release), unet, "sd21", seed=1, rank=32)
-    save_fineface(load_weights(str(release)), str(root / "fineface" / "fineface_sd21.safetensors"))
-    return root
-
-
-@pytest.fixture
-def comfy_dirs(comfy, models_dir, tmp_path):
-    """ComfyUI's model / input / output / temp folders pointed at this test's temp folders."""
-    fp = comfy.folder_paths
-    state = headless.snapshot_folders(fp)
-    headless.use_models_dir(fp, str(models_dir))
-    for kind in ("input", "output", "temp"):
-        os.makedirs(tmp_path / kind)
-        getattr(fp, f"set_{kind}_directory")(str(tmp_path / kind))
-    yield tmp_path
-    headless.restore_folders(fp, state)
-
-
-def run_shipped(name, node_info, extra=()):
-    wf = load_shipped(name)
-    for node_name, field, value in list(SPEED_OVERRIDES[name]) + list(extra):
-        set_widget(wf, node_name, field, value, node_info)
-    prompt = workflow_to_prompt(wf, node_info, rng=random.Random(0))
-    return wf, prompt, comfy_env.run_prompt(prompt)
-
-
-def images_of(outputs, prompt, class_type, title=None):
-    ids = [k for k, v in prompt.items() if v["class_type"] == class_type and (title is None or v["_meta"]["title"] == title)]
-    assert len(ids) == 1, (class_type, title, ids)
-    return [np.asarray(Image.open(p).convert("RGB")) for p in outputs.get(ids[0], [])]
-
-
 @pytest.mark.slow
 def test_basic_workflow_renders(comfy_dirs, node_info):
     wf, prompt, outputs = run_shipped("basic", node_info)
@@ -715,12 +556,6 @@ def test_expression_edit_workflow_rerenders_the_input_image(comfy_dirs, node_inf
 # ---------------------------------------------------------------------------------------
 # The headless command
 # ---------------------------------------------------------------------------------------
-
-def comfy_path():
-    import folder_paths
-
-    return os.path.dirname(os.path.abspath(folder_paths.__file__))
-
 
 @pytest.mark.slow
 def test_face_crop_workflow_gives_every_face_its_own_line_of_aus(comfy_dirs, node_info):
