@@ -1,3 +1,5 @@
+"""fineface_core.aus: the 12 AUs and their table, AU specs from strings, dicts, sequences, tensors and batches,
+intensity checks, format_aus and the presets."""
 import re
 
 import numpy as np
