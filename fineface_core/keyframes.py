@@ -60,6 +60,26 @@ def _entries(text: str):
                 yield number, entry.strip()
 
 
+
+def _frame_number(frame_text: str, where: str) -> int:
+    """A keyframe's frame, checked before int() sees it: digits only, not too long, 0..MAX_FRAMES."""
+    if not re.fullmatch(r"[+-]?\d+", frame_text):
+        raise AUSpecError(f"{where}: {quoted(frame_text)} is not a frame number (a whole number from 0); {HELP}")
+    if len(frame_text.lstrip("+-").lstrip("0")) > len(str(MAX_FRAMES)):
+        # int() of a number this long is refused by Python (over 4300 digits) or pointless: no clip is that long
+        raise AUSpecError(f"{where}: frame {quoted(frame_text, 20)} is past the end of any animation (at most "
+                          f"{MAX_FRAMES} frames); move the keyframe")
+    if len(frame_text) > MAX_FRAME_DIGITS:
+        raise AUSpecError(f"{where}: the frame number {quoted(frame_text, 20)} is too long: write it without "
+                          f"leading zeros, a whole number from 0 to {MAX_FRAMES}")
+    frame = int(frame_text)
+    if frame < 0:
+        raise AUSpecError(f"{where}: frame {frame} is before the first frame; frames are counted from 0")
+    if frame > MAX_FRAMES:
+        raise AUSpecError(f"{where}: frame {frame} is past the end of any animation (at most {MAX_FRAMES} frames); "
+                          "move the keyframe")
+    return frame
+
 def parse_keyframes(text: str, frames: int | None = None) -> list[Keyframe]:
     """The keyframes of ``text``, checked: syntax, AU specs, order, repeats, and (given ``frames``) the end."""
     if not isinstance(text, str):
@@ -73,21 +93,7 @@ def parse_keyframes(text: str, frames: int | None = None) -> list[Keyframe]:
         if not colon:
             raise AUSpecError(f"{where}: no ':' between the frame and the AU spec; {HELP}")
         frame_text, spec = frame_text.strip(), spec.strip()
-        if not re.fullmatch(r"[+-]?\d+", frame_text):
-            raise AUSpecError(f"{where}: {quoted(frame_text)} is not a frame number (a whole number from 0); {HELP}")
-        if len(frame_text.lstrip("+-").lstrip("0")) > len(str(MAX_FRAMES)):
-            # int() of a number this long is refused by Python (over 4300 digits) or pointless: no clip is that long
-            raise AUSpecError(f"{where}: frame {quoted(frame_text, 20)} is past the end of any animation (at most "
-                              f"{MAX_FRAMES} frames); move the keyframe")
-        if len(frame_text) > MAX_FRAME_DIGITS:
-            raise AUSpecError(f"{where}: the frame number {quoted(frame_text, 20)} is too long: write it without "
-                              f"leading zeros, a whole number from 0 to {MAX_FRAMES}")
-        frame = int(frame_text)
-        if frame < 0:
-            raise AUSpecError(f"{where}: frame {frame} is before the first frame; frames are counted from 0")
-        if frame > MAX_FRAMES:
-            raise AUSpecError(f"{where}: frame {frame} is past the end of any animation (at most {MAX_FRAMES} frames); "
-                              "move the keyframe")
+        frame = _frame_number(frame_text, where)
         if frames is not None and frame > frames:
             raise AUSpecError(
                 f"{where}: frame {frame} is past the end of the animation: {frames} frames are numbered 0 to "

@@ -20,17 +20,8 @@ from fineface_core.conditioning import AUVectors, rows_for_chunks
 from fineface_core.errors import AUSpecError
 from tests.support import comfy_env
 from tests.support.animatediff_protocol import TemporalMixer, apply_animatediff, pyramid_weights, static_windows
-from tests.test_patch_equals_reference import Family, pack, rel  # noqa: F401  (pack is a fixture)
-
-FRAMES = 8
-TOL = 1e-4  # float32 rounding: the oracle encodes each window's vectors as a batch of its own
-SPECS = ["neutral", "AU12@1", "AU12@2 + AU6@1", "happiness@4", "AU1@2 + AU2@2 + AU26@1", "surprise", "AU4@3 + AU15@2",
-         "sadness@5"]
-WINDOWS = {  # context length 4: the static schedule, strided and wrapped windows (AnimateDiff's uniform schedules)
-    "static": static_windows(FRAMES, 4, 1),
-    "strided": [[0, 2, 4, 6], [1, 3, 5, 7]],
-    "wrapped": [[6, 7, 0, 1], [1, 2, 3, 4], [4, 5, 6, 7]],
-}
+from tests.support.animation_windows import FRAMES, SPECS, TOL, WINDOWS, call
+from tests.support.patched_unet import Family, rel
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +94,6 @@ def test_an_au_batch_that_fits_neither_the_animation_nor_one_vector_is_refused()
 
 
 # -- one UNet call per window, through the real ComfyUI model --------------------------------------
-
-def call(pack, patcher, x, sigma, ctx, layout, ad_params=None):
-    pack.mm.load_model_gpu(patcher)
-    b = x.shape[0]
-    options = dict(patcher.model_options["transformer_options"], cond_or_uncond=list(layout),
-                   sigmas=sigma.expand(b * len(layout)))
-    if ad_params is not None:
-        options["ad_params"] = ad_params
-    with torch.no_grad():
-        return patcher.model.apply_model(torch.cat([x] * len(layout)), sigma.expand(b * len(layout)),
-                                         c_crossattn=torch.cat([ctx[k].expand(b, -1, -1) for k in layout]),
-                                         transformer_options=options)
-
 
 @pytest.mark.parametrize("schedule", list(WINDOWS))
 def test_every_window_call_gives_frame_i_au_vector_i(pack, sd15, schedule):

@@ -2,22 +2,19 @@
 ComfyUI's executor; the AnimateDiff workflow checked against ComfyUI-AnimateDiff-Evolved's declarations; the
 headless command (--keyframes).
 
-Graph runs (marked slow) use the small SD 2.1-architecture checkpoint and FineFace weights of
-tests/test_workflows.py and change only resolution, steps and the frame count in the shipped file.
+Graph runs (marked slow) use the small SD 2.1-architecture checkpoint and FineFace weights of the
+``models_dir`` fixture (tests/conftest.py) and change only resolution, steps and the frame count in the shipped file.
 """
 import json
 import os
-
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import tests.test_workflows as shipped
-from tests.support import animatediff_nodes
-from tests.test_workflows import (check_prompt_against_declarations, comfy_dirs, comfy_path, models_dir,  # noqa: F401
-                                  node_info, node_outputs)
+from tests.support import animatediff_nodes, comfy_env
+from tests.support.shipped_runs import comfy_path
+from tests.support.shipped_workflows import load_shipped
 from workflows import keyframes_cli, workflow_path
 from workflows.api_format import workflow_to_prompt
 from workflows.overrides import input_value, set_input
@@ -25,17 +22,6 @@ from workflows.overrides import input_value, set_input
 ANIMATION, ANIMATEDIFF = "fineface_au_animation.json", "fineface_animatediff.json"
 README = os.path.join(os.path.dirname(workflow_path("basic")), "README.md")
 SIZE, STEPS = 64, 3
-
-
-@pytest.fixture(scope="module")
-def comfy():
-    """test_workflows' ComfyUI with this pack, plus Save Animated WEBP (comfy_extras, loaded as the server loads it)."""
-    shipped.comfy_env.import_comfy()
-    shipped.comfy_env.load_custom_node_pack(shipped.ROOT)
-    import folder_paths
-    import nodes
-
-    return SimpleNamespace(nodes=nodes, folder_paths=folder_paths)
 
 
 def load(name):
@@ -50,7 +36,7 @@ def ad_info(node_info, node_outputs):
 
 
 def test_the_animation_workflow_keeps_the_grid_workflows_loaders_and_frames_share_one_noise(node_info):
-    wf, grid = load(ANIMATION), shipped.load_shipped("grid")
+    wf, grid = load(ANIMATION), load_shipped("grid")
     loaders = ("CheckpointLoaderSimple", "FineFaceReleaseLoader", "CLIPTextEncode", "EmptyLatentImage")
     assert [n for n in wf["nodes"] if n["type"] in loaders] == [n for n in grid["nodes"] if n["type"] in loaders]
     prompt = workflow_to_prompt(wf, node_info)
@@ -61,7 +47,7 @@ def test_the_animation_workflow_keeps_the_grid_workflows_loaders_and_frames_shar
     assert "ancestral" not in by_type["KSampler"][1]["sampler_name"] and by_type["KSampler"][1]["cfg"] == 7.5
     assert {"SaveAnimatedWEBP", "SaveImage"} <= set(by_type)
     # the shipped keyframes make an animation of the shipped length
-    cls = shipped.comfy_env.pack_module("nodes.au_keyframes").FineFaceAUKeyframes
+    cls = comfy_env.pack_module("nodes.au_keyframes").FineFaceAUKeyframes
     aus, _ = cls().build(**by_type["FineFaceAUKeyframes"][1])
     assert len(aus) == 16
 
@@ -123,7 +109,7 @@ def test_the_animation_renders_one_frame_per_vector_from_one_noise(comfy_dirs, n
                                     ("KSampler", "steps", STEPS), ("Keyframes", "frames", 6), ("Keyframes", "easing", "hold"),
                                     ("Keyframes", "keyframes", keys), ("Animation", "lossless", True)]:  # to compare pixels
         set_input(prompt, node_name, field, value)
-    outputs = shipped.comfy_env.run_prompt(prompt)
+    outputs = comfy_env.run_prompt(prompt)
     frames = [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in frames_of(outputs, prompt, "SaveImage")]
     assert len(frames) == 6 and all(f.shape == (SIZE, SIZE, 3) for f in frames)
     for i, j in ((0, 2), (2, 4), (1, 3), (3, 5)):

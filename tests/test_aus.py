@@ -1,3 +1,6 @@
+"""fineface_core.aus: the 12 AUs and their table, AU specs from strings, dicts, sequences, tensors and batches,
+intensity checks, format_aus and the presets."""
+import dataclasses
 import re
 
 import numpy as np
@@ -43,7 +46,7 @@ def test_au_order_and_table():
     assert AU_BY_CODE["AU6"].region == "cheeks"
     assert AU_BY_CODE["AU26"].region == "jaw"
     assert AU_BY_CODE["AU5"].region == "eyes"
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         AU_BY_CODE["AU12"].index = 3  # frozen
 
 

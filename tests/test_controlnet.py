@@ -11,20 +11,22 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from workflows.api_format import workflow_to_prompt
+
 from tests.support import comfy_env
-from tests.test_workflows import (SPEED_OVERRIDES, comfy, comfy_dirs, load_shipped, models_dir,  # noqa: F401 (fixtures)
-                                  node_info, workflow_to_prompt)
+from tests.support.shipped_runs import SPEED_OVERRIDES
+from tests.support.shipped_workflows import load_shipped
 from workflows.overrides import set_input
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def controlnet(models_dir):  # noqa: F811
+def controlnet(models_dir):
     return comfy_env.write_detectable_controlnet(str(models_dir / "controlnet" / "control_sd21_test.safetensors"), "sd21", 3)
 
 
-def prompt_with(node_info, spec, *, control: bool, fineface: bool = True):  # noqa: F811
+def prompt_with(node_info, spec, *, control: bool, fineface: bool = True):
     """The basic graph (AUs = ``spec``), optionally with the control image through ControlNetApplyAdvanced and
     optionally without FineFace (the KSampler takes the checkpoint's MODEL); its sampled latent is saved."""
     prompt = workflow_to_prompt(load_shipped("basic"), node_info)
@@ -64,7 +66,7 @@ def sampled(prompt, control_outputs=None):
     return load_file(outputs["save_latent"][0])["latent_tensor"]
 
 
-def test_fineface_and_controlnet_compose(comfy_dirs, node_info, controlnet):  # noqa: F811
+def test_fineface_and_controlnet_compose(comfy_dirs, node_info, controlnet):
     edges = np.zeros((64, 64, 3), np.uint8)
     edges[16:48, 30:34] = 255  # a stick figure's body and arms: something for the control model to see
     edges[24:28, 12:52] = 255

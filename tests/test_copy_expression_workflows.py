@@ -15,8 +15,8 @@ from fineface_core.aus import ACTION_UNITS, format_aus
 from fineface_core.faces.photo_aus import read_expressions
 from tests.support import comfy_env
 from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
-from tests.test_workflows import (TEST_SIZE, TEST_STEPS, check_prompt_against_declarations, comfy, comfy_dirs,  # noqa: F401
-                                  images_of, load_shipped, models_dir, node_info, node_outputs)
+from tests.support.shipped_runs import TEST_SIZE, TEST_STEPS, images_of
+from tests.support.shipped_workflows import check_prompt_against_declarations, load_shipped
 from workflows.api_format import workflow_to_prompt
 from workflows.overrides import input_value, set_input
 

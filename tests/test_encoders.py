@@ -1,3 +1,6 @@
+"""fineface_core.encoders: every AU encoder gives one token of the text width, the residual ones carry the raw AUs,
+res_mlp64 is the paper's definition bit for bit and SD 1.5's has no padding, bad settings or weights are refused,
+and the fingerprint follows settings and values."""
 import pytest
 import torch
 import torch.nn.functional as F

@@ -16,7 +16,7 @@ from fineface_core.aus import parse_aus
 from fineface_core.editing.ddpm_inversion import invert, replay
 from fineface_core.editing.diffusers_edit import DiffusersDenoiser, sigma_schedule
 from fineface_core.reference import attach_fineface
-from tests.test_exact_edit import SOURCE, TARGET, Fam, exact_edit_nodes, rel
+from tests.support.exact_edit import SOURCE, TARGET, Fam, exact_edit_nodes, rel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNIT = 0.1

@@ -15,8 +15,8 @@ from fineface_core.weightfiles.loading import load_weights
 from fineface_core.weightfiles.single_file import save_fineface
 from tests.support import comfy_env
 from tests.support.official_files import write_official_release
-from tests.test_exact_edit import SOURCE, TARGET
-from tests.test_workflows import sd21_test_unet_config
+from tests.support.exact_edit import SOURCE, TARGET
+from tests.support.shipped_runs import sd21_test_unet_config
 from workflows import run as headless
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,8 +5,6 @@ registry and its queue-time check runs through ComfyUI's own validate_prompt.
 """
 import inspect
 import math
-import os
-import uuid
 
 import pytest
 import torch
@@ -16,7 +14,6 @@ from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import EASINGS, interpolate, keyframe_vectors, parse_keyframes
 from tests.support import comfy_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = "0: neutral\n12: happiness@4\n24: AU1@3 + AU2@3 + AU26@4"
 FORMULAS = {
     "linear": lambda t: t,
@@ -129,15 +126,6 @@ def test_messages_stay_short_whatever_the_input():
 
 
 # -- the node --------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def registry():
-    comfy_env.import_comfy()
-    comfy_env.load_custom_node_pack(ROOT)
-    import nodes
-
-    return nodes
-
 
 def test_the_node_gives_one_vector_and_one_label_line_per_frame(registry):
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceAUKeyframes"]

@@ -85,7 +85,7 @@ def test_au_vector_spec_lines_make_a_batch(registry):
     sliders = {au.code: 0.0 for au in ACTION_UNITS}
     aus, label = build(preset="sadness", spec="AU12@1\n\n  happiness  \nneutral\n", **dict(sliders, AU25=2.0))
     assert len(aus) == 3  # blank lines are skipped
-    sad, lips = parse_aus("sadness"), parse_aus("AU25@2")
+    lips = parse_aus("AU25@2")
     for row, spec in zip(aus.values, ("sadness + AU12@1", "sadness + happiness", "sadness")):
         assert torch.equal(row, parse_aus(spec) + lips)
     assert aus.titles == ("sadness + AU12@1", "sadness + happiness", "sadness")

@@ -1,3 +1,6 @@
+"""The official releases (SD 2.1, SD 1.5, a folder holding both) and the single fineface_*.safetensors file: loading
+without renaming, the exact convert round trip (also fp16 and without au_to_k), and refusing pickles that would run
+code, truncated, foreign, mismatched and inconsistent files; the CLI reports errors without a traceback."""
 import os
 import shutil
 import subprocess

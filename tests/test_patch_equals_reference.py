@@ -7,56 +7,22 @@ ComfyUI model is called the way its samplers call it (calc_cond_uncond_batch, or
 with an explicit cond/uncond layout). The oracle is fineface_core.reference on diffusers.
 """
 import copy
-import os
 import uuid
-from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fineface_core.aus import ACTION_UNITS, parse_aus
+from fineface_core.aus import parse_aus
 from fineface_core.errors import AUSpecError, FineFaceError, ModelMismatchError
 from fineface_core.weightfiles.loading import load_weights
 from fineface_core.reference import attach_fineface, attn2_modules
-from tests.support import comfy_env, ipadapter_protocol
+from tests.support import ipadapter_protocol
 from tests.support.comfy_models import comfy_model
 from tests.support.official_files import write_official_release
-from tests.support.tiny_unets import tiny_unet
+from tests.support.patched_unet import Family, aus, ip_layers, rel, run_comfy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def pack():
-    comfy_env.import_comfy()
-    comfy_env.load_custom_node_pack(ROOT)
-    import comfy.model_management
-    import comfy.samplers
-    import nodes
-
-    n = nodes.NODE_CLASS_MAPPINGS
-    return SimpleNamespace(
-        vector=getattr(n["FineFaceAUVector"](), n["FineFaceAUVector"].FUNCTION),
-        encode=getattr(n["FineFaceAUEncoder"](), n["FineFaceAUEncoder"].FUNCTION),
-        apply=getattr(n["FineFaceApplyAdapter"](), n["FineFaceApplyAdapter"].FUNCTION),
-        attn2_patch=comfy_env.pack_module("nodes.attn2_patch"),
-        comfy_model=comfy_env.pack_module("nodes.comfy_model"),
-        mm=comfy.model_management, samplers=comfy.samplers,
-    )
-
-
-class Family:
-    """A tiny diffusers UNet, its ComfyUI twin and FineFace weights in the official layout for it."""
-
-    def __init__(self, family, tmp, seed=0):
-        self.family = family
-        self.unet = tiny_unet(family, seed=seed)
-        self.model = comfy_model(self.unet, family)
-        # rank 8 with the release's alpha (8 for SD 2.1 is written by official_files) -- scale checked below
-        self.weights = load_weights(write_official_release(str(tmp / family), self.unet, family, seed=seed + 5))
-        self.context_dim = self.unet.config.cross_attention_dim
 
 
 @pytest.fixture(scope="module")
@@ -69,32 +35,10 @@ def sd15(tmp_path_factory):
     return Family("sd15", tmp_path_factory.mktemp("w15"))
 
 
-def aus(pack, *specs):
-    sliders = {au.code: 0.0 for au in ACTION_UNITS}
-    vectors = None
-    for spec in specs:
-        vectors, _ = pack.vector(spec=spec, append_to=vectors, **sliders)
-    return vectors
-
-
 def patch(pack, fam, specs, weight=1.0, lora=1.0, start=0.0, end=1.0, model=None):
     emb, = pack.encode(fam.weights, aus(pack, *specs))
     patched, = pack.apply(model or fam.model, fam.weights, emb, weight, lora, start, end)
     return patched, emb
-
-
-def run_comfy(pack, patcher, x, sigma, ctx, layout):
-    """One UNet call through ComfyUI's model with the chunk layout ``layout`` (0 = cond, 1 = uncond);
-    ``ctx`` = {0: cond text, 1: uncond text}. Returns ComfyUI's denoised output."""
-    pack.mm.load_model_gpu(patcher)
-    b = x.shape[0]
-    xs = torch.cat([x] * len(layout))
-    c = torch.cat([ctx[k].expand(b, -1, -1) for k in layout])
-    s = sigma.expand(b * len(layout))
-    to = copy.copy(patcher.model_options["transformer_options"])
-    to.update(cond_or_uncond=list(layout), sigmas=s)
-    with torch.no_grad():
-        return patcher.model.apply_model(xs, s, c_crossattn=c, transformer_options=to)
 
 
 def run_reference(fam, pack, x, sigma, ctx, layout, specs, au_scale, lora):
@@ -113,10 +57,6 @@ def run_reference(fam, pack, x, sigma, ctx, layout, specs, au_scale, lora):
         eps = unet(xs / (s[:, None, None, None] ** 2 + 1).sqrt(), ms.timestep(s), c,
                    cross_attention_kwargs={"au_embedding": torch.cat([tokens[k] for k in layout]), "au_scale": au_scale}).sample
     return xs - s[:, None, None, None] * eps
-
-
-def rel(a, b):
-    return ((a - b).norm() / b.norm()).item()
 
 
 def inputs(fam, batch=1, sigma=2.5, seed=0):
@@ -419,20 +359,6 @@ class IPAUProcessor:
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def ip_layers(pack, fam, seed=0):
-    """Random to_k_ip / to_v_ip per layer, in IPAdapter_plus' key order, and per diffusers path."""
-    g = torch.Generator().manual_seed(seed)
-    by_key = {layer.key[:2]: (path, layer.channels) for path, layer in pack.comfy_model.attn2_layers(fam.model).items()}
-    ordered, by_path = [], {}
-    for key in ipadapter_protocol.IP_KEYS:
-        path, channels = by_key.get(key, (None, 320))  # ("middle", 1): a key ComfyUI never reaches
-        pair = (torch.randn(channels, fam.context_dim, generator=g) / 30, torch.randn(channels, fam.context_dim, generator=g) / 30)
-        ordered.append(pair)
-        if path is not None:
-            by_path[path] = pair
-    return ordered, by_path
-
-
 @pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
 def test_chaining_with_ip_adapter_keeps_both_contributions(pack, sd15, order):
     g = torch.Generator().manual_seed(9)
@@ -542,23 +468,6 @@ def test_empty_or_malformed_au_input_is_refused(pack, sd21):
 
 
 # -- the real ComfyUI_IPAdapter_plus (where its source is on the machine) -------------------------
-
-REAL_IPADAPTER = os.environ.get("IPADAPTER_PLUS_PATH")
-
-
-@pytest.fixture(scope="module")
-def real_ipadapter(pack):
-    if not REAL_IPADAPTER:
-        pytest.skip("set IPADAPTER_PLUS_PATH to a ComfyUI_IPAdapter_plus checkout to run it against the real pack")
-    import nodes
-
-    try:
-        comfy_env.load_custom_node_pack(REAL_IPADAPTER)
-    except RuntimeError as exc:  # e.g. a ComfyUI tree older than the pack (no node_helpers)
-        pytest.fail(f"ComfyUI_IPAdapter_plus did not load into this ComfyUI tree ({exc}); the pack needs a ComfyUI "
-                    "as new as itself (it imports node_helpers): set COMFYUI_PATH to a 2025 ComfyUI checkout")
-    return nodes.NODE_CLASS_MAPPINGS["IPAdapterEmbeds"]
-
 
 @pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
 def test_real_ipadapter_plus_chains_with_fineface_like_the_reproduction(pack, sd15, real_ipadapter, order):

@@ -85,7 +85,7 @@ def test_au_branch_is_lambda_times_au_to_v(setup):
         attn = patched.get_submodule(layer)
         h = torch.randn(4, 64, attn.to_q.in_features, generator=g)
         inputs = []
-        hook = attn.to_out[0].register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+        hook = attn.to_out[0].register_forward_pre_hook(lambda module, args, inputs=inputs: inputs.append(args[0]))
         try:
             with torch.no_grad():
                 attn.processor(attn, h, ctx, au_embedding=kw["au_embedding"], au_scale=0.7)

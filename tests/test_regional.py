@@ -15,8 +15,8 @@ from fineface_core.errors import FineFaceError
 from fineface_core.regional import mask_tokens, token_grid
 from tests.support import ipadapter_protocol
 from tests.support.animatediff_protocol import TemporalMixer
-from tests.test_animatediff import SPECS, TOL, WINDOWS, call
-from tests.test_patch_equals_reference import Family, aus, ip_layers, pack, real_ipadapter, rel, run_comfy  # noqa: F401 (pack, real_ipadapter: fixtures)
+from tests.support.animation_windows import SPECS, TOL, WINDOWS, call
+from tests.support.patched_unet import Family, aus, ip_layers, rel, run_comfy
 
 LATENTS = {"square": (8, 8), "wide": (8, 12), "odd": (13, 21)}  # (h, w); odd = 104x168 px (grids 13x21, 7x11, 4x6, 2x3)
 

@@ -14,7 +14,6 @@ from workflows import run as headless
 from workflows.run_checks import SWEEP_CHOICES, UsageError, out_paths, sweep_choice
 
 from tests.support import comfy_env
-from tests.test_workflows import comfy, models_dir  # noqa: F401 (fixtures: the test checkpoint and FineFace release)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROKEN = "BROKEN-TREE-IMPORTED"

@@ -39,12 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_IMAGES = 8
 
 
-# -- fixtures ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    return write_tiny_sd(str(tmp_path_factory.mktemp("tiny_sd") / "sd21"), "sd21")
-
+# -- fixtures (tiny_sd: tests/conftest.py) ----------------------------------------------------------
 
 def _rows(n, seed=0):
     rng = np.random.default_rng(seed)
@@ -615,7 +610,7 @@ def _torchrun(args, nproc=2):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        raise AssertionError("the two-process run hung: " + out[-2000:] + err[-2000:])
+        raise AssertionError("the two-process run hung: " + out[-2000:] + err[-2000:]) from None
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     return out + err
 

@@ -26,8 +26,9 @@ from training.cache.__main__ import main as cache_main
 from training.checkpoints import KILL_ENV, KILL_SIGNAL_ENV
 from training.errors import TrainingError
 
-from tests.support.training_fixtures import _one_thread, data, tiny_sd  # noqa: F401  (fixtures)
 from tests.support.training_runs import ROOT, subprocess_env, train_args, write_dataset
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny_sd, data: tests/conftest.py
 
 SHARDS = ("--cache_shard_size", 3, "--cache_batch_size", 2)  # 8 images, 9 captions: several shards of each
 
@@ -270,7 +271,7 @@ def test_two_processes_build_the_same_cache_as_one(tiny_sd, data, tmp_path):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        raise AssertionError("the two-process build hung: " + out[-2000:] + err[-2000:])
+        raise AssertionError("the two-process build hung: " + out[-2000:] + err[-2000:]) from None
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     assert "8 images, 9 captions, 6 shards" in out
     assert shard_files(two) == shard_files(one)

@@ -333,8 +333,9 @@ def affectnet_tree(root, rows, columns=AN_COLUMNS):
     return path, images
 
 
-def paper_correction(x, o=AffectNetOptions()):
+def paper_correction(x, o=None):
     """The documented steps written out from the constants, column by column."""
+    o = o or AffectNetOptions()
     x = np.asarray(x, dtype=np.float64)
     y = x.copy()
     steps = [(c, o.down_gamma, 1.0) for c in o.down_aus] + [(c, o.up_gamma, o.up_gain) for c in o.up_aus]

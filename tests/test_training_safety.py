@@ -31,8 +31,9 @@ from training.folder_lock import RUN_LOCK
 from training.model import attach_trainable, load_base_model
 from training.preflight import preflight
 
-from tests.support.training_fixtures import _one_thread, data, tiny_sd  # noqa: F401  (fixtures)
 from tests.support.training_runs import ROOT, one_thread, subprocess_env, train_args, trainer_command
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny_sd, data: tests/conftest.py
 
 # A hub id that cannot load here (offline): a run that got as far as loading the base model fails with
 # an OSError about it, so an error of another kind proves that nothing was loaded.

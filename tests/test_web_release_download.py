@@ -18,7 +18,7 @@ from tests.support import browser
 from tests.support.comfy_env import comfy_path
 from tests.support.comfy_server import ComfyServer
 from tests.support.hub_server import HubServer, release_bytes
-from tests.test_web_au_face import _cases, pack_errors
+from tests.support.frontend_cases import frontend_cases, pack_errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = "Tvaranka/fineface"
@@ -62,7 +62,7 @@ def hub():
         yield server
 
 
-@pytest.fixture(scope="module", params=_cases())
+@pytest.fixture(scope="module", params=frontend_cases())
 def page(request, hub):
     why = browser.missing()
     if why:

@@ -42,7 +42,7 @@ def main(argv=None):
 
     comfy_env.import_comfy(cpu=not args.gpu)
     comfy_env.load_custom_node_pack(ROOT)
-    from tests.test_exact_edit import SOURCE, Fam, exact_edit_nodes
+    from tests.support.exact_edit import SOURCE, Fam, exact_edit_nodes
 
     p = exact_edit_nodes()
     with tempfile.TemporaryDirectory() as tmp:

@@ -150,7 +150,7 @@ def parse_animatediff_evolved(root: str, names=None) -> dict:
             continue
         module, (kind, cls) = package.lookup("nodes", value.id)
 
-        def attr(a, default=None):
+        def attr(a, default=None, module=module, cls=cls):
             try:
                 return package.class_attr(module, cls, a)
             except (KeyError, ValueError):
