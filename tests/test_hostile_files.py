@@ -116,3 +116,68 @@ def test_merge_over_another_dataset_needs_overwrite(tmp_path, capsys):
     assert merge(capsys, other, one, two, "--overwrite")[0] == 0
     assert sum(1 for _ in open(kept)) == 5
     assert merge(capsys, tmp_path / "new", one, two)[0] == 0
+
+
+# -- item 11 and item 2: the evaluation's options and prompts file, before anything loads ---------------
+
+def evaluate_command(tmp_path, *extra, timeout=300):
+    """python -m fineface_core.evaluate with weights and estimator that do not exist: whatever is refused here
+    is refused before any model is looked at. Memory is capped: a read without bound fails, not the machine."""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    argv = [sys.executable, "-m", "fineface_core.evaluate", "--weights", str(tmp_path / "none.safetensors"),
+            "--estimator", str(tmp_path / "none.pt"), "--out", str(tmp_path / "eval"), "--quiet", *extra]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, preexec_fn=cap)
+
+
+def test_prompts_from_a_device_are_refused_after_one_megabyte(tmp_path):
+    t0 = time.monotonic()
+    proc = evaluate_command(tmp_path, "--prompts", "/dev/zero")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "prompts file /dev/zero is larger than 1 MB" in proc.stderr and "Traceback" not in proc.stderr
+    assert time.monotonic() - t0 < 120 and not (tmp_path / "eval").exists()
+
+
+def test_prompts_file_parser_is_linear_on_long_adversarial_lines(tmp_path):
+    from fineface_core.evaluation.protocol import MAX_PROMPTS_BYTES, read_prompts
+
+    n = MAX_PROMPTS_BYTES - 16
+    cases = {
+        "spaces": "a" + " " * (n - 2) + "x",
+        "hashes": "#" * (n // 2) + "\n" + "a face " * (n // 14),
+        "blank lines": "\n" * (n - 7) + "a face",
+        "carriage returns": "\r" * (n - 7) + "a face",
+        "mixed": ("  # x\n\t\r\n" * (n // 10))[: n - 7] + "\na face",
+        "one long prompt": "a face, " * (n // 8),
+    }
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.txt"
+        path.write_text(text, encoding="utf-8")
+        t0 = time.perf_counter()
+        prompts = read_prompts(str(path))
+        assert time.perf_counter() - t0 < 1.0, name  # linear: milliseconds; quadratic would take minutes
+        assert prompts and all(p == p.strip() and not p.startswith("#") for p in prompts), name
+    path = tmp_path / "just_over.txt"
+    path.write_bytes(b"a face\n" * (MAX_PROMPTS_BYTES // 7 + 1))
+    with pytest.raises(FineFaceError, match="larger than 1 MB"):
+        read_prompts(str(path))
+    path.write_bytes(b"a face\n\0\0\0\n")
+    with pytest.raises(FineFaceError, match="NUL bytes"):
+        read_prompts(str(path))
+
+
+def test_evaluation_size_and_weights_name_are_checked_before_anything_loads(tmp_path, capsys):
+    from fineface_core.evaluation.cli import main
+
+    weights = str(tmp_path / "none.safetensors")
+    for extra, says in ((["--size", "100000"], "--size 100000: give a multiple of 8 from 64 to 2048"),
+                        (["--size", "4096"], "from 64 to 2048")):
+        capsys.readouterr()
+        assert main(["--weights", weights, "--estimator", "x.pt", "--out", str(tmp_path / "eval"), *extra]) == 2
+        assert says in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["--weights", "w" * 300 + "=" + weights, "--estimator", "x.pt", "--out", str(tmp_path / "eval")]) == 2
+    err = capsys.readouterr().err
+    assert "is 300 characters long" in err and "at most 64" in err
+    assert not (tmp_path / "eval").exists()
