@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FineFaceError
-from .detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
+from .detect import CHOICES, NoFaceError, check_pixels, choose_face, find_faces, image_name, no_face_hint, quad_mask
 from .masks import box_quad
 
 SIZES = (64, 2048)  # crop side limits; a multiple of 64
@@ -75,10 +75,11 @@ def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow
     n, h, w = images.shape[:3]
     crops, squares, masks, report = [], [], [], []
     for i in range(n):
-        faces = find_faces(to_rgb_uint8(images[i], image_name(i, n)))
+        check_pixels(images[i], image_name(i, n))
+        faces = find_faces(images[i])
         if not faces:
-            raise NoFaceError(f"no face found in {image_name(i, n)}. The detector finds frontal, upright faces about 100 px "
-                              "or more across; crop by hand (core Image Crop) for other faces.")
+            raise NoFaceError(f"no face found in {image_name(i, n)}. {no_face_hint(h, w)}; crop by hand (core Image "
+                              "Crop) for other faces.")
         chosen = faces if choose == EVERY_FACE else [choose_face(faces, choose, index, (h, w), image_name(i, n))]
         for face in chosen:
             square = face_square(face.box, grow, h, w, i)
