@@ -181,3 +181,71 @@ def test_evaluation_size_and_weights_name_are_checked_before_anything_loads(tmp_
     err = capsys.readouterr().err
     assert "is 300 characters long" in err and "at most 64" in err
     assert not (tmp_path / "eval").exists()
+
+
+# -- item 6: Face Paste pastes what it was given, or says why not -------------------------
+
+def cropped(n: int = 1):
+    """A photo batch of ``n`` (the astronaut in a plain picture) and Face Crop's outputs for it."""
+    from fineface_core.faces.crop import face_crops
+    from tests.support.libreface_files import skimage_photo
+
+    canvas = np.full((400, 600, 3), 0.3, np.float32)
+    canvas[60:316, 200:456] = skimage_photo("astronaut.png")[:256, 96:352] / 255.0
+    images = np.repeat(canvas[None], n, axis=0)
+    crops, squares, _, _ = face_crops(images, "largest", 0, 1.0, 128)
+    return images, crops, squares
+
+
+def test_face_paste_refuses_what_would_paste_something_else(tmp_path):
+    import dataclasses
+
+    from fineface_core.faces.crop import paste_faces
+
+    images, crops, squares = cropped(2)
+    (q, _) = squares
+    cases = [
+        (crops[..., :1], "1 channel(s) (gray) but the images 3 (RGB)"),  # only the red channel was replaced
+        (crops * 255.0, "an IMAGE holds 0..1 (they look scaled 0..255: divide them by 255)"),  # white square
+    ]
+    for bad, says in cases:
+        with pytest.raises(FineFaceError, match=re_escape(says)):
+            paste_faces(images, bad, squares)
+    three = np.concatenate([images, images[:1]])
+    with pytest.raises(FineFaceError, match="from 2 image\\(s\\), to paste into 3 images"):
+        paste_faces(three, crops, squares)  # a larger batch than Face Crop cut
+    for square in (dataclasses.replace(q, image=-1), dataclasses.replace(q, x=550),
+                   dataclasses.replace(q, y=-5), dataclasses.replace(q, side=0), dataclasses.replace(q, x=1.5)):
+        with pytest.raises(FineFaceError, match="does not lie in an image of the batch"):
+            paste_faces(images[:1], crops[:1], (square,))
+    for hand_made in ([{"x": 0}], "square", None):
+        with pytest.raises(FineFaceError, match="not Face Crop's output"):
+            paste_faces(images[:1], crops[:1], hand_made)
+
+
+def test_face_paste_node_still_pastes_face_crops_own_output():
+    import torch
+
+    from tests.support import comfy_env
+
+    comfy_env.import_comfy()
+    comfy_env.load_custom_node_pack(ROOT)  # the pack as ComfyUI loads it
+    import nodes
+
+    FineFaceFaceCrop, FineFaceFacePaste = (nodes.NODE_CLASS_MAPPINGS[k] for k in ("FineFaceFaceCrop", "FineFaceFacePaste"))
+    images, _, _ = cropped(2)
+    crop, face_crop, _, _ = FineFaceFaceCrop().crop(torch.from_numpy(images), "largest", 0, 1.0, 128)
+    (pasted,) = FineFaceFacePaste().paste(torch.from_numpy(images), 1.0 - crop, face_crop, 0.0)
+    q = face_crop[0]
+    inside = pasted[0, q.y + 5:q.y + q.side - 5, q.x + 5:q.x + q.side - 5].numpy()
+    original = images[0, q.y + 5:q.y + q.side - 5, q.x + 5:q.x + q.side - 5]
+    assert np.abs(inside - (1.0 - original)).mean() < 0.05  # the inverted crop, in all three channels
+    assert torch.equal(pasted[:, :q.y], torch.from_numpy(images)[:, :q.y])
+    with pytest.raises(FineFaceError, match="to paste into 1 image"):
+        FineFaceFacePaste().paste(torch.from_numpy(images[:1]), crop, face_crop, 0.1)
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
