@@ -17,12 +17,14 @@ INTENSITIES = (1.0, 2.0, 3.0, 4.0, 5.0)
 COMBINATIONS = 50  # per prompt
 COMBINATION_SIZE = (2, 5)  # fewest, most AUs in a combination
 STEPS, GUIDANCE, SIZE = 50, 7.5, 512
+MAX_SIZE = 2048  # SD 2.1 base was trained at 512 px; 2048 px already takes 16x its memory
 SCALES = ("raw", "training")  # LibreFace's readings as they are, or on FineFace's training-label scale
 NO_FACE = ("skip", "whole image")
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1; prompt i adds i
 
 # A weights name is a folder name under images/ and records/: no separator, not "." or "..", no leading dot.
 LABEL = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")
+MAX_LABEL = 64  # characters; a file name holds at most 255 bytes, and a table column is read by a person
 
 
 def check_labels(weights: list[tuple[str, str]]):
@@ -33,6 +35,10 @@ def check_labels(weights: list[tuple[str, str]]):
     if bad:
         raise FineFaceError(f"weights names {bad} cannot name folders; use letters, digits and . _ + - (not "
                             "first a dot) (write --weights NAME=PATH)")
+    long = [label for label in labels if len(label) > MAX_LABEL]
+    if long:
+        raise FineFaceError(f"the weights name {long[0][:40]!r}... is {len(long[0])} characters long; give a name of at "
+                            f"most {MAX_LABEL} with --weights NAME=PATH (it names folders and a table column)")
     # compared without case: macOS and Windows folders are one folder for Ours and ours
     folded = [label.lower() for label in labels]
     dup = sorted({label for label, f in zip(labels, folded) if folded.count(f) > 1})
@@ -45,8 +51,8 @@ def check_numbers(*, steps: int, size: int, guidance: float, au_scale: float | N
                   batch_size: int, limit: int | None, seed: int, combination_seed: int):
     if steps < 1:
         raise FineFaceError(f"--steps must be 1 or more, not {steps}")
-    if size < 64 or size % 8:
-        raise FineFaceError(f"--size {size}: give a multiple of 8, at least 64 (the paper: 512)")
+    if not 64 <= size <= MAX_SIZE or size % 8:
+        raise FineFaceError(f"--size {size}: give a multiple of 8 from 64 to {MAX_SIZE} (the paper: 512)")
     for flag, value in (("--guidance", guidance), ("--au-scale", au_scale), ("--lora-strength", lora_strength)):
         if value is not None and not math.isfinite(value):
             raise FineFaceError(f"{flag} must be a finite number, not {value}")

@@ -90,17 +90,32 @@ def _check_levels(flag: str, levels: tuple[float, ...]):
         raise FineFaceError(f"{flag}: {twice[0]:g} is given twice; give each intensity once")
 
 
+MAX_PROMPTS_BYTES = 1 << 20  # 1 MB: thousands of prompts; more is not a prompts file (/dev/zero, a video ...)
+
+
 def read_prompts(path: str) -> tuple[str, ...]:
-    """One prompt per line; blank lines and lines starting with # are skipped."""
+    """One prompt per line; blank lines and lines starting with # are skipped. At most MAX_PROMPTS_BYTES are
+    read (a device or a huge file is refused, not read until memory runs out), and parsing is linear."""
     try:
-        with open(path, encoding="utf-8-sig") as f:  # a BOM is no part of the first prompt
-            lines = f.read().splitlines()
+        with open(path, "rb") as f:
+            data = f.read(MAX_PROMPTS_BYTES + 1)
     except FileNotFoundError:
         raise FineFaceError(f"prompts file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise FineFaceError(f"cannot read the prompts file {path} ({e.strerror or e}); give a UTF-8 text file, one "
+                            "prompt per line") from None
+    if len(data) > MAX_PROMPTS_BYTES:
+        raise FineFaceError(f"the prompts file {path} is larger than {MAX_PROMPTS_BYTES // (1 << 20)} MB: not a prompts "
+                            "file (one prompt per line); give a text file of prompts")
+    if b"\0" in data:
+        raise FineFaceError(f"the prompts file {path} holds NUL bytes: a binary file, not text; give a UTF-8 text "
+                            "file, one prompt per line")
+    try:
+        text = data.decode("utf-8-sig")  # a BOM is no part of the first prompt
+    except UnicodeDecodeError as e:
         raise FineFaceError(f"cannot read the prompts file {path} ({e}); give a UTF-8 text file, one prompt "
                             "per line") from None
-    prompts = tuple(s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#"))
+    prompts = tuple(s.strip() for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#"))
     if not prompts:
         raise FineFaceError(f"{path} holds no prompts (one per line; # starts a comment)")
     return prompts

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FineFaceError
-from .detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
+from .detect import RANGE_SLACK, CHOICES, NoFaceError, check_pixels, choose_face, find_faces, image_name, no_face_hint, quad_mask
 from .masks import box_quad
 
 SIZES = (64, 2048)  # crop side limits; a multiple of 64
@@ -30,19 +30,20 @@ class FaceSquare:
     height: int
     width: int
     image: int = 0
+    batch: int = 0  # images in the batch Face Crop was given (0: not known, a square made by hand)
 
     def describe(self) -> str:
         return f"square x={self.x} y={self.y} side={self.side} of a {self.width}x{self.height} image"
 
 
-def face_square(box, grow: float, height: int, width: int, image: int = 0) -> FaceSquare:
+def face_square(box, grow: float, height: int, width: int, image: int = 0, batch: int = 0) -> FaceSquare:
     """The square around a face box (x, y, w, h), its side the box's larger side grown by ``grow``, moved inside
     the image where it would cross an edge (and no larger than the image's shorter side)."""
     x, y, w, h = box
     side = int(min(round(max(w, h) * (1.0 + grow)), height, width))
     left = int(np.clip(round(x + w / 2 - side / 2), 0, width - side))
     top = int(np.clip(round(y + h / 2 - side / 2), 0, height - side))
-    return FaceSquare(left, top, side, height, width, image)
+    return FaceSquare(left, top, side, height, width, image, batch)
 
 
 def _resize(image: np.ndarray, side: int) -> np.ndarray:
@@ -75,13 +76,14 @@ def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow
     n, h, w = images.shape[:3]
     crops, squares, masks, report = [], [], [], []
     for i in range(n):
-        faces = find_faces(to_rgb_uint8(images[i], image_name(i, n)))
+        check_pixels(images[i], image_name(i, n))
+        faces = find_faces(images[i])
         if not faces:
-            raise NoFaceError(f"no face found in {image_name(i, n)}. The detector finds frontal, upright faces about 100 px "
-                              "or more across; crop by hand (core Image Crop) for other faces.")
+            raise NoFaceError(f"no face found in {image_name(i, n)}. {no_face_hint(h, w)}; crop by hand (core Image "
+                              "Crop) for other faces.")
         chosen = faces if choose == EVERY_FACE else [choose_face(faces, choose, index, (h, w), image_name(i, n))]
         for face in chosen:
-            square = face_square(face.box, grow, h, w, i)
+            square = face_square(face.box, grow, h, w, i, n)
             region = images[i, square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
             crops.append(_resize(region, size))
             squares.append(square)
@@ -103,6 +105,24 @@ def edge_weights(side: int, feather: float) -> np.ndarray:
     return np.minimum(ramp[:, None], ramp[None, :]).astype(np.float32)
 
 
+def _colours(channels: int) -> str:
+    return "gray" if channels in (1, 2) else "RGB" if channels in (3, 4) else f"{channels} channels"
+
+
+def _check_squares(squares, n: int):
+    """A FACE_CROP is Face Crop's tuple of FaceSquare; one made or changed by hand must still lie in the image."""
+    if not isinstance(squares, (tuple, list)) or not all(isinstance(q, FaceSquare) for q in squares):
+        raise FineFaceError("face_crop is not Face Crop's output (a list of squares where each crop came from): "
+                            "wire Face Crop's face_crop output to Face Paste")
+    for k, q in enumerate(squares):
+        fields = (q.x, q.y, q.side, q.height, q.width, q.image, q.batch)
+        whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in fields)
+        if not whole or not (q.side >= 1 and 0 <= q.x and 0 <= q.y and q.x + q.side <= q.width
+                             and q.y + q.side <= q.height and 0 <= q.image and q.batch >= 0):
+            raise FineFaceError(f"crop position {k + 1} ({q.describe()}, image index {q.image}) does not lie in an "
+                                f"image of the batch of {n}: face_crop must come unchanged from Face Crop")
+
+
 def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float = 0.1) -> np.ndarray:
     """``images`` [N, H, W, C] with each edited crop (``crops`` [F, S, S, C'], one per square) resized back into
     its square and blended over ``feather`` (a fraction of the side, 0 to 0.5) at the edge; the colour channels
@@ -113,17 +133,29 @@ def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float =
         raise FineFaceError(f"expected batches of images [N, H, W, C]; got the shapes {list(images.shape)} (images) "
                             f"and {list(crops.shape)} (crops)")
     n = images.shape[0]
-    if len(squares) != crops.shape[0] or any(square.image >= n for square in squares):
+    _check_squares(squares, n)
+    if len(squares) != crops.shape[0] or any(square.image >= n or square.batch not in (0, n) for square in squares):
+        cut = max((q.batch for q in squares), default=0) or 1 + max((q.image for q in squares), default=0)
         raise FineFaceError(f"{crops.shape[0]} edited crop{'s' if crops.shape[0] != 1 else ''} and {len(squares)} crop "
-                            f"position{'s' if len(squares) != 1 else ''} from {1 + max((q.image for q in squares), default=0)} "
+                            f"position{'s' if len(squares) != 1 else ''} from {cut} "
                             f"image(s), to paste into {n} image{'s' if n != 1 else ''}: paste the crops of the same "
                             "batch Face Crop cut, into the images it was given")
     if crops.shape[1] != crops.shape[2]:
         raise FineFaceError(f"the edited crops are {crops.shape[2]}x{crops.shape[1]}, not square: keep Face Crop's "
                             "output square (VAE Encode / Decode do; an upscale must keep the aspect ratio)")
-    if not np.isfinite(crops).all():
+    low, high = (float(crops.min()), float(crops.max())) if crops.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise FineFaceError("the edited crops have NaN or infinite values (a black or broken render upstream); "
                             "nothing was pasted. Check the sampler and VAE Decode.")
+    if low < RANGE_SLACK[0] or high > RANGE_SLACK[1]:
+        scale = " (they look scaled 0..255: divide them by 255)" if low >= -0.5 and high <= 255.5 else ""
+        raise FineFaceError(f"the edited crops have pixel values from {low:g} to {high:g}; an IMAGE holds 0..1{scale}. "
+                            "Nothing was pasted: check the node that made them.")
+    colours = {"image": _colours(images.shape[3]), "crops": _colours(crops.shape[3])}
+    if colours["image"] != colours["crops"]:
+        raise FineFaceError(f"the edited crops have {crops.shape[3]} channel(s) ({colours['crops']}) but the images "
+                            f"{images.shape[3]} ({colours['image']}): pasted, only part of each colour would change. "
+                            "Give Face Paste crops of the photo's kind (an RGB IMAGE for an RGB photo).")
     channels = min(images.shape[3], crops.shape[3])
     out = images.astype(np.float32, copy=True)
     for square in squares:

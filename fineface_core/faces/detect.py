@@ -14,6 +14,7 @@ and the mouth follows them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,15 @@ FACE_CASCADE, EYE_CASCADE = "haarcascade_frontalface_alt2.xml", "haarcascade_eye
 RANGE_SLACK = (-1.0, 2.0)  # pixel values clipped to 0..1 within this (an upscaler's overshoot), refused beyond
 MIN_SIDE = 24  # the face cascade's window is 20 px; smaller images hold no readable face
 EYE_SEARCH_WIDTH = 120  # px of face width the eyes are searched at (at least)
-DETECT_MAX_SIDE = 1024  # larger images are searched at this size (faces smaller than ~2 % are missed)
+# Where faces are searched. The cascade's window is 20 px; measured on scikit-image's astronaut over many
+# positions, faces whose box is 22 px or more at the search scale are found. A large image is searched shrunk,
+# to at most DETECT_MAX_SIDE, but never so far that a face of MIN_FACE px in the photo's own pixels falls below
+# FACE_AT_SEARCH: up to 4096 px that is the 1024 px it always was; an 8192 px photo is searched at 2048 px (the
+# cost grows with the photo's area: see tests/benchmarks/bench_face_crop.py).
+CASCADE_WINDOW = 20
+FACE_AT_SEARCH = 25
+MIN_FACE = 100
+DETECT_MAX_SIDE = 1024
 
 # A mean face in the face cascade's box (fractions of its width / height): eye centres and the
 # mouth's centre (between its corners). Measured on frontal faces; the eye-to-mouth distance is
@@ -74,11 +83,9 @@ def image_name(i: int, n: int) -> str:
     return "the image" if n == 1 else f"image {i + 1} of {n} (batch index {i})"
 
 
-def to_rgb_uint8(image: np.ndarray, name: str = "the image") -> np.ndarray:
-    """A float image [H, W, C] in 0..1 (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) -> uint8 RGB.
-    Alpha is dropped, as PIL's convert("RGB") does in LibreFace's own loader."""
-    if image.ndim == 2:
-        image = image[..., None]
+def check_pixels(image: np.ndarray, name: str = "the image"):
+    """A float image [H, W, C] in 0..1 (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) that a face can be read from,
+    or FineFaceError saying what is wrong."""
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
         raise FineFaceError(f"{name} has the shape {list(image.shape)}; expected height x width x channels "
                             "(1 gray, 3 RGB or 4 RGBA)")
@@ -86,16 +93,39 @@ def to_rgb_uint8(image: np.ndarray, name: str = "the image") -> np.ndarray:
     if min(h, w) < MIN_SIDE:
         raise FineFaceError(f"{name} is {w}x{h} pixels: too small to read a face from (at least "
                             f"{MIN_SIDE}x{MIN_SIDE}; a face should be 100 px or more across). Use a larger image.")
-    if not np.isfinite(image).all():
+    low, high = float(image.min()), float(image.max())  # NaN and infinity come out here: one pass each
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise FineFaceError(f"{name} has NaN or infinite pixel values; check the node that made it.")
-    low, high = float(image.min()), float(image.max())
     if low < RANGE_SLACK[0] or high > RANGE_SLACK[1]:
         # clipped, such an image is white or black: the detector would report "no face", which misleads
         scale = " (it looks scaled 0..255: divide it by 255)" if low >= -0.5 and high <= 255.5 else ""
         raise FineFaceError(f"{name} has pixel values from {low:g} to {high:g}; an IMAGE holds 0..1{scale}. "
                             "Check the node that made it.")
+
+
+def to_rgb_uint8(image: np.ndarray, name: str = "the image") -> np.ndarray:
+    """A float image [H, W, C] in 0..1 (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) -> uint8 RGB.
+    Alpha is dropped, as PIL's convert("RGB") does in LibreFace's own loader."""
+    if image.ndim == 2:
+        image = image[..., None]
+    check_pixels(image, name)
     channels = image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
     return np.clip(channels * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def search_scale(height: int, width: int) -> float:
+    """The scale an image is searched at (see DETECT_MAX_SIDE)."""
+    return min(1.0, max(DETECT_MAX_SIDE / max(height, width), FACE_AT_SEARCH / MIN_FACE))
+
+
+def smallest_face(height: int, width: int) -> int:
+    """The smallest face (its box, px of the image itself) found in a ``width`` x ``height`` image."""
+    return math.ceil(FACE_AT_SEARCH / search_scale(height, width))
+
+
+def no_face_hint(height: int, width: int) -> str:
+    return (f"The detector finds frontal, upright faces of about {smallest_face(height, width)} px or more across "
+            f"in a {width}x{height} image")
 
 
 # ------------------------------------------------------------------------------------------
@@ -122,14 +152,31 @@ def _cascade(name: str):
     return _CASCADES[name]
 
 
-def _gray(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+def _equalized(gray: np.ndarray) -> np.ndarray:
+    """Contrast equalized tile by tile (CLAHE): a global histogram equalization is ruled by whatever fills most
+    of the picture, and a small face in a large plain background came out too flat to be found."""
     import cv2
 
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+    return cv2.createCLAHE(clipLimit=1.5, tileGridSize=(8, 8)).apply(gray)
+
+
+def _gray(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """The image to search: gray, equalized, at ``search_scale``. ``image``: RGB uint8, or a float image in 0..1
+    that check_pixels passed (any of its channel counts), shrunk before it is converted: a photo of 8192 px would
+    take seconds to convert whole."""
+    import cv2
+
+    scale = search_scale(*image.shape[:2])
+    if image.dtype == np.uint8:
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        if scale < 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return _equalized(gray), scale
+    colour = np.ascontiguousarray(image[..., :3] if image.shape[2] >= 3 else image[..., 0], dtype=np.float32)
     if scale < 1.0:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return cv2.equalizeHist(gray), scale
+        colour = cv2.resize(colour, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY) if colour.ndim == 3 else colour
+    return _equalized(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)), scale
 
 
 def _eye_pair(gray: np.ndarray, box) -> np.ndarray | None:
@@ -177,11 +224,12 @@ def _place_face(box, eyes: np.ndarray | None, scale: float) -> Face:
                 eyes_found=eyes is not None)
 
 
-def find_faces(rgb: np.ndarray) -> list[Face]:
-    """Every frontal face in an RGB uint8 image, left to right."""
-    gray, scale = _gray(rgb)
+def find_faces(image: np.ndarray) -> list[Face]:
+    """Every frontal face in an RGB uint8 image (or a float one that check_pixels passed), left to right, down
+    to smallest_face() px."""
+    gray, scale = _gray(image)
     boxes = _cascade(FACE_CASCADE).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4,
-                                                    minSize=(MIN_SIDE, MIN_SIDE))
+                                                    minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
     faces = [_place_face(tuple(int(v) for v in b), _eye_pair(gray, tuple(int(v) for v in b)), scale) for b in boxes]
     return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FineFaceError
-from .detect import CHOICES, NoFaceError, choose_face, find_faces, image_name, quad_mask, to_rgb_uint8
+from .detect import CHOICES, NoFaceError, check_pixels, choose_face, find_faces, image_name, no_face_hint, quad_mask
 
 NO_FACE = ("error", "empty mask")
 SMALL_SIGMA = 8.0  # px: wider feathers are blurred at a smaller scale
@@ -66,7 +66,8 @@ def face_masks(images: np.ndarray, choose: str = "by index", index: int = 0, gro
     n, h, w = images.shape[:3]
     masks, report = [], []
     for i in range(n):
-        faces = find_faces(to_rgb_uint8(images[i], image_name(i, n)))
+        check_pixels(images[i], image_name(i, n))
+        faces = find_faces(images[i])
         absent = not faces or (choose == "by index" and index >= len(faces))
         if absent and no_face == "empty mask":
             masks.append(np.zeros((h, w), np.float32))
@@ -75,8 +76,8 @@ def face_masks(images: np.ndarray, choose: str = "by index", index: int = 0, gro
                           if faces else f"image {i + 1}: no face found, empty mask (the adapter does nothing there)")
             continue
         if not faces:
-            raise NoFaceError(f"no face found in {image_name(i, n)}. The detector finds frontal, upright faces about 100 px "
-                              "or more across; or set no_face to 'empty mask' to go on without this face.")
+            raise NoFaceError(f"no face found in {image_name(i, n)}. {no_face_hint(h, w)}; or set no_face to "
+                              "'empty mask' to go on without this face.")
         if absent:  # faces, but not as many as the index asks for
             raise FineFaceError(f"face index {index} asked for, but {image_name(i, n)} has {len(faces)} face"
                                 f"{'s' if len(faces) != 1 else ''} (0 = leftmost, up to {len(faces) - 1}); choose "

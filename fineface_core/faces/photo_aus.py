@@ -11,8 +11,8 @@ from .libreface import MAX_INTENSITY, AUEstimator, estimate
 from ..aus import AU_ORDER, format_aus
 from ..conditioning import AUVectors
 from ..errors import FineFaceError
-from .detect import (Face, NoFaceError, aligned_face, centre_crop, choose_face, find_faces, image_name, quad_mask,
-                          read_region, to_rgb_uint8, whole_image_quad)
+from .detect import (Face, NoFaceError, aligned_face, centre_crop, choose_face, find_faces, image_name, no_face_hint,
+                     quad_mask, read_region, to_rgb_uint8, whole_image_quad)
 
 NO_FACE = ("error", "whole image")
 SCALES = ("FineFace training labels", "LibreFace raw")
@@ -49,7 +49,7 @@ class PhotoReading:
     report: tuple[str, ...]  # one line per image: which face, where
 
 
-def _no_face_error(missing: list[int], n: int) -> NoFaceError:
+def _no_face_error(missing: list[int], n: int, height: int, width: int) -> NoFaceError:
     if n == 1:
         where = "the image"
     else:
@@ -57,8 +57,8 @@ def _no_face_error(missing: list[int], n: int) -> NoFaceError:
         where = f"image{'s' if len(missing) > 1 else ''} {numbers} of {n} (batch index{'es' if len(missing) > 1 else ''} " \
                 f"{', '.join(map(str, missing))})"
     return NoFaceError(
-        f"no face found in {where}. The detector finds frontal, upright faces about 100 px or more across; use such a "
-        "photo (crop it closer if the face is small), or set no_face to 'whole image' to read the image as it is.")
+        f"no face found in {where}. {no_face_hint(height, width)}; use such a photo (crop it closer if the face is "
+        "smaller), or set no_face to 'whole image' to read the image as it is.")
 
 
 def read_expressions(images: np.ndarray, estimator: AUEstimator, choose: str = "largest", index: int = 0,
@@ -77,7 +77,7 @@ def read_expressions(images: np.ndarray, estimator: AUEstimator, choose: str = "
     found = [find_faces(rgb) for rgb in rgbs]
     missing = [i for i, faces in enumerate(found) if not faces]
     if missing and no_face == "error":
-        raise _no_face_error(missing, n)
+        raise _no_face_error(missing, n, h, w)
     crops, masks, all_masks, report = [], [], [], []
     for i, (rgb, faces) in enumerate(zip(rgbs, found)):
         if faces:

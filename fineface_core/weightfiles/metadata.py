@@ -22,6 +22,11 @@ FORMAT_NAME = "fineface"
 FORMAT_VERSION = 1
 MAX_LORA_RANK = 4096
 AU_TO_K_STATES = ("included", "omitted")
+# What a trained file can hold. lambda_AU is 1.0 as trained (the nodes' weight goes from -3 to 3); the LoRA's
+# scale alpha / rank is 0.25 as trained (peft's alpha 8 at rank 32). A value far outside these is damage, and
+# would switch the branch off or blow it up to black images without a word.
+LAMBDA_AU_RANGE = (-10.0, 10.0)
+LORA_SCALE_RANGE = (1e-4, 100.0)
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,17 @@ def parse_metadata(path: str, metadata: dict[str, str]) -> FileMetadata:
         alpha = _number(alpha_text, bad, "lora_alpha")
         if alpha <= 0:
             raise bad("lora_alpha", f"is {alpha_text!r}; a LoRA alpha must be positive")
+        low, high = LORA_SCALE_RANGE
+        if not low <= alpha / rank <= high:
+            raise bad("lora_alpha", f"is {alpha_text!r}, a LoRA scale alpha / rank of {alpha / rank:.3g} at rank {rank}; "
+                                    f"a trained file's is {low:g} to {high:g} (as trained: alpha 8 / rank 32 = 0.25)")
     elif alpha_text:
         raise bad("lora_alpha", f"is {alpha_text!r} but '{PREFIX}lora_rank' is 0 (no LoRA)")
-    lambda_au = _number(metadata.get(PREFIX + "lambda_au", "1.0"), bad, "lambda_au")
+    lambda_text = metadata.get(PREFIX + "lambda_au", "1.0")
+    lambda_au = _number(lambda_text, bad, "lambda_au")
+    if not LAMBDA_AU_RANGE[0] <= lambda_au <= LAMBDA_AU_RANGE[1]:
+        raise bad("lambda_au", f"is {lambda_text!r}; a trained file's lambda_AU is {LAMBDA_AU_RANGE[0]:g} to "
+                               f"{LAMBDA_AU_RANGE[1]:g} (1.0 as trained)")
 
     au_to_k = metadata.get(PREFIX + "au_to_k")
     if au_to_k is not None and au_to_k not in AU_TO_K_STATES:

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Merge dataset folders (e.g. DISFA's and AffectNet's) into one for training.")
     m.add_argument("out", help="output folder")
     m.add_argument("folders", nargs="+", help="dataset folders")
+    m.add_argument("--overwrite", action="store_true",
+                   help="replace OUT/metadata.jsonl if OUT is already a dataset folder (never an input folder)")
 
     c = sub.add_parser("check", help="read a dataset folder as training would; print what is usable and why not",
                        description="Read a dataset folder as training would and print the report: rows kept, "
@@ -101,7 +103,7 @@ def main(argv=None) -> int:
         elif args.command == "affectnet":
             report = prepare_affectnet(args.csv, args.image_root, args.out, _options(AffectNetOptions, args))
         elif args.command == "merge":
-            report = merge_folders(args.out, args.folders)
+            report = merge_folders(args.out, args.folders, args.overwrite)
         else:
             records, report = load_records(args.folder, verify_images=True if args.quick else "decode")
             print(report.summary())

@@ -5,15 +5,36 @@ import os
 
 from fineface_core.aus import AU_ORDER
 
-from .generic import drop_duplicates, read_metadata, write_metadata
+from .generic import METADATA_FILES, drop_duplicates, read_metadata, write_metadata
 from .report import DataReport
 
+OUT_NAME = "metadata.jsonl"
 
-def merge_folders(out_folder: str, folders: list[str]) -> DataReport:
+
+def check_output(out_folder: str, folders: list[str], overwrite: bool = False):
+    """Merging writes ``out_folder/metadata.jsonl``: never into an input folder (that would rewrite the input's
+    own rows, or shadow its metadata.csv), through a link onto an input's metadata, or over another dataset's
+    metadata unless ``overwrite``. ValueError saying which."""
+    out_real = os.path.realpath(out_folder)
+    target = os.path.realpath(os.path.join(out_folder, OUT_NAME))
+    for folder in folders:
+        inputs = [os.path.realpath(os.path.join(folder, name)) for name in METADATA_FILES]
+        if os.path.realpath(folder) == out_real or target in inputs:
+            raise ValueError(f"the output folder {out_folder} is the input folder {folder}: merging would rewrite "
+                             f"that input's {OUT_NAME}. Give a new output folder (--overwrite never writes onto an input)")
+    existing = [name for name in METADATA_FILES if os.path.lexists(os.path.join(out_folder, name))]
+    if existing and not overwrite:
+        raise ValueError(f"{out_folder} already holds {' and '.join(existing)} (another dataset's rows); give a new "
+                         f"output folder, or pass --overwrite to replace its {OUT_NAME}")
+
+
+def merge_folders(out_folder: str, folders: list[str], overwrite: bool = False) -> DataReport:
     """Write ``out_folder/metadata.jsonl`` with the usable rows of every folder, their ``file`` paths
     made relative to ``out_folder`` and a ``source`` column naming the folder they came from. Images
     are not copied; rows that read_metadata rejects are counted, not carried over, and so are images
-    that two folders label differently (``drop_duplicates``)."""
+    that two folders label differently (``drop_duplicates``). Nothing is written into an input folder
+    (``check_output``)."""
+    check_output(out_folder, folders, overwrite)
     report = DataReport(source=" + ".join(folders))
     items = []
     for folder in folders:
