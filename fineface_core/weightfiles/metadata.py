@@ -47,6 +47,27 @@ def is_fineface_file(metadata: dict[str, str]) -> bool:
 DAMAGED = " The file's metadata is damaged: convert or export the weights again."
 
 
+
+def _lora_rank_and_alpha(metadata: dict[str, str], bad) -> tuple[int, float | None]:
+    """The LoRA's rank and alpha, each in the range a trained file can hold (alpha only with a LoRA)."""
+    rank_text = metadata.get(PREFIX + "lora_rank", "0") or "0"
+    if not re.fullmatch(r"[0-9]{1,9}", rank_text) or int(rank_text) > MAX_LORA_RANK:
+        raise bad("lora_rank", f"is {rank_text!r}; expected a whole number in 0..{MAX_LORA_RANK}")
+    rank = int(rank_text)
+    alpha = None
+    alpha_text = metadata.get(PREFIX + "lora_alpha", "")
+    if rank:
+        alpha = _number(alpha_text, bad, "lora_alpha")
+        if alpha <= 0:
+            raise bad("lora_alpha", f"is {alpha_text!r}; a LoRA alpha must be positive")
+        low, high = LORA_SCALE_RANGE
+        if not low <= alpha / rank <= high:
+            raise bad("lora_alpha", f"is {alpha_text!r}, a LoRA scale alpha / rank of {alpha / rank:.3g} at rank {rank}; "
+                                    f"a trained file's is {low:g} to {high:g} (as trained: alpha 8 / rank 32 = 0.25)")
+    elif alpha_text:
+        raise bad("lora_alpha", f"is {alpha_text!r} but '{PREFIX}lora_rank' is 0 (no LoRA)")
+    return rank, alpha
+
 def parse_metadata(path: str, metadata: dict[str, str]) -> FileMetadata:
     """The checked metadata of the FineFace file ``path``; WeightFileError naming the field otherwise."""
     def bad(name: str, says: str) -> WeightFileError:
@@ -80,22 +101,7 @@ def parse_metadata(path: str, metadata: dict[str, str]) -> FileMetadata:
         raise bad("encoder", f"gives 'width' {encoder['width']}; a {family.display_name} file needs {family.context_dim} "
                              "(its text width)")
 
-    rank_text = metadata.get(PREFIX + "lora_rank", "0") or "0"
-    if not re.fullmatch(r"[0-9]{1,9}", rank_text) or int(rank_text) > MAX_LORA_RANK:
-        raise bad("lora_rank", f"is {rank_text!r}; expected a whole number in 0..{MAX_LORA_RANK}")
-    rank = int(rank_text)
-    alpha = None
-    alpha_text = metadata.get(PREFIX + "lora_alpha", "")
-    if rank:
-        alpha = _number(alpha_text, bad, "lora_alpha")
-        if alpha <= 0:
-            raise bad("lora_alpha", f"is {alpha_text!r}; a LoRA alpha must be positive")
-        low, high = LORA_SCALE_RANGE
-        if not low <= alpha / rank <= high:
-            raise bad("lora_alpha", f"is {alpha_text!r}, a LoRA scale alpha / rank of {alpha / rank:.3g} at rank {rank}; "
-                                    f"a trained file's is {low:g} to {high:g} (as trained: alpha 8 / rank 32 = 0.25)")
-    elif alpha_text:
-        raise bad("lora_alpha", f"is {alpha_text!r} but '{PREFIX}lora_rank' is 0 (no LoRA)")
+    rank, alpha = _lora_rank_and_alpha(metadata, bad)
     lambda_text = metadata.get(PREFIX + "lambda_au", "1.0")
     lambda_au = _number(lambda_text, bad, "lambda_au")
     if not LAMBDA_AU_RANGE[0] <= lambda_au <= LAMBDA_AU_RANGE[1]:
