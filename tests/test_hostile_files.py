@@ -1,12 +1,10 @@
 """Third hostile pass (issue 22), items 6-8, 11 and the prompts file of item 2: numbers a trained file cannot
 hold, Face Paste inputs that pasted something else than asked, a merge into its own input, evaluation options
 that failed only after the models loaded. Real files, real loaders and command lines."""
-import json
 import os
 import resource
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
