@@ -17,7 +17,6 @@ from tests.support import comfy_env
 from tests.support.official_files import write_official_release
 from tests.support.exact_edit import SOURCE, TARGET
 from tests.support.shipped_runs import sd21_test_unet_config
-from workflows import run as headless
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CKPT = "exact_edit_sd21.safetensors"
@@ -38,19 +37,6 @@ def models_dir(tmp_path_factory):
     os.makedirs(root / "fineface")
     save_fineface(load_weights(str(release)), str(root / "fineface" / "fineface_sd21.safetensors"))
     return root
-
-
-@pytest.fixture
-def comfy_dirs(models_dir, tmp_path):
-    import folder_paths as fp
-
-    state = headless.snapshot_folders(fp)
-    headless.use_models_dir(fp, str(models_dir))
-    for kind in ("input", "output", "temp"):
-        os.makedirs(tmp_path / kind)
-        getattr(fp, f"set_{kind}_directory")(str(tmp_path / kind))
-    yield tmp_path
-    headless.restore_folders(fp, state)
 
 
 def photo_file(folder):

@@ -22,6 +22,8 @@ INFO = {
     "Text": {"required": {"text": ("STRING", {"multiline": True}), "label": ("STRING", {"default": "x"})}},
     "Save": {"required": {"images": ("LATENT",), "filename_prefix": ("STRING", {"default": "ComfyUI"})}},
     "LoadImage": {"required": {"image": (["face.png", "other.png"], {"image_upload": True})}},
+    "LoadImageMask": {"required": {"image": (["face.png"], {"image_upload": True}),
+                                   "channel": (["alpha", "red"],)}, "optional": {"x": ("INT", {})}},
 }
 
 
