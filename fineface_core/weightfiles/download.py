@@ -11,7 +11,6 @@ read as tensors only) before it takes its name, by a link that fails rather than
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
 import os
 import re
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 
 from ..errors import WeightFileError
 from ..files.safe_load import load_pickled_state_dict, read_safetensors_header
-from ..files.safe_write import check_output_path
+from ..files.digest import file_sha256
+from ..files.safe_write import check_output_path, fsync_file, fsync_folder
 from .releases import HUB_REPO, RELEASES
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -200,7 +200,7 @@ def _stream(file: HubFile, response, partial: str, done: int, total: int, mode: 
                                       "space and download again to continue") from None
             raise WeightFileError(_stopped(file, partial, done, total, e)) from None
         out.flush()
-        os.fsync(out.fileno())
+    fsync_file(partial)  # what was received stays received, whatever happens next
     if done < total:
         raise WeightFileError(_stopped(file, partial, done, total, "the connection closed"))
     return total
@@ -242,13 +242,10 @@ def _check(file: HubFile, partial: str, total: int):
         raise WeightFileError(f"{partial} is {size:,} bytes, the server said {file.name} is {total:,}; it was removed. "
                               "Download again.")
     if file.sha256:
-        digest = hashlib.sha256()
-        with open(partial, "rb") as f:
-            for block in iter(lambda: f.read(CHUNK), b""):
-                digest.update(block)
-        if digest.hexdigest() != file.sha256.lower():
+        digest = file_sha256(partial)
+        if digest != file.sha256.lower():
             _remove(partial)
-            raise WeightFileError(f"{file.name} does not match the release (sha256 {digest.hexdigest()}, expected "
+            raise WeightFileError(f"{file.name} does not match the release (sha256 {digest}, expected "
                                   f"{file.sha256}); the download was removed. If HF_ENDPOINT is set, check the mirror.")
     try:
         if file.is_safetensors:
@@ -275,8 +272,10 @@ def _publish(partial: str, final: str):
             os.rename(partial, final)
         except OSError as e2:
             raise WeightFileError(f"cannot name the download {final}: {e2.strerror or e2} (link: {e.strerror or e})") from None
+        fsync_folder(os.path.dirname(final) or ".")
         return
     _remove(partial)
+    fsync_folder(os.path.dirname(final) or ".")
 
 
 def _remove(path: str):
