@@ -13,13 +13,12 @@ import unicodedata
 
 import pytest
 import torch
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from fineface_core.au_vector import MAX_SPEC_CHARS, MAX_SPEC_LINES, parse_lines, preview
 from fineface_core.aus import AU_ORDER, expression_title, is_neutral, parse_aus, split_specs
 from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import keyframe_vectors, parse_keyframes
+from tests.support.route_client import route_client
 
 ZERO = {code: 0.0 for code in AU_ORDER}
 N = 100_000  # a quadratic parser spends seconds on a line this long (the keyframe regex: 10.8 s), a linear one ms
@@ -163,11 +162,7 @@ def _client(registry):
     import importlib
 
     package = registry.NODE_CLASS_MAPPINGS["FineFaceAUVector"].__module__.rsplit(".", 1)[0]
-    server = type("Server", (), {"routes": web.RouteTableDef()})()
-    importlib.import_module(f"{package}.web_routes").register(server)
-    app = web.Application()
-    app.add_routes(server.routes)
-    return TestClient(TestServer(app))
+    return route_client(importlib.import_module(f"{package}.web_routes").register)
 
 
 def test_the_route_answers_over_long_numbers_with_a_message_never_a_500(registry):

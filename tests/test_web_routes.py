@@ -12,12 +12,11 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from fineface_core.au_vector import au_schema, preview
 from fineface_core.aus import ACTION_UNITS, AU_ORDER, PRESETS, SAFE_MAX, SAFE_MIN, parse_aus
 from fineface_core.errors import AUSpecError
+from tests.support.route_client import route_client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZERO = {code: 0.0 for code in AU_ORDER}
@@ -66,11 +65,7 @@ def test_preview_gives_the_nodes_own_refusals(pack):
 
 
 def _client(pack):
-    server = SimpleNamespace(routes=web.RouteTableDef())
-    pack.routes.register(server)
-    app = web.Application()
-    app.add_routes(server.routes)
-    return TestClient(TestServer(app))
+    return route_client(pack.routes.register)
 
 
 def test_routes_answer_json_and_refuse_bad_requests(pack):
