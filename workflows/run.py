@@ -31,7 +31,7 @@ import time
 from fineface_core.aus import AU_ORDER
 from fineface_core.errors import AUSpecError
 
-from . import aus_from_photo, keyframes_cli, workflow_path
+from . import aus_from_photo, image_input, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, find_node, node_info_from_classes, set_widget,
                          used_node_types, workflow_to_prompt)
 from .executor import ExecutionFailed, ExecutorServer, load_builtin_nodes, run_prompt, wait
@@ -532,7 +532,7 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
         if args.image:
             input_dir = os.path.join(scratch, "input")
             os.makedirs(input_dir)
-            image_name = os.path.basename(args.image)
+            image_name = image_input.comfy_name(args.image)  # what Load Image reads as this very file
             shutil.copy(args.image, os.path.join(input_dir, image_name))
             fp.set_input_directory(input_dir)
         try:
