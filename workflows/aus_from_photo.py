@@ -68,6 +68,11 @@ def check(args, workflow: str):
                               "(use basic or edit)")
     if not os.path.isfile(args.aus_from):
         raise PhotoUsageError(f"--aus-from {args.aus_from}: no such file")
+    from .image_input import image_problem  # the photo is read as --image is: a bomb or damaged file refused here
+
+    problem, _ = image_problem(args.aus_from)
+    if problem:
+        raise PhotoUsageError(f"--aus-from {args.aus_from}: {problem}")
 
 
 @functools.cache

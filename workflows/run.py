@@ -32,7 +32,7 @@ from fineface_core.errors import AUSpecError
 from fineface_core.files import safe_write
 from fineface_core.weightfiles.releases import RELEASES, download_source
 
-from . import CHECKPOINT, SHIPPED, aus_from_photo, keyframes_cli, workflow_path
+from . import CHECKPOINT, SHIPPED, aus_from_photo, image_input, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, check_prompt_text, node_info_from_classes,
                          used_node_types, with_prompt_values, workflow_to_prompt)
 from .overrides import FINEFACE_LOADER, RELEASE_LOADER, edit_graph, set_options
@@ -473,7 +473,7 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
         if args.image:
             input_dir = os.path.join(scratch, "input")
             os.makedirs(input_dir)
-            image_name = os.path.basename(args.image)
+            image_name = image_input.comfy_name(args.image)  # what Load Image reads as this very file
             shutil.copy(args.image, os.path.join(input_dir, image_name))
             fp.set_input_directory(input_dir)
         try:

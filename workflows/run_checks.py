@@ -182,21 +182,14 @@ def check_unnamed_outputs(out: str, count: int, overwrite: bool):
 
 
 def check_image(path: str, mask_from_alpha: bool):
-    from PIL import Image, UnidentifiedImageError
+    from .image_input import image_problem
 
     if not os.path.exists(path):
         raise UsageError(f"--image {path}: no such file")
     if not os.path.isfile(path):
         raise UsageError(f"--image {path}: is not a file")
-    try:
-        with Image.open(path) as im:
-            im.load()  # decodes it all: a truncated file fails here, not in ComfyUI
-            transparent = "A" in im.getbands() or "transparency" in im.info
-            if transparent:
-                transparent = im.convert("RGBA").getchannel("A").getextrema()[0] < 255
-    except UnidentifiedImageError:
-        raise UsageError(f"--image {path}: not an image file PIL can read (PNG, JPEG, WebP ...)") from None
-    except OSError as e:
-        raise UsageError(f"--image {path}: cannot be read ({e})") from None
+    problem, transparent = image_problem(path)
+    if problem:
+        raise UsageError(f"--image {path}: {problem}")
     if mask_from_alpha and not transparent:
         raise UsageError(f"--mask-from-alpha: {path} has no transparent area (nothing would be redrawn)")
