@@ -16,6 +16,26 @@ from tests.support.shipped_runs import comfy_path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+RUNS = textwrap.dedent("""
+    import contextlib, io, json, sys
+    from workflows import run
+    out = []
+    for argv in json.loads(sys.argv[1]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            out.append([run.main(argv), err.getvalue()])
+    print(json.dumps({"results": out, "comfyui": "folder_paths" in sys.modules}))
+""")
+
+
+def run_in_one_process(argvs: list[list[str]]) -> dict:
+    """The runner's main() on each argv in a fresh process: {"results": [[rc, stderr]...], "comfyui": imported?}."""
+    proc = subprocess.run([sys.executable, "-c", RUNS, json.dumps(argvs)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def hostile_images(folder):
     """The issue's files, written with real writers: {name: (path, what the message must say)}."""
     import struct
@@ -47,22 +67,9 @@ def hostile_images(folder):
 
 def test_images_pil_refuses_or_comfyui_misreads_are_named_before_comfyui_starts(comfy, tmp_path):
     paths = hostile_images(tmp_path)
-    script = textwrap.dedent("""
-        import contextlib, io, json, sys
-        from workflows import run
-        out = []
-        for argv in json.loads(sys.argv[1]):
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                out.append([run.main(argv), err.getvalue()])
-        print(json.dumps({"results": out, "comfyui": "folder_paths" in sys.modules}))
-    """)
     argvs = [["--comfyui", comfy_path(), "--workflow", workflow, "--image", str(path), "--aus", "happiness"]
              for path, _ in paths.values() for workflow in ("edit", "face_crop")]
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(argvs)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = run_in_one_process(argvs)
     says = [s for _, s in paths.values() for _ in (0, 1)]
     for (rc, err), (argv, say) in zip(report["results"], zip(argvs, says)):
         assert rc == 2 and err.startswith(f"error: --image {argv[5]}: ") and say in err, (argv, err)
@@ -113,22 +120,9 @@ def test_headless_image_named_like_an_output_is_the_users_photo(comfy, models_di
 def test_aus_from_photo_pil_refuses_is_named_before_comfyui_starts(tmp_path):
     """--aus-from reads its photo with PIL in the runner itself: a bomb was a raw DecompressionBombError."""
     paths = hostile_images(tmp_path)
-    script = textwrap.dedent("""
-        import contextlib, io, json, sys
-        from workflows import run
-        out = []
-        for argv in json.loads(sys.argv[1]):
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                out.append([run.main(argv), err.getvalue()])
-        print(json.dumps({"results": out, "comfyui": "folder_paths" in sys.modules}))
-    """)
     cases = [paths["bomb"], paths["text chunk"]]
     argvs = [["--comfyui", comfy_path(), "--workflow", "basic", "--aus-from", str(path)] for path, _ in cases]
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(argvs)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = run_in_one_process(argvs)
     for (rc, err), (path, say) in zip(report["results"], cases):
         assert rc == 2 and f"--aus-from {path}: " in err and say in err, err
         assert "Traceback" not in err
