@@ -34,6 +34,7 @@ from training.model import attach_trainable, load_base_model
 from training.smoothing import SmoothingConfig, smooth_aus
 
 from tests.support.tiny_sd import write_tiny_sd
+from tests.support.training_runs import run_two_processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_IMAGES = 8
@@ -597,22 +598,8 @@ def test_data_problems_are_skipped_and_counted_in_the_log(tiny_sd, tmp_path, cap
         assert "6 usable samples" in text and summary in text
 
 
-def _torchrun(args, nproc=2):
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "HF_HUB_OFFLINE": "1",
-           "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-           "-m", "training.train", *args]
-    # its own process group, so that a hung run's workers are killed with the launcher
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        raise AssertionError("the two-process run hung: " + out[-2000:] + err[-2000:]) from None
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    return out + err
+def _torchrun(args):
+    return run_two_processes("training.train", args, timeout=180, what="the two-process run")
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from training.cache.__main__ import main as cache_main
 from training.checkpoints import KILL_ENV, KILL_SIGNAL_ENV
 from training.errors import TrainingError
 
-from tests.support.training_runs import ROOT, subprocess_env, train_args, write_dataset
+from tests.support.training_runs import ROOT, run_two_processes, subprocess_env, train_args, write_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny_sd, data: tests/conftest.py
 
@@ -261,18 +261,8 @@ def _entries(cache) -> dict:
 def test_two_processes_build_the_same_cache_as_one(tiny_sd, data, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert build(tiny_sd, data, one) == 0
-    env = subprocess_env(ACCELERATE_USE_CPU="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "training.cache", "build", *train_args(tiny_sd, data, "unused", "--latent_cache", two, *SHARDS)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        raise AssertionError("the two-process build hung: " + out[-2000:] + err[-2000:]) from None
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    out = run_two_processes("training.cache", ["build", *train_args(tiny_sd, data, "unused", "--latent_cache", two,
+                                                                 *SHARDS)], timeout=300, what="the two-process build")
     assert "8 images, 9 captions, 6 shards" in out
     assert shard_files(two) == shard_files(one)
 

@@ -58,3 +58,26 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def run_two_processes(module: str, args, *, timeout: float, what: str, nproc: int = 2) -> str:
+    """``python -m module args`` under torch.distributed.run on ``nproc`` CPU processes (gloo); its output.
+    The launcher gets its own process group so that a hung run's workers die with it, and a hang fails the test
+    saying ``what`` hung instead of stalling the suite."""
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           "-m", module, *map(str, args)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(ACCELERATE_USE_CPU="1"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"{what} hung: " + out[-2000:] + err[-2000:]) from None
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return out + err
+
