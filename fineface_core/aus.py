@@ -4,6 +4,12 @@ Every AU vector in this project is a float32 tensor [..., 12] in ``AU_ORDER``, t
 order of the official weights. A *spec* is what a user gives: a string such as
 ``"AU6@2.5 + AU12D"`` or ``"happiness@4 + AU25@2"``, a dict such as ``{"AU12": 3}``, or 12
 numbers in AU order. ``""``, ``"neutral"`` and ``"none"`` mean the neutral face (all zeros).
+
+A string's terms follow one rule, in reading order: every term ADDS to what comes before it
+(``AU12@4 + AU12@1`` = AU12 at 5; ``happiness + AU12@1`` = happiness with AU12 at 4), except
+``neutral``, which clears everything before it, and ``AU12=0``, which sets one AU. What comes
+before a spec is AU Vector's base (the AUs read off a photo) and preset, so ``AU12@2`` there is
+relative to the photo: ``SpecEffect`` holds a spec as that rule, ``parse_aus`` applies it to zeros.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .au_words import ADJECTIVES, MOVEMENTS, NOT_IN_MODEL
 from .errors import AUSpecError, quoted
 
 AU_ORDER: tuple[str, ...] = (
@@ -36,8 +43,8 @@ SAFE_MIN, SAFE_MAX = -10.0, 10.0
 # An AU named without intensity ("AU6+AU12") gets FACS C, "marked".
 DEFAULT_INTENSITY = 3.0
 
-# A spec names each of the 12 AUs at most once that matters (later terms override earlier ones): more terms than
-# this is a pasted or generated text, refused before its terms are read.
+# A spec that needs more terms than this (12 AUs, a preset, a few additions) is a pasted or generated text,
+# refused before its terms are read.
 MAX_TERMS = 64
 # Intensities are small numbers and FACS numbers AUs 1..46: longer numbers are refused as such, never handed to
 # int() (which refuses more than 4,300 digits) or float() (which reads 400 digits as inf).
@@ -94,7 +101,8 @@ _SUBSTITUTES = {n: "negative AU5 (e.g. AU5@-3) closes the eyes (paper Fig. 8)"
 
 _AU_LIST = ", ".join(AU_ORDER)
 _TERM_HELP = ("write terms like AU12, 12, AU12@3.5, AU12@-2, AU12D (FACS letter A-E), "
-              "a preset (happiness) or preset@4, joined by + or ,")
+              "a preset (happiness) or preset@4, a word (smile, frown, open mouth), joined by + or ,; "
+              "terms add up, AU12=0 sets one AU, neutral clears what comes before it")
 
 
 @dataclass(frozen=True)
@@ -154,15 +162,25 @@ def _norm_name(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name).lower()
 
 
-_PRESET_BY_NORM = {_norm_name(name): preset for name, preset in PRESETS.items()}
+# Plain words (fineface_core.au_words), each read as a preset of the AUs it stands for.
+WORDS: dict[str, Preset] = {
+    **{word: Preset(word, _prototype(notation), f"plain word for {why}", "") for word, (notation, why) in MOVEMENTS.items()},
+    **{word: Preset(word, dict(PRESETS[name].aus), f"plain word for the preset {name} ({PRESETS[name].source})", "")
+       for word, name in ADJECTIVES.items()},
+}
+_PRESET_BY_NORM = {_norm_name(name): preset for name, preset in (*PRESETS.items(), *WORDS.items())}
+_NOT_IN_MODEL = {_norm_name(word): (word, hint) for word, hint in NOT_IN_MODEL.items()}
 _NEUTRAL_WORDS = ("", "neutral", "none")
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``; case, spaces, hyphens and underscores do not matter."""
+    """The preset or plain word (``smile``) called ``name``; case, spaces, hyphens and underscores do not matter."""
     preset = _PRESET_BY_NORM.get(_norm_name(name))
     if preset is not None:
         return preset
+    if _norm_name(name) in _NOT_IN_MODEL:
+        word, hint = _NOT_IN_MODEL[_norm_name(name)]
+        raise AUSpecError(f"{quoted(word)} is a movement FineFace was not trained on: {hint}")
     # Close matches only for a word-sized name: difflib is quadratic in the text's length.
     close = (difflib.get_close_matches(_norm_name(name), list(_PRESET_BY_NORM), n=3, cutoff=0.5)
              if len(name) <= 40 else [])
@@ -170,7 +188,8 @@ def get_preset(name: str) -> Preset:
             if close else "")
     raise AUSpecError(
         f"{quoted(name)} is neither an action unit nor a preset.{hint} Presets: "
-        f"{', '.join(PRESETS)}. Action units: {_AU_LIST}; {_TERM_HELP}."
+        f"{', '.join(PRESETS)}; words: smile, frown, open mouth, raise brows, happy, sad ... "
+        f"Action units: {_AU_LIST}; {_TERM_HELP}."
     )
 
 
@@ -270,17 +289,46 @@ def _checked(code: str, value: float, where: str) -> float:
     return value
 
 
-_AU_TERM = re.compile(r"(?:au)?(\d+)(?:@(.*)|([a-z]))?", re.IGNORECASE)
+_AU_TERM = re.compile(r"(?:au)?(\d+)(?:([@=])(.*)|([a-z]))?", re.IGNORECASE)
 _PRESET_TERM = re.compile(r"([a-z][a-z_\-]*)(?:@(.*))?", re.IGNORECASE)
-# Terms are joined by + or ,; a + right after the @ is the intensity's sign (AU12@+3).
-_SEPARATOR = re.compile(r"@\s*\+|[+,]")
+_WORD_SET = re.compile(r"[a-z][a-z_\-]*=.*", re.IGNORECASE)
+# Terms are joined by + or ,; a + right after the @ or = is the intensity's sign (AU12@+3, AU12=+3).
+_SEPARATOR = re.compile(r"[@=]\s*\+|[+,]")
+
+# What a term does to the vector before it (module docstring).
+ADD, SET, CLEAR = "add", "set", "clear"
+
+
+@dataclass(frozen=True)
+class SpecEffect:
+    """A spec as what it does to the AU vector before it (AU Vector's base and preset): per AU, whether that value
+    is kept (False after ``neutral`` or ``AU12=v``), and what the spec adds to it (or, where not kept, sets)."""
+
+    keep: tuple[bool, ...]
+    add: tuple[float, ...]
+
+    @classmethod
+    def nothing(cls) -> "SpecEffect":
+        """The empty spec: everything before it stays."""
+        return cls((True,) * N_AUS, (0.0,) * N_AUS)
+
+    @property
+    def clears_all(self) -> bool:
+        """Nothing before the spec survives it ("neutral", "neutral + surprise@3")."""
+        return not any(self.keep)
+
+    def apply(self, before: torch.Tensor) -> torch.Tensor:
+        """The AU vector(s) [..., 12] ``before`` with this spec applied: kept values plus what the spec adds."""
+        keep = torch.tensor(self.keep, device=before.device)
+        add = torch.tensor(self.add, dtype=before.dtype, device=before.device)
+        return torch.where(keep, before, torch.zeros((), dtype=before.dtype, device=before.device)) + add
 
 
 def _split_terms(spec: str) -> list[str]:
     """The terms of one spec as written (white space kept), in one pass over the text."""
     terms, start = [], 0
     for match in _SEPARATOR.finditer(spec):
-        if match[0][0] != "@":
+        if match[0][0] not in "@=":
             terms.append(spec[start:match.start()])
             start = match.end()
     terms.append(spec[start:])
@@ -292,42 +340,64 @@ def split_specs(text: str, separator: str = ";") -> list[str]:
     return [part.strip() for part in text.split(separator) if part.strip()]
 
 
+_AROUND_SIGN = re.compile(r" ?([@=]) ?")
+
+
+def _is_neutral_term(term: str) -> bool:
+    return _norm_name(term) in _NEUTRAL_WORDS
+
+
 def expression_title(spec: str) -> str:
-    """What the user wrote, as a cell's title, when it names a preset ("happiness", "surprise@4 + AU25@2");
-    "" when the spec is AU terms only (its label, the AU decomposition, says it all already)."""
-    terms = [re.sub(r"\s+", "", t) for t in _split_terms(spec) if t.strip()]
-    if not any(_PRESET_TERM.fullmatch(t) and _norm_name(t.split("@", 1)[0]) not in _NEUTRAL_WORDS for t in terms):
+    """What the user wrote, as a cell's title, when it names a preset or a word ("happiness", "smile",
+    "surprise@4 + AU25@2"); "" when the spec is AU terms only (its label, the AU decomposition, says it all
+    already). What a ``neutral`` term clears is left out: "happiness + neutral + surprise" is titled "surprise"."""
+    # white space collapsed first (so the sub sees no runs of it): "open  mouth @ 4" -> "open mouth@4"
+    terms = [_AROUND_SIGN.sub(r"\1", " ".join(t.split())) for t in _split_terms(spec) if t.strip()]
+    last_neutral = max((i for i, t in enumerate(terms) if _is_neutral_term(t)), default=-1)
+    terms = terms[last_neutral + 1:]
+    if not any(_PRESET_TERM.fullmatch("".join(t.split())) for t in terms):
         return ""
     return " + ".join(terms)
 
 
 def is_neutral(spec: str) -> bool:
-    """``""``, ``"neutral"`` or ``"none"``: the neutral face, a whole spec that adds no AU."""
+    """``""``, ``"neutral"`` or ``"none"``: the neutral face when nothing comes before the spec."""
     return "".join(spec.split()).lower() in _NEUTRAL_WORDS
 
 
-def _parse_term(term: str, spec: str) -> list[tuple[int, float]]:
-    """One term without white space ("AU12@3", "happiness@4") -> (AU index, intensity) pairs."""
+def _parse_au_term(match: re.Match, term: str) -> tuple[str, list[tuple[int, float]]]:
+    """"AU12", "AU12@3", "AU12D" (add) or "AU12=0" (set) -> (kind, [(AU index, intensity)])."""
+    au = _au_by_number(_au_number(match[1], term))
+    if match[2] is not None:
+        value = _parse_intensity(match[3], term)
+    elif match[4] is not None:
+        value = _parse_intensity(match[4], term)
+    else:
+        value = DEFAULT_INTENSITY
+    return (SET if match[2] == "=" else ADD), [(au.index, _checked(au.code, value, term))]
+
+
+def _parse_term(term: str, spec: str) -> tuple[str, list[tuple[int, float]]]:
+    """One term without white space ("AU12@3", "AU12=0", "happiness@4", "smile", "neutral") -> what it does
+    (ADD, SET or CLEAR) and its (AU index, intensity) pairs."""
     au_match = _AU_TERM.fullmatch(term)
     if au_match:
-        au = _au_by_number(_au_number(au_match[1], term))
-        if au_match[2] is not None:
-            value = _parse_intensity(au_match[2], term)
-        elif au_match[3] is not None:
-            value = _parse_intensity(au_match[3], term)
-        else:
-            value = DEFAULT_INTENSITY
-        return [(au.index, _checked(au.code, value, term))]
+        return _parse_au_term(au_match, term)
     preset_match = _PRESET_TERM.fullmatch(term)
     if not preset_match:
+        if _WORD_SET.fullmatch(term):
+            raise AUSpecError(f"{quoted(term)} in {quoted(spec)}: '=' sets one action unit (AU12=0); a preset or a "
+                              "word takes '@' (happiness@4), and 'neutral + happiness@4' gives the preset alone")
         raise AUSpecError(f"cannot read the term {quoted(term)} in {quoted(spec)}: {_TERM_HELP}")
-    if _norm_name(preset_match[1]) in _NEUTRAL_WORDS:
-        raise AUSpecError(f"{quoted(term)} stands for the whole spec (a neutral face) and cannot "
-                          f"be combined with other terms in {quoted(spec)}")
+    if _is_neutral_term(preset_match[1]):
+        if preset_match[2] is not None:
+            raise AUSpecError(f"{quoted(term)} in {quoted(spec)}: 'neutral' takes no intensity: it clears every AU "
+                              "before it (the base, the preset and earlier terms)")
+        return CLEAR, []
     preset = get_preset(preset_match[1])
     level = None if preset_match[2] is None else _parse_intensity(preset_match[2], term)
-    return [(AU_BY_CODE[code].index, _checked(code, value if level is None else level, term))
-            for code, value in preset.aus.items()]
+    return ADD, [(AU_BY_CODE[code].index, _checked(code, value if level is None else level, term))
+                 for code, value in preset.aus.items()]
 
 
 def _is_term(text: str) -> bool:
@@ -338,34 +408,58 @@ def _is_term(text: str) -> bool:
     return True
 
 
-def _parse_string(spec: str) -> torch.Tensor:
-    values = [0.0] * N_AUS  # one tensor at the end: a tensor write per term costs more than the term's parsing
-    if is_neutral(spec):
-        return torch.tensor(values, dtype=torch.float32)
+def _read_term(raw: str, spec: str) -> tuple[str, list[tuple[int, float]]]:
+    """One term as written (white space allowed inside: "AU 12 @ 3"), read."""
+    term = "".join(raw.split())
+    if not term:
+        raise AUSpecError(f"empty term in {quoted(spec)} (two separators in a row, or one at "
+                          f"an end); {_TERM_HELP}")
+    try:
+        return _parse_term(term, spec)
+    except AUSpecError:
+        # "AU12@3 AU6@2": two terms without a '+' read as one bad term; name the fix when every piece is a term
+        # of its own.
+        pieces = raw.split()
+        if 1 < len(pieces) <= 12 and all(_is_term(p) for p in pieces):
+            raise AUSpecError(
+                f"{quoted(raw.strip())} holds {len(pieces)} terms without a '+' between them: "
+                f"did you mean {quoted(' + '.join(pieces))}?"
+            ) from None
+        raise
+
+
+def parse_spec(spec: str) -> SpecEffect:
+    """A spec string as the rule it applies to the vector before it (module docstring): its terms add in
+    reading order, ``neutral`` clears what came before, ``AU12=v`` sets one AU. Raises AUSpecError naming the
+    offending term; a sum outside the safe range is refused too."""
+    if not isinstance(spec, str):
+        raise AUSpecError(f"an AU spec here is text, got {type(spec).__name__}")
+    if not spec.strip():
+        return SpecEffect.nothing()
     raws = _split_terms(spec)
     if len(raws) > MAX_TERMS:
-        raise AUSpecError(f"{quoted(spec)} holds {len(raws):,} terms; a spec takes at most {MAX_TERMS} (later terms "
-                          "override earlier ones, so 12 AUs and a preset need no more): write one AU vector per line")
+        raise AUSpecError(f"{quoted(spec)} holds {len(raws):,} terms; a spec takes at most {MAX_TERMS} (12 AUs, a "
+                          "preset and a few additions need no more): write one AU vector per line")
+    keep, add = [True] * N_AUS, [0.0] * N_AUS
     for raw in raws:
-        term = "".join(raw.split())
-        if not term:
-            raise AUSpecError(f"empty term in {quoted(spec)} (two separators in a row, or one at "
-                              f"an end); {_TERM_HELP}")
-        try:
-            updates = _parse_term(term, spec)
-        except AUSpecError:
-            # "AU12@3 AU6@2": white space inside a term is allowed ("AU 12 @ 3"), so two terms without
-            # a '+' read as one bad term; name the fix when every piece is a term of its own.
-            pieces = raw.split()
-            if 1 < len(pieces) <= 12 and all(_is_term(p) for p in pieces):
-                raise AUSpecError(
-                    f"{quoted(raw.strip())} holds {len(pieces)} terms without a '+' between them: "
-                    f"did you mean {quoted(' + '.join(pieces))}?"
-                ) from None
-            raise
+        kind, updates = _read_term(raw, spec)
+        if kind == CLEAR:
+            keep, add = [False] * N_AUS, [0.0] * N_AUS
         for index, value in updates:
-            values[index] = value
-    return torch.tensor(values, dtype=torch.float32)
+            if kind == SET:
+                keep[index], add[index] = False, value
+            else:
+                add[index] += value
+    for code, value in zip(AU_ORDER, add):
+        problem = _range_problem(code, value)
+        if problem:
+            raise AUSpecError(f"{problem} (the terms of {quoted(spec)} add up to it)")
+    return SpecEffect(tuple(keep), tuple(add))
+
+
+def _parse_string(spec: str) -> torch.Tensor:
+    # one tensor at the end: a tensor write per term costs more than the term's parsing
+    return torch.tensor(parse_spec(spec).add, dtype=torch.float32)
 
 
 def _parse_mapping(spec: Mapping) -> torch.Tensor:
@@ -402,8 +496,8 @@ def _parse_sequence(seq) -> torch.Tensor:
 def parse_aus(spec: Any) -> torch.Tensor:
     """Read one AU spec into a new float32 CPU tensor [12] in AU_ORDER.
 
-    Accepts a string ("AU6@2.5 + AU12D", "6+12", "happiness@4 + AU25@2"; later terms
-    override earlier ones), a dict ({"AU12": 3}, {12: "D"}), 12 numbers in AU order (list,
+    Accepts a string ("AU6@2.5 + AU12D", "6+12", "happiness@4 + AU25@2", "smile"; terms add
+    up, "AU12=0" sets one AU, "neutral" clears what comes before it), a dict ({"AU12": 3}, {12: "D"}), 12 numbers in AU order (list,
     tuple, numpy array, tensor). "", "neutral" and "none" give all zeros.
     Raises AUSpecError naming the offending part.
     """

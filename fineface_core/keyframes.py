@@ -80,6 +80,21 @@ def _frame_number(frame_text: str, where: str) -> int:
                           "move the keyframe")
     return frame
 
+def _raise_frames(text: str, frame: int) -> str:
+    """The advice for a keyframe past the end, for the whole text: the frames every keyframe needs, so that the
+    advice taken once does not lead to the next keyframe's refusal."""
+    last = frame
+    for _, entry in _entries(text):  # one pass; entries that are no keyframe are refused on their own
+        frame_text, colon, _ = entry.partition(":")
+        try:
+            last = max(last, _frame_number(frame_text.strip(), ""))
+        except AUSpecError:
+            continue
+    need = min(last + 1, MAX_FRAMES)
+    later = f" (the last keyframe is at frame {last})" if last > frame else ""
+    return f"raise frames to at least {need}{later}, or move the keyframes"
+
+
 def parse_keyframes(text: str, frames: int | None = None) -> list[Keyframe]:
     """The keyframes of ``text``, checked: syntax, AU specs, order, repeats, and (given ``frames``) the end."""
     if not isinstance(text, str):
@@ -95,10 +110,9 @@ def parse_keyframes(text: str, frames: int | None = None) -> list[Keyframe]:
         frame_text, spec = frame_text.strip(), spec.strip()
         frame = _frame_number(frame_text, where)
         if frames is not None and frame > frames:
-            raise AUSpecError(
-                f"{where}: frame {frame} is past the end of the animation: {frames} frames are numbered 0 to "
-                f"{frames - 1} (a keyframe at {frames} marks the end of the clip); raise frames to at least "
-                f"{min(frame + 1, MAX_FRAMES)}, or move the keyframe")
+            raise AUSpecError(f"{where}: frame {frame} is past the end of the animation: {frames} frames are numbered "
+                              f"0 to {frames - 1} (a keyframe at {frames} marks the end of the clip); "
+                              f"{_raise_frames(text, frame)}")
         if not spec:
             raise AUSpecError(f"{where}: no AU spec after the ':' (write 'neutral' for a neutral face); {HELP}")
         if keyframes and frame == keyframes[-1].frame:

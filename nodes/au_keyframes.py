@@ -5,7 +5,7 @@ from .types import AU_VECTOR, CATEGORY
 
 KEYFRAMES_HELP = (
     "One keyframe per line: '<frame>: <AU spec>' (frames counted from 0, in increasing order), the spec as in AU "
-    "Vector: AU terms joined by + (AU6@2.5 + AU12@4) and/or presets (happiness@4); 'neutral' for no AU. Frames "
+    "Vector: AU terms joined by + (AU6@2.5 + AU12@4), presets (happiness@4) and words (smile), adding up; 'neutral' for no AU. Frames "
     "before the first keyframe hold it, frames after the last hold the last; a keyframe at frame = frames marks the "
     "end of the clip (reached just after the last frame, for loops)."
 )
@@ -21,6 +21,9 @@ class FineFaceAUKeyframes:
         "embeddings: the AU encoder is not linear). Feed AU Batch Latent (all frames from one noise) and AU Encoder; "
         "with AnimateDiff the frames also move consistently."
     )
+
+    SEARCH_ALIASES = ["expression animation", "emotion animation", "facial animation", "expression keyframes", "FACS",
+                      "FineFace"]
 
     @classmethod
     def INPUT_TYPES(cls):

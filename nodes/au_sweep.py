@@ -1,6 +1,7 @@
 from fineface_core.au_vector import sweep_vectors
 from fineface_core.aus import ACTION_UNITS, SAFE_MAX, SAFE_MIN
 
+from .au_vector import STEP
 from .shared_noise import repeat_with_shared_noise
 from .types import AU_VECTOR, CATEGORY
 
@@ -14,18 +15,20 @@ class FineFaceAUSweep:
         "only the AU changes between cells (use a non-ancestral sampler such as euler or dpmpp_2m)."
     )
 
+    SEARCH_ALIASES = ["expression intensity", "emotion intensity", "expression sweep", "smile strength", "FACS", "FineFace"]
+
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
                 "au": (AU_CHOICES, {"default": "AU12 Lip Corner Puller", "tooltip": "The AU to sweep."}),
-                "start": ("FLOAT", {"default": 0.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1, "tooltip": "First intensity."}),
-                "end": ("FLOAT", {"default": 5.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": 0.1, "tooltip": "Last intensity."}),
+                "start": ("FLOAT", {"default": 0.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": STEP, "tooltip": "First intensity."}),
+                "end": ("FLOAT", {"default": 5.0, "min": SAFE_MIN, "max": SAFE_MAX, "step": STEP, "tooltip": "Last intensity."}),
                 "cells": ("INT", {"default": 6, "min": 2, "max": 64, "tooltip": "Number of cells (images) in the sweep; 6 from 0 to 5 gives whole intensities."}),
                 "latent": ("LATENT", {"tooltip": "A latent with one image (e.g. Empty Latent Image, batch 1); it is repeated for every cell."}),
             },
             "optional": {
-                "base": (AU_VECTOR, {"tooltip": "A single AU vector the swept AU is set on (default: neutral)."}),
+                "base": (AU_VECTOR, {"tooltip": "A single AU vector the swept AU is set on (default: neutral): each cell has the base's other AUs and the swept AU at the cell's intensity, not added to the base's."}),
             },
         }
 

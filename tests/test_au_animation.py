@@ -151,7 +151,7 @@ def test_headless_keyframes_write_an_animated_webp(comfy, models_dir, tmp_path, 
 
 @pytest.mark.parametrize("extra, message", [
     (["--keyframes", "0: neutral; 20: happiness", "--frames", "16"], "line 1 .*frame 20 is past the end"),
-    (["--keyframes", "0: neutral; 4: smile"], "smile"),
+    (["--keyframes", "0: neutral; 4: smirk"], "smirk"),
     (["--keyframes", "0: neutral", "--aus", "happiness"], "--aus belong"),
     (["--keyframes", "0: neutral", "--out", "x.png"], r"--out x\.png: must be a \.webp"),
     (["--frames", "8"], "give --keyframes"),

@@ -12,16 +12,19 @@ from fineface_core.errors import AUSpecError
 ZERO = {code: 0.0 for code in AU_ORDER}
 
 
-def test_spec_lines_skip_blanks_and_read_neutral_as_nothing():
-    assert spec_lines("AU12\n\n  neutral \nhappiness@4\n") == ["AU12", "", "happiness@4"]
+def test_spec_lines_skip_blanks_and_keep_neutral_as_a_term():
+    # "neutral" is a term (it clears what comes before it), no longer an empty line
+    assert spec_lines("AU12\n\n  neutral \nhappiness@4\n") == ["AU12", "neutral", "happiness@4"]
     assert spec_lines("") == [""] and spec_lines(" \n\n") == [""]
 
 
-def test_each_line_is_the_preset_plus_the_line():
-    rows = parse_lines("AU25@2\nneutral", "surprise")
-    assert [written for _, _, written in rows] == ["surprise + AU25@2", "surprise"]
-    assert torch.equal(rows[0][0], parse_aus("surprise + AU25@2")) and torch.equal(rows[1][0], parse_aus("surprise"))
-    assert [title for _, title, _ in rows] == ["surprise + AU25@2", "surprise"]
+def test_each_line_is_the_preset_followed_by_the_line():
+    rows = parse_lines("AU25@2\nneutral\n", "surprise")
+    assert [row.written for row in rows] == ["surprise + AU25@2", "surprise + neutral"]
+    assert torch.equal(rows[0].effect.apply(torch.zeros(12)), parse_aus("surprise + AU25@2"))
+    assert torch.equal(rows[1].effect.apply(torch.zeros(12)), torch.zeros(12))  # neutral clears the preset
+    assert [row.title for row in rows] == ["surprise + AU25@2", ""]
+    assert parse_lines("", "surprise")[0].title == "surprise"
     with pytest.raises(AUSpecError, match=r"^spec line 2: AU7 \(Lid Tightener\)"):
         parse_lines("AU12\nAU7")
     with pytest.raises(AUSpecError, match=r"^AU7 \(Lid Tightener\)"):  # one line: no line number
@@ -45,7 +48,7 @@ def test_base_vectors_pair_with_lines_or_broadcast():
 
 def test_au_vectors_add_the_sliders_and_append():
     first = au_vectors("happiness", "AU1@2", dict(ZERO, AU12=1.0))
-    assert torch.equal(first.values[0], parse_aus("happiness + AU1@2 + AU12@4"))
+    assert torch.equal(first.values[0], parse_aus("happiness + AU1@2 + AU12@1"))
     assert first.titles == ("happiness + AU1@2",)
     both = au_vectors("none", "AU4@3", ZERO, append_to=first)
     assert len(both) == 2 and both.labels[1] == "AU4@3"
@@ -56,9 +59,10 @@ def test_au_vectors_add_the_sliders_and_append():
 def test_preview_is_what_au_vectors_computes_and_its_refusal():
     answer = preview("happiness", "AU25@2\nsurprise", ZERO)
     assert answer == {"base": [parse_aus("happiness + AU25@2").tolist(), parse_aus("happiness + surprise").tolist()],
-                      "titles": ["happiness + AU25@2", "happiness + surprise"], "error": None}
+                      "titles": ["happiness + AU25@2", "happiness + surprise"], "outside": [[], []],
+                      "clears_base": [False, False], "error": None}
     over = preview("none", "AU12@8", dict(ZERO, AU12=4.0))
     with pytest.raises(AUSpecError) as refused:
         au_vectors("none", "AU12@8", dict(ZERO, AU12=4.0))
     assert over["base"] == [parse_aus("AU12@8").tolist()] and over["error"] == str(refused.value)
-    assert preview("none", "smile", ZERO)["base"] is None
+    assert preview("none", "smirk", ZERO)["base"] is None

@@ -95,9 +95,11 @@ def test_describe_au():
     ("happiness@4", vec(AU6=4, AU12=4)),
     ("happiness@B", vec(AU6=2, AU12=2)),
     ("happiness + AU25@2", vec(AU6=3, AU12=3, AU25=2)),
-    ("happiness + AU12@5", vec(AU6=3, AU12=5)),
-    ("AU12@5 + happiness", vec(AU6=3, AU12=3)),
-    ("AU12@1 + AU12@2", vec(AU12=2)),
+    # terms add up (issue 21.6): a preset and an AU term, or one AU twice, sum
+    ("happiness + AU12@1", vec(AU6=3, AU12=4)),
+    ("AU12@1 + happiness", vec(AU6=3, AU12=4)),
+    ("AU12@1 + AU12@2", vec(AU12=3)),
+    ("neutral + AU12", vec(AU12=3)),
     ("surprise", vec(AU1=3, AU2=3, AU5=2, AU26=3)),
     ("Happily Surprised", vec(AU1=3, AU2=3, AU12=3, AU25=3)),
     ("happily-surprised@2", vec(AU1=2, AU2=2, AU12=2, AU25=2)),
@@ -139,7 +141,7 @@ def test_neutral_spellings_give_zeros(spec):
     ("AU12@10.5", ["AU12 = 10.5", "safe range", "AU12@10.5"]),
     ("AU5@-11", ["AU5 = -11", "safe range"]),
     ("happiness@11", ["AU6 = 11", "happiness@11"]),
-    ("neutral + AU12", ["'neutral'", "combined"]),
+    ("neutral@2", ["'neutral@2'", "no intensity"]),
     ("AU12@3;AU6", ["AU12@3;AU6"]),
 ])
 def test_parse_string_refusals(spec, fragments):
@@ -346,7 +348,7 @@ def test_format_aus_examples():
     assert format_aus(vec(AU1=0.001, AU2=-0.004)) == "neutral"  # rounds to 0 at 2 decimals
     assert format_aus(vec(AU26=1.23456), precision=3) == "AU26@1.235"
     assert format_aus(vec(AU26=1.6), precision=0) == "AU26@2"
-    assert format_aus("happiness + AU12@5") == "AU6@3 + AU12@5"
+    assert format_aus("happiness + AU12@2") == "AU6@3 + AU12@5"
     assert format_aus([0] * 11 + [10]) == "AU26@10"
 
 

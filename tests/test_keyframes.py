@@ -147,9 +147,9 @@ def _validate(prompt, node_id):
 
 def test_the_keyframes_are_checked_when_the_prompt_is_queued(registry):
     """ComfyUI's own input validation runs the node's VALIDATE_INPUTS: the front end marks the node before anything runs."""
-    bad = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n8: smile", "frames": 16, "easing": "linear"}}}
+    bad = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n8: smirk", "frames": 16, "easing": "linear"}}}
     ok, errors = _validate(bad, "1")[:2]
-    assert not ok and "line 2" in str(errors) and "smile" in str(errors)
+    assert not ok and "line 2" in str(errors) and "smirk" in str(errors)
     good = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": TEXT, "frames": 25, "easing": "hold"}}}
     assert _validate(good, "1")[0]
     # the frame count is ComfyUI's own check (min 1), the end of the clip the node's when it runs
@@ -158,7 +158,7 @@ def test_the_keyframes_are_checked_when_the_prompt_is_queued(registry):
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceAUKeyframes"]
     assert cls.VALIDATE_INPUTS(keyframes=None) is True  # a linked text has no value at queue time
     # a frame number too long for int() is a refusal with its line, not an exception in ComfyUI's validation
-    huge = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n" + "1" * 5000 + ": smile",
+    huge = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n" + "1" * 5000 + ": smirk",
                                                                   "frames": 16, "easing": "linear"}}}
     ok, errors = _validate(huge, "1")[:2]
     assert not ok and "custom_validation_failed" in str(errors) and "past the end of any animation" in str(errors)

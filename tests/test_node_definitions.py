@@ -86,15 +86,16 @@ def test_au_vector_spec_lines_make_a_batch(registry):
     aus, label = build(preset="sadness", spec="AU12@1\n\n  happiness  \nneutral\n", **dict(sliders, AU25=2.0))
     assert len(aus) == 3  # blank lines are skipped
     lips = parse_aus("AU25@2")
-    for row, spec in zip(aus.values, ("sadness + AU12@1", "sadness + happiness", "sadness")):
+    # a 'neutral' line clears the preset before it (the one rule of issue 21.6): the sliders alone are left
+    for row, spec in zip(aus.values, ("sadness + AU12@1", "sadness + happiness", "neutral")):
         assert torch.equal(row, parse_aus(spec) + lips)
-    assert aus.titles == ("sadness + AU12@1", "sadness + happiness", "sadness")
-    assert label.split("\n") == [f"{t}: {l}" for t, l in zip(aus.titles, aus.labels)] and len(set(aus.labels)) == 3
+    assert aus.titles == ("sadness + AU12@1", "sadness + happiness", "")
+    assert label.split("\n") == [f"{t}: {l}" if t else l for t, l in zip(aus.titles, aus.labels)] and len(set(aus.labels)) == 3
     with pytest.raises(AUSpecError, match="spec line 2: .*AU7"):
         build(spec="AU12\nAU7@2", **sliders)
 
 
-@pytest.mark.parametrize("spec, part", [("AU7@2", "AU7"), ("AU12@nan", "nan"), ("smile", "smile"), ("AU12@50", "50")])
+@pytest.mark.parametrize("spec, part", [("AU7@2", "AU7"), ("AU12@nan", "nan"), ("smirk", "smirk"), ("AU12@50", "50")])
 def test_au_vector_refuses_what_the_model_does_not_have(registry, spec, part):
     _, build = make(registry, "FineFaceAUVector")
     with pytest.raises(AUSpecError, match=part):

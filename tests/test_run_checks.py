@@ -111,7 +111,7 @@ def test_every_bad_option_fails_before_comfyui_is_imported(tmp_path, broken_comf
         (["--aus", "happiness", "--sweep", "AU12"], "--aus is for basic"),
         (["--steps", "many"], "invalid int value"),  # argparse's own check, same exit status
         (["--keyframes", "0: neutral; 20: happiness", "--frames", "16"], "frame 20 is past the end"),
-        (["--keyframes", "0: neutral; 4: smile"], "smile"),
+        (["--keyframes", "0: neutral; 4: smirk"], "smirk"),
         (["--keyframes", "4: happiness; 2: neutral"], "increasing frame order"),
         (["--keyframes", "0: neutral", "--aus", "happiness"], "--aus belong to the other workflows"),
         (["--keyframes", "0: neutral", "--out", str(tmp_path / "x.png")], "must be a .webp file"),
