@@ -72,8 +72,8 @@ class AnnotateOptions:
         """What decides a face's record (the dataset's recipe); not the device, batch or shard size."""
         keep = ("faces", "min_face", "resolution", "grow", "image_format", "jpeg_quality", "captioner",
                 "caption_prompt", "max_new_tokens", "photo_check", "default_caption", "max_pixels")
-        out = {k: getattr(self, k) for k in keep}
-        out["photos"] = os.path.realpath(photos_dir)
+        out = {k: getattr(self, k) for k in keep}  # not the photos' folder: a collection may move (photos are
+        # known by their path under it, size and time, and the merge takes only the folder's own)
         out["libreface_sha256"] = file_sha256(self.libreface)
         if os.path.isdir(self.captioner):
             out["captioner"] = os.path.realpath(self.captioner)
