@@ -225,3 +225,25 @@ def test_captioners_that_could_run_code_are_refused(collection, models, tmp_path
     code, _, err = run(annotate_args(folder, tmp_path / "o2", models, "--captioner", remote), capsys)
     assert code == 1 and "needs its own Python code" in err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_aus_are_read_as_au_from_image_reads_them(collection, models, tmp_path, capsys):
+    """--no-corrections: LibreFace's own values, the same as AU From Image's (its "LibreFace raw" scale) for the
+    same photo; with the corrections (default) the paper's, through training/data/affectnet.py's code."""
+    import torch
+
+    from fineface_core.faces.libreface import load_estimator
+    from fineface_core.faces.photo_aus import read_expressions
+    from tests.support.libreface_files import as_image_batch, skimage_photo
+
+    folder = tmp_path / "one"
+    os.makedirs(folder)
+    shutil.copy(collection[0] / "people" / "astronaut.png", folder / "astronaut.png")
+    code, _, _ = run(annotate_args(folder, tmp_path / "raw", models, "--min-face", 64, "--no-corrections"), capsys)
+    assert code == 0
+    (record,) = rows(tmp_path / "raw")
+    with one_thread():
+        node = read_expressions(as_image_batch(skimage_photo("astronaut.png")).numpy(),
+                                load_estimator(models["libreface"]), scale="LibreFace raw")
+    got = torch.tensor([record[c] for c in AU_ORDER])
+    assert torch.allclose(got, node.aus.values[0], atol=1e-5), (got, node.aus.values[0])

@@ -60,15 +60,18 @@ def main(argv=None) -> None:
     work = args.work or tempfile.mkdtemp(prefix="bench_annotate_")
     rank = os.environ.get("RANK", "0")
     photos, out = os.path.join(work, "photos"), os.path.join(work, "dataset")
-    if rank == "0" and not os.path.isdir(photos):
+    libreface, captioner = os.path.join(work, "resnet.pt"), args.captioner
+    tiny = os.path.join(work, "blip2")
+    ready = os.path.join(work, "ready")
+    if rank == "0" and not os.path.exists(ready):  # the first process makes photos and models, the others wait
         write_photos(photos, args.photos)
-    while not os.path.isdir(photos) or len(os.listdir(photos)) < args.photos:
-        time.sleep(0.5)  # other processes wait for the first to write them
-    libreface = os.path.join(work, f"resnet-{rank}.pt")
-    write_libreface_checkpoint(libreface)
-    captioner = args.captioner
-    if captioner == "tiny":
-        captioner = write_tiny_blip2(os.path.join(work, f"blip2-{rank}"))
+        write_libreface_checkpoint(libreface)
+        if captioner == "tiny":
+            write_tiny_blip2(tiny)
+        open(ready, "w").close()
+    while not os.path.exists(ready):
+        time.sleep(0.5)
+    captioner = tiny if captioner == "tiny" else captioner
     opts = AnnotateOptions(libreface=libreface, faces="every", min_face=64, resolution=args.resolution,
                            captioner=captioner, image_format=args.format, device=args.device,
                            batch_size=args.batch_size, shard_size=8, max_new_tokens=20)

@@ -61,7 +61,8 @@ class AnnotateOptions:
 
         device = self.device
         if device == "auto":
-            device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+            # more processes than GPUs share them (detection runs on the CPU of each process)
+            device = f"cuda:{local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
         mp = self.mixed_precision
         if mp == "auto":
             mp = "fp16" if device.startswith("cuda") else "no"

@@ -71,6 +71,14 @@ def run_annotate(args, corrections) -> int:
     except (ValueError, FileNotFoundError, FineFaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a folder that went away: what is written is whole
+        print(f"error: {exc}; the finished shards in {args.out} are kept: free the space or fix the folder and run "
+              "the same command again", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished shards in {args.out} are kept; run the same command again to continue",
+              file=sys.stderr)
+        return 130
     if report is not None:
         print(summary_text(report))
         print(f"wrote {args.out}/metadata.jsonl, report.txt, report.json, au_histograms.png, au_cooccurrence.png")

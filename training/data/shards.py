@@ -90,10 +90,10 @@ def read_shards(out: str) -> tuple[dict[str, dict], list[str]]:
             continue
         try:
             with open(os.path.join(folder, name), encoding="utf-8") as f:
-                photos = json.load(f)["photos"]
+                photos = {entry["key"]: entry for entry in json.load(f)["photos"]}
         except (OSError, ValueError, KeyError, TypeError):
             damaged.append(name)
             continue
-        for entry in photos:
-            entries.setdefault(entry["key"], entry)
+        for key, entry in photos.items():
+            entries.setdefault(key, entry)
     return entries, damaged
