@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fineface_core.aus import AU_ORDER
@@ -138,22 +139,21 @@ def test_second_run_annotates_only_the_new_photos(annotated, collection, models,
     assert {f: now[f] for f in shards} == shards and len(now) == len(shards) + 1  # old shards untouched, one new
 
 
-def test_largest_face_and_too_small_faces(collection, models, tmp_path, capsys):
+def test_largest_face_and_too_small_faces(annotated, collection, models, tmp_path, capsys):
     folder = tmp_path / "two"
     os.makedirs(folder)
     shutil.copy(collection[0] / "people" / "two.png", folder / "two.png")
+    shutil.copy(collection[0] / "people" / "astronaut.png", folder / "astronaut.png")
     out = tmp_path / "out"
-    code, _, _ = run(annotate_args(folder, out, models, "--min-face", 300), capsys)
+    code, _, _ = run(annotate_args(folder, out, models, "--min-face", 300, "--captioner", "none"), capsys)
     assert code == 0
-    (record,) = rows(out)  # the largest face only, and it is big enough
+    (record,) = rows(out)  # the largest face of two.png; the astronaut's face (a square of 186 px) is too small
+    assert record["photo"] == "two.png" and record["caption"] == "a closeup of a person"
     report = json.loads((out / "report.json").read_text())
-    assert report["faces_kept"] == 1 and "face too small" not in report["dropped"]
-    out2 = tmp_path / "out2"
-    code, _, err = run(annotate_args(folder, out2, models, "--faces", "every", "--min-face", 300), capsys)
-    assert code == 0
-    report = json.loads((out2 / "report.json").read_text())
-    assert report["dropped"]["face too small"] >= 1 and "under --min-face 300" in report["examples"]["face too small"][0]
-    assert [r["face"] for r in rows(out2)] == [record["face"]]
+    assert report["dropped"] == {"face too small": 1}
+    assert "astronaut.png face 0: its square is 186 px, under --min-face 300" in report["examples"]["face too small"][0]
+    every = [r for r in rows(annotated) if r["photo"] == "people/two.png"]  # --faces every of the same photo
+    assert record["box"] == max((r["box"] for r in every), key=lambda b: b[2] * b[3])
 
 
 def test_photo_check_drops_what_the_captioner_says_is_not_a_real_photo(collection, models, tmp_path, capsys):
@@ -191,6 +191,12 @@ def test_bad_input_is_refused_with_what_to_do(collection, models, tmp_path, caps
     # the output inside the photos folder
     code, _, err = run(annotate_args(cat, cat / "dataset", models), capsys)
     assert code == 1 and "lies inside the photos folder" in err and not (cat / "dataset").exists()
+    # a device this machine lacks, half precision on the CPU: refused before anything is written
+    if not torch.cuda.is_available():
+        code, _, err = run(annotate_args(cat, tmp_path / "o5", models, "--device", "cuda"), capsys)
+        assert code == 1 and "no GPU is visible" in err and not (tmp_path / "o5").exists()
+    code, _, err = run(annotate_args(cat, tmp_path / "o6", models, "--device", "cpu", "--mixed-precision", "fp16"), capsys)
+    assert code == 1 and "--mixed-precision fp16 is for a GPU" in err and not (tmp_path / "o6").exists()
     # a folder of something else
     other = tmp_path / "other"
     os.makedirs(other)
@@ -229,9 +235,7 @@ def test_captioners_that_could_run_code_are_refused(collection, models, tmp_path
 
 def test_aus_are_read_as_au_from_image_reads_them(collection, models, tmp_path, capsys):
     """--no-corrections: LibreFace's own values, the same as AU From Image's (its "LibreFace raw" scale) for the
-    same photo; with the corrections (default) the paper's, through training/data/affectnet.py's code."""
-    import torch
-
+    same photo."""
     from fineface_core.faces.libreface import load_estimator
     from fineface_core.faces.photo_aus import read_expressions
     from tests.support.libreface_files import as_image_batch, skimage_photo
@@ -239,7 +243,8 @@ def test_aus_are_read_as_au_from_image_reads_them(collection, models, tmp_path, 
     folder = tmp_path / "one"
     os.makedirs(folder)
     shutil.copy(collection[0] / "people" / "astronaut.png", folder / "astronaut.png")
-    code, _, _ = run(annotate_args(folder, tmp_path / "raw", models, "--min-face", 64, "--no-corrections"), capsys)
+    code, _, _ = run(annotate_args(folder, tmp_path / "raw", models, "--min-face", 64, "--no-corrections",
+                                   "--captioner", "none"), capsys)
     assert code == 0
     (record,) = rows(tmp_path / "raw")
     with one_thread():

@@ -1,8 +1,7 @@
 """A tiny BLIP-2 (the paper's captioner) on disk, random weights, built offline from transformers' configs:
 a byte-level BPE tokenizer whose vocabulary is written here (single characters, "yes", "no"), BLIP's image
 processor, and the model saved as safetensors. ``answer`` makes a model that answers every question with that
-word (its text model's last norm outputs a constant vector that only that word's output row matches): real
-weights, chosen, for the photo check."""
+word (real weights, chosen: see ``_always``), for the photo check."""
 from __future__ import annotations
 
 import json
@@ -62,15 +61,14 @@ def write_tiny_blip2(folder: str, seed: int = 0, answer: str | None = None) -> s
 
 @torch.no_grad()
 def _always(model, tokenizer, word: str):
-    """Every next token is `` word`` then the end: the decoder's final norm gives a constant vector v at every
-    position; the output rows are 0 but v for the word and v/2 for the end, which wins once the word is said
-    (its own row is then lowered below the end's by a position-independent trick: the end row gets v * 0.9 and a
-    second generation step repeats, so generation is cut by max tokens of 1 in the photo check)."""
-    text = model.language_model
-    norm = text.model.decoder.final_layer_norm
+    """Every next token is `` word``: the decoder's final norm is made to output one constant vector v at every
+    position (weight 0, bias v), and the output layer's rows are 0 but v for that word, so its logit is |v|^2 and
+    every other 0."""
+    norm = model.language_model.model.decoder.final_layer_norm if hasattr(model.language_model, "model") \
+        else model.language_model.decoder.final_layer_norm
     v = torch.randn(norm.weight.shape[0])
     norm.weight.zero_()
     norm.bias.copy_(v)
-    head = model.language_model.lm_head.weight if hasattr(model.language_model, "lm_head") else model.lm_head.weight
+    head = model.get_output_embeddings().weight
     head.zero_()
     head[tokenizer.convert_tokens_to_ids("\u0120" + word)] = v

@@ -63,9 +63,14 @@ class AnnotateOptions:
         if device == "auto":
             # more processes than GPUs share them (detection runs on the CPU of each process)
             device = f"cuda:{local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no GPU is visible to this process (torch {torch.__version__}); "
+                             "use --device cpu, or a CUDA build of torch")
         mp = self.mixed_precision
         if mp == "auto":
             mp = "fp16" if device.startswith("cuda") else "no"
+        if mp != "no" and not device.startswith("cuda"):
+            raise ValueError(f"--mixed-precision {mp} is for a GPU; on {device} use --mixed-precision no (or auto)")
         return dataclasses.replace(self, device=device, mixed_precision=mp,
                                    min_face=self.resolution if self.min_face is None else self.min_face)
 
