@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fineface_core.files.digest import file_sha256
 
 from . import captioner as cap
-from .affectnet import AffectNetOptions
+from .affectnet import AffectNetOptions, check_options
 from .annotate_merge import merge_dataset
 from .face_stages import STAGES, Stages, run_block
 from .generic import FALLBACK_CAPTION
@@ -97,6 +97,8 @@ def check(opts: AnnotateOptions) -> None:
         problems.append(f"--grow {opts.grow}: from 0 to 3 (Face Crop's)")
     if opts.image_format not in ("jpg", "png"):
         problems.append(f"--image-format is jpg or png, not {opts.image_format!r}")
+    if not 1 <= opts.jpeg_quality <= 100:
+        problems.append(f"--jpeg-quality {opts.jpeg_quality}: from 1 to 100 (default 95)")
     if opts.batch_size < 1 or opts.shard_size < 1 or opts.max_new_tokens < 1:
         problems.append("--batch-size, --shard-size and --max-new-tokens must be at least 1")
     if opts.mixed_precision not in ("auto", "no", "fp16", "bf16"):
@@ -167,6 +169,8 @@ def annotate(photos_dir: str, out: str, opts: AnnotateOptions, corrections: Affe
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     index, count, local_rank = process_slot(index, count)
     check(opts)
+    if corrections is not None:
+        check_options(corrections)  # before the work, not at the merge
     check_folders(photos_dir, out)
     opts = opts.resolved(local_rank)
     photos, others = list_photos(photos_dir)

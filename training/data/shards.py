@@ -32,28 +32,33 @@ def settings_differences(old: dict, new: dict) -> list[str]:
     return [f"{k}: {old.get(k)!r} in the dataset, {new.get(k)!r} now" for k in keys if old.get(k) != new.get(k)]
 
 
+def _read_settings(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("settings", {})
+    except (OSError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path} is unreadable ({e}); it is not this tool's, or damaged: give another --out") from None
+
+
 def check_settings(out: str, settings: dict) -> None:
     """Write the settings into a new dataset folder, or check them against the folder's own. ValueError when the
-    folder is another dataset, or something else."""
+    folder is another dataset, or something else. (Every process checks; the first writes: the others find the
+    file, or write the same bytes.)"""
     path = os.path.join(out, SETTINGS_FILE)
-    if os.path.isfile(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                old = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path} is unreadable ({e}); it is not this tool's, or damaged: give another --out") from None
-        diffs = settings_differences(old.get("settings", {}), settings)
-        if diffs:
-            raise ValueError(f"{out} was annotated with other settings; continuing would mix two recipes in one "
-                             f"dataset. Differences: {'; '.join(diffs)}. Run with the dataset's settings, or give "
-                             "another --out")
-        return
-    if os.path.isdir(out):
-        present = sorted(n for n in os.listdir(out) if not n.startswith("."))
-        if present:
+    if not os.path.isfile(path):
+        present = sorted(n for n in os.listdir(out) if not n.startswith(".") and n != SETTINGS_FILE) \
+            if os.path.isdir(out) else []
+        if present and not os.path.isfile(path):  # not another process's new dataset either
             raise ValueError(f"{out} already holds files ({', '.join(present[:4])}) and is not an annotated dataset "
                              f"(no {SETTINGS_FILE}); nothing there is overwritten: give a new or empty --out")
-    write_bytes(path, json.dumps({"format": FORMAT, "settings": settings}, indent=1, sort_keys=True).encode())
+        if not os.path.isfile(path):
+            write_bytes(path, json.dumps({"format": FORMAT, "settings": settings}, indent=1, sort_keys=True).encode())
+            return
+    diffs = settings_differences(_read_settings(path), settings)
+    if diffs:
+        raise ValueError(f"{out} was annotated with other settings; continuing would mix two recipes in one "
+                         f"dataset. Differences: {'; '.join(diffs)}. Run with the dataset's settings, or give "
+                         "another --out")
 
 
 def plan_blocks(pending: list, shard_size: int) -> list[list]:
