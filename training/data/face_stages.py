@@ -112,7 +112,11 @@ def run_block(block: list, stages: Stages) -> list[dict]:
             except BadPhoto as bad:
                 entry.update(status=bad.kind, detail=str(bad))
                 continue
-        faces += [(entry, *f) for f in _faces_of(entry, rgb, stages)]
+        try:
+            faces += [(entry, *f) for f in _faces_of(entry, rgb, stages)]
+        except Exception as e:  # OpenCV on a photo it cannot take: named in the report, the run goes on
+            entry.update(status="corrupt_image", detail=f"face detection failed ({type(e).__name__}: {str(e)[:80]})",
+                         dropped=[])
     if not faces:
         return entries
     with stages.timed("aus"), stages.autocast():
