@@ -57,6 +57,13 @@ def _resize(image: np.ndarray, side: int) -> np.ndarray:
     return np.clip(out.reshape(side, side, -1), 0.0, 1.0)  # cv2 drops a single channel's axis; bicubic overshoots
 
 
+def cut_square(image: np.ndarray, square: FaceSquare, size: int) -> np.ndarray:
+    """The pixels of ``square`` in a float image [H, W, C] in 0..1, resized to ``size`` x ``size`` as Face Crop
+    cuts them (training/data/annotate cuts its training crops with it)."""
+    region = image[square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
+    return _resize(region, size)
+
+
 def check_settings(grow: float, size: int, choose: str):
     if choose not in CROP_CHOICES:
         raise FineFaceError(f"unknown face choice {choose!r}; one of: {', '.join(CROP_CHOICES)}")
@@ -84,8 +91,7 @@ def face_crops(images: np.ndarray, choose: str = "largest", index: int = 0, grow
         chosen = faces if choose == EVERY_FACE else [choose_face(faces, choose, index, (h, w), image_name(i, n))]
         for face in chosen:
             square = face_square(face.box, grow, h, w, i, n)
-            region = images[i, square.y:square.y + square.side, square.x:square.x + square.side].astype(np.float32)
-            crops.append(_resize(region, size))
+            crops.append(cut_square(images[i], square, size))
             squares.append(square)
             quad = (box_quad(face.box, MASK_GROW) - [square.x, square.y]) * (size / square.side)
             masks.append(quad_mask(size, size, quad))
@@ -170,4 +176,4 @@ def paste_faces(images: np.ndarray, crops: np.ndarray, squares, feather: float =
     return out
 
 
-__all__ = ["CROP_CHOICES", "EVERY_FACE", "FaceSquare", "SIZES", "check_settings", "edge_weights", "face_crops", "face_square", "paste_faces"]
+__all__ = ["CROP_CHOICES", "EVERY_FACE", "FaceSquare", "SIZES", "check_settings", "cut_square", "edge_weights", "face_crops", "face_square", "paste_faces"]

@@ -88,6 +88,11 @@ def check_options(o: AffectNetOptions) -> None:
         raise ValueError(f"input_scale must be > 0, not {o.input_scale}")
 
 
+def intensity_total(values, o: AffectNetOptions) -> float:
+    """What ``min_intensity`` is compared with: the sum or the max of a sample's 12 AUs (0..1 scale)."""
+    return float(sum(values)) if o.intensity_of == "sum" else float(max(values))
+
+
 def corrected(values: np.ndarray, options: AffectNetOptions | None = None) -> np.ndarray:
     """Steps 3-4 on the [N, 12] intensities (0..1 scale, AU_ORDER) of the samples kept -> FACS 0..5.
     A column with a single value (e.g. all 0) is left as it is, where the official code gives NaN."""
@@ -181,7 +186,7 @@ def prepare_affectnet(csv_path: str, image_root: str, out_folder: str, options: 
             if not all(_true(row.get(c)) for c in photo_columns):
                 report.drop(f"not a real photo ({' and '.join(photo_columns)})", where)
                 continue
-            total = sum(aus) if o.intensity_of == "sum" else max(aus)
+            total = intensity_total(aus, o)
             if total < o.min_intensity:
                 report.drop(f"AU {o.intensity_of} under {o.min_intensity:g}", f"{where}: {total:.3f}")
                 continue

@@ -1,4 +1,4 @@
-"""python -m training.data {disfa, affectnet, merge, check}: build and check training data folders.
+"""python -m training.data {annotate, disfa, affectnet, merge, check}: build and check training data folders.
 
 Every filter and correction constant is an option; its default is the paper's, and --official
 switches to the official code's values (the help of each option names both where they differ).
@@ -12,17 +12,27 @@ import sys
 from fineface_core.aus import AU_ORDER
 
 from .affectnet import AffectNetOptions, prepare_affectnet
+from .annotate_cli import add_annotate_parser, run_annotate
 from .disfa import DisfaOptions, prepare_disfa
 from .generic import load_records
 from .merge import merge_folders
 
+def annotate_corrections():
+    from .annotate import CORRECTION_FIELDS
+
+    return CORRECTION_FIELDS
+
+
 CHOICES = {"neutral_of": ("active", "neutral"), "intensity_of": ("sum", "max")}
 
 
-def _add_options(parser: argparse.ArgumentParser, cls) -> None:
-    """One flag per dataclass field. Flags default to None, meaning the preset's value (paper or --official)."""
-    group = parser.add_argument_group("options (defaults: the paper's)")
+def _add_options(parser: argparse.ArgumentParser, cls, names=None, title="options (defaults: the paper's)") -> None:
+    """One flag per dataclass field (or per field in ``names``). Flags default to None, meaning the preset's value
+    (paper or --official)."""
+    group = parser.add_argument_group(title)
     for f in dataclasses.fields(cls):
+        if names is not None and f.name not in names:
+            continue
         flag = "--" + f.name.replace("_", "-")
         text = f.metadata["help"].replace("%", "%%")
         shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
@@ -41,7 +51,7 @@ def _add_options(parser: argparse.ArgumentParser, cls) -> None:
 
 
 def _options(cls, args):
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name) is not None}
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
     return cls.official(**changes) if args.official else cls(**changes)
 
 
@@ -61,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    add_annotate_parser(sub, lambda p: _add_options(p, AffectNetOptions, annotate_corrections(),
+                                                    "LibreFace's AU corrections (defaults: the paper's)"))
 
     d = sub.add_parser("disfa", help="DISFA labels + extracted frames -> OUT/metadata.jsonl",
                        description="DISFA labels + extracted frames -> OUT/metadata.jsonl (frames stay in place). "
@@ -97,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "annotate":
+        return run_annotate(args, _options(AffectNetOptions, args))
     try:
         if args.command == "disfa":
             report = prepare_disfa(args.disfa_root, args.out, _options(DisfaOptions, args))

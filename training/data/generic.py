@@ -281,16 +281,22 @@ def pixel_transform(resolution: int, center_crop: bool = True, random_flip: bool
 WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
 
 
+def upright_rgb(im: Image.Image) -> Image.Image:
+    """An opened image as 8-bit RGB the way it is meant to be seen: turned by its EXIF orientation (phone photos
+    store rotation there), wide single-channel modes scaled to 8 bits, CMYK / palette / gray converted."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in WIDE_MODES:
+        import numpy as np
+
+        wide = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(np.rint(wide * 255 / WIDE_MODES[im.mode]), 0, 255).astype(np.uint8))
+    return im.convert("RGB")
+
+
 def read_rgb(path: str, folder: str = "") -> Image.Image:
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)  # phone photos store rotation in EXIF
-            if im.mode in WIDE_MODES:
-                import numpy as np
-
-                wide = np.asarray(im, dtype=np.float64)
-                im = Image.fromarray(np.clip(np.rint(wide * 255 / WIDE_MODES[im.mode]), 0, 255).astype(np.uint8))
-            return im.convert("RGB")
+            return upright_rgb(im)
     except Exception as exc:
         raise RuntimeError(f"cannot read {path} ({exc}); find all such images with "
                            f"`python -m training.data check {folder or os.path.dirname(path)}`") from exc

@@ -18,6 +18,9 @@ PROBLEMS = {
     "out_of_range": "value out of range",
     "missing_file": "image file missing",
     "corrupt_image": "image unreadable",
+    "not_an_image": "not an image (by its content)",
+    "truncated_image": "image cut short (truncated)",
+    "too_many_pixels": "image of too many pixels (decompression bomb?)",
     # The same image in several rows (see generic.drop_duplicates):
     "conflicting_labels": "rows of an image with conflicting AU labels (all dropped)",
     "duplicate_row": "row repeating an earlier one (kept once)",
