@@ -44,7 +44,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {class_id: name for class_id, _, name in NODES}
 for _, _cls, _name in NODES:
     name_errors(_cls, _name)  # ComfyUI's error dialog shows the class id: the message starts with the node's name
 
+from .sample_photos import install_when_serving  # noqa: E402
 from .web_routes import register_with_running_server  # noqa: E402
 
 model_folders.register()
 register_with_running_server()
+install_when_serving()

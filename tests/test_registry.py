@@ -113,3 +113,13 @@ def test_comfyuis_own_parser_reads_it():
     assert config.project.supported_comfyui_version.startswith(">=")
     assert config.tool_comfy.publisher_id and config.tool_comfy.icon.endswith(".png")
     assert config.tool_comfy.web is None
+
+
+def test_the_workflows_readme_names_every_shipped_workflow_and_counts_none():
+    from workflows import SHIPPED
+
+    with open(os.path.join(ROOT, "workflows", "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert all(f"[`{row.file}`]({row.file})" in text for row in SHIPPED.values())
+    words = r"(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|\d+) (ComfyUI )?(graphs|workflows)"
+    assert not re.search(words, text, re.IGNORECASE), "a count of the workflows goes stale as workflows are added"
