@@ -16,6 +16,7 @@ from .exact_edit import (
 from .face_crop import FineFaceFaceCrop, FineFaceFacePaste
 from .face_mask import FineFaceFaceMask
 from .model_loader import FineFaceModelLoader
+from .node_errors import name_errors
 from .release_loader import FineFaceReleaseLoader
 
 # One row per node: (class id, class, display name). A new node is one more row; ComfyUI's two maps
@@ -40,8 +41,12 @@ NODES = (
 )
 NODE_CLASS_MAPPINGS = {class_id: cls for class_id, cls, _ in NODES}
 NODE_DISPLAY_NAME_MAPPINGS = {class_id: name for class_id, _, name in NODES}
+for _, _cls, _name in NODES:
+    name_errors(_cls, _name)  # ComfyUI's error dialog shows the class id: the message starts with the node's name
 
+from .sample_photos import install_when_serving  # noqa: E402
 from .web_routes import register_with_running_server  # noqa: E402
 
 model_folders.register()
 register_with_running_server()
+install_when_serving()

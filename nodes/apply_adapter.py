@@ -8,6 +8,7 @@ from .attn2_patch import AUBranch, install
 from .comfy_model import check_fits
 from .lora_patch import add_lora
 from .masked_branch import MaskedAUBranch
+from .node_errors import node_label
 from .types import AU_EMBEDDING, CATEGORY, FINEFACE
 
 
@@ -42,7 +43,7 @@ class FineFaceApplyAdapter:
                 "Where these AUs act (regional expressions: one Apply per face, each with its mask): 1 = full weight, "
                 "0 = no change, in between scaled. One mask for every image or one per image, of the image's aspect "
                 "ratio. The LoRA stays global. An all-zero mask turns the AU branch off; overlapping masks add.")}),
-        }}
+        }, "hidden": {"unique_id": "UNIQUE_ID"}}  # names this node in a mask error raised while sampling
 
     RETURN_TYPES = ("MODEL",)
     RETURN_NAMES = ("model",)
@@ -50,7 +51,8 @@ class FineFaceApplyAdapter:
     FUNCTION = "apply"
     CATEGORY = CATEGORY
 
-    def apply(self, model, fineface, au_embedding, weight=1.0, lora_strength=1.0, start_at=0.0, end_at=1.0, mask=None):
+    def apply(self, model, fineface, au_embedding, weight=1.0, lora_strength=1.0, start_at=0.0, end_at=1.0, mask=None,
+              unique_id=None):
         for name, value in (("weight", weight), ("lora_strength", lora_strength), ("start_at", start_at), ("end_at", end_at)):
             if not math.isfinite(value):
                 raise FineFaceError(f"{name} must be a finite number, got {value}")
@@ -75,7 +77,7 @@ class FineFaceApplyAdapter:
             for path, layer in layers.items():
                 branch = AUBranch(cond[path], uncond[path])
                 if mask is not None:
-                    branch = MaskedAUBranch(branch, mask)
+                    branch = MaskedAUBranch(branch, mask, node_label(type(self), unique_id))
                 install(patched, layer.key, branch, sigma_start, sigma_end)
         if fineface.lora is not None and lora_strength != 0:
             add_lora(patched, fineface.lora, lora_strength)

@@ -13,6 +13,7 @@ from fineface_core.errors import FineFaceError
 from fineface_core.regional import mask_tokens
 
 from .attn2_patch import animation_frames
+from .node_errors import prefixed
 
 
 def latent_hw(extra_options) -> tuple[int, int]:
@@ -26,11 +27,19 @@ def latent_hw(extra_options) -> tuple[int, int]:
 class MaskedAUBranch:
     """``branch``'s rows [B, 1, C] times the mask's weights [B, T, 1] at this layer."""
 
-    def __init__(self, branch, mask: torch.Tensor):
+    def __init__(self, branch, mask: torch.Tensor, source: str = "Apply FineFace Adapter"):
         self.branch, self.mask = branch, mask  # mask: [M, H, W] float32 on the CPU, M = 1 or one per image
+        self.source = source  # the node that gave the mask: the error surfaces in the sampler, which did not
         self._weights = {}
 
     def weights(self, extra_options, tokens: int, out: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._weights_for(extra_options, tokens, out)
+        except FineFaceError as e:
+            prefixed(e, f"the mask given to {self.source}: ")
+            raise
+
+    def _weights_for(self, extra_options, tokens: int, out: torch.Tensor) -> torch.Tensor:
         hw = latent_hw(extra_options)
         chunks = tuple(extra_options["cond_or_uncond"])
         # A context window of an animation holds some of its frames: per-frame masks follow those frames, as the

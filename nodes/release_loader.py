@@ -20,12 +20,16 @@ def per_release(kind: str, sep: str = " or ") -> str:
     return sep.join(f"{name} ({release.label})" for name, release in part_files(kind))
 
 
-def missing_message(kind: str, name: str) -> str:
-    pages = " or ".join(dict.fromkeys(r.page or r.where for _, r in part_files(kind)))
-    return (f"{RELEASE_PARTS[kind][0]} file {name!r} is not in {' or '.join(fineface_dirs())}. The node's "
-            "'Download weights' button fetches the release into that folder on every front end (the new front ends' "
-            f"missing-models dialog refuses .ckpt files), or download {per_release(kind)} from {pages} there "
-            "yourself; then refresh the page.")
+def missing_message(missing: dict[str, str]) -> str:
+    """One message for every file the widgets name that is not there (widget -> file name), said once."""
+    parts = [f"{RELEASE_PARTS[kind][0]} {name!r}" for kind, name in missing.items()]
+    files = " and ".join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    pages = " or ".join(dict.fromkeys(r.page or r.where for kind in missing for _, r in part_files(kind)))
+    verb = "is" if len(parts) == 1 else "are"
+    return (f"{files} {verb} not in {' or '.join(fineface_dirs())}. The node's 'Download weights' button fetches the "
+            "release into that folder on every front end (the new front ends' missing-models dialog refuses .ckpt "
+            f"files), or download {'it' if len(parts) == 1 else 'them'} from {pages} there yourself; then refresh "
+            "the page.")
 
 
 def menu(kind: str) -> list[str]:
@@ -38,8 +42,9 @@ def menu(kind: str) -> list[str]:
 
 
 def resolve(**names: str) -> dict[str, str | None]:
-    """widget -> the file its name stands for (None for no LoRA); the folders are walked once per call."""
-    listings, paths = {}, {}
+    """widget -> the file its name stands for (None for no LoRA); the folders are walked once per call. Every
+    missing file is named in one error."""
+    listings, paths, missing = {}, {}, {}
     for kind, name in names.items():
         if kind == "lora" and name == NO_LORA:
             paths[kind] = None
@@ -48,9 +53,12 @@ def resolve(**names: str) -> dict[str, str | None]:
         if group not in listings:
             listings[group] = release_file_entries(kind)
         entries = listings[group]
-        if name not in entries:
-            raise WeightFileError(missing_message(kind, name))
-        paths[kind] = entries[name]
+        if name in entries:
+            paths[kind] = entries[name]
+        else:
+            missing[kind] = name
+    if missing:
+        raise WeightFileError(missing_message(missing))
     return paths
 
 

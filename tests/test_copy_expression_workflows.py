@@ -16,7 +16,7 @@ from fineface_core.faces.photo_aus import read_expressions
 from tests.support import comfy_env
 from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
 from tests.support.shipped_runs import TEST_SIZE, TEST_STEPS, images_of
-from tests.support.shipped_workflows import check_prompt_against_declarations, load_shipped
+from tests.support.shipped_workflows import check_prompt_against_declarations, load_shipped, photo_name
 from workflows.api_format import workflow_to_prompt
 from workflows.overrides import input_value, set_input
 
@@ -30,7 +30,7 @@ def photo_dirs(comfy_dirs, models_dir):
     path = models_dir / "libreface" / "resnet.pt"
     if not path.exists():
         write_libreface_checkpoint(str(path), seed=11)
-    Image.fromarray(skimage_photo("astronaut.png")).save(comfy_dirs / "input" / "expression.png")
+    Image.fromarray(skimage_photo("astronaut.png")).save(comfy_dirs / "input" / photo_name("copy"))
     return comfy_dirs
 
 
@@ -127,7 +127,7 @@ def test_copy_expression_workflow_renders_the_expression_read_off_the_photo(phot
     want = fd.centre_crop(fd.aligned_face(skimage_photo("astronaut.png"), found.quad()))
     assert face.shape == (224, 224, 3) and np.abs(face.astype(int) - want).max() <= 1
     # the same render as the basic workflow (same prompt, seed, sampler) given the AUs read off the photo as a spec
-    photo = np.asarray(Image.open(photo_dirs / "input" / "expression.png"))[None].astype(np.float32) / 255
+    photo = np.asarray(Image.open(photo_dirs / "input" / photo_name("copy")))[None].astype(np.float32) / 255
     values = read_expressions(photo, load_estimator(str(models_dir / "libreface" / "resnet.pt"))).aus.values[0]
     spec = format_aus(values, precision=6)
     assert spec.count("+") >= 5  # an expression, not neutral

@@ -12,7 +12,7 @@ from workflows.overrides import input_value, set_input
 
 from tests.support import comfy_env
 from tests.support.shipped_runs import SPEED_OVERRIDES, TEST_SIZE, images_of, run_shipped
-from tests.support.shipped_workflows import load_shipped
+from tests.support.shipped_workflows import load_shipped, photo_name
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ def test_expression_edit_workflow_rerenders_the_input_image(comfy_dirs, node_inf
     portrait = np.zeros((80, 64, 3), np.uint8)  # taller than wide: the scale keeps the aspect ratio
     portrait[..., 0] = np.linspace(0, 255, 64)[None, :]
     portrait[..., 1] = np.linspace(0, 255, 80)[:, None]
-    Image.fromarray(portrait).save(comfy_dirs / "input" / "portrait.png")
+    Image.fromarray(portrait).save(comfy_dirs / "input" / photo_name("edit"))
     wf, prompt, outputs = run_shipped("edit", node_info)
     (image,) = images_of(outputs, prompt, "SaveImage")
     assert image.shape == (80, 64, 3)  # width 64, height 64 * 80 / 64, both multiples of 8
@@ -108,7 +108,7 @@ def test_face_crop_workflow_gives_every_face_its_own_line_of_aus(comfy_dirs, nod
 
     head = skimage_photo("astronaut.png")[:256, 96:352]
     photo = np.concatenate([head, head[:, ::-1]], axis=1)  # faces at x 78-176 and 335-432 (256 x 512)
-    Image.fromarray(photo).save(comfy_dirs / "input" / "photo.png")
+    Image.fromarray(photo).save(comfy_dirs / "input" / photo_name("face_crop"))
 
     def rendered(spec):
         torch.manual_seed(0)  # ComfyUI's VAE Encode samples the latent distribution (the test VAE's is wide)
@@ -156,7 +156,7 @@ def test_two_expressions_photo_workflow_masks_the_faces_it_finds_left_to_right(c
 
     head = skimage_photo("astronaut.png")[:256, 96:352]
     photo = np.concatenate([head, head[:, ::-1]], axis=1)
-    Image.fromarray(photo).save(comfy_dirs / "input" / "two_people.png")
+    Image.fromarray(photo).save(comfy_dirs / "input" / photo_name("regions_photo"))
 
     def sampled(extra=()):
         prompt = workflow_to_prompt(load_shipped("regions_photo"), node_info)
@@ -198,7 +198,7 @@ def test_face_crop_workflow_redraws_the_face_square_and_leaves_the_rest_of_the_p
     photo = np.full((480, 720, 3), 90, np.uint8)
     photo[::7] = 200  # stripes: something outside the face that a whole-image re-render would change
     photo[100:356, 380:636] = skimage_photo("astronaut.png")[:256, 96:352]
-    Image.fromarray(photo).save(comfy_dirs / "input" / "photo.png")
+    Image.fromarray(photo).save(comfy_dirs / "input" / photo_name("face_crop"))
 
     def rendered(spec):
         torch.manual_seed(0)  # ComfyUI's VAE Encode samples the latent distribution (the test VAE's is wide)

@@ -21,6 +21,13 @@ def load_shipped(name):
         return json.load(f)
 
 
+def photo_name(name) -> str:
+    """The one input photo a shipped workflow's Load Image nodes name (a sample the pack ships in input/)."""
+    names = {n["widgets_values"][0] for n in load_shipped(name)["nodes"] if n["type"] == "LoadImage"}
+    assert len(names) == 1, (name, names)
+    return names.pop()
+
+
 def other_packs_nodes() -> dict:
     ipa, _ = ipadapter_nodes.load_ipadapter_nodes()
     ade, _ = animatediff_nodes.load_animatediff_nodes()
