@@ -24,7 +24,7 @@ from .release_loader import FineFaceReleaseLoader
 NODES = (
     ("FineFaceModelLoader", FineFaceModelLoader, "FineFace Model Loader"),
     ("FineFaceReleaseLoader", FineFaceReleaseLoader, "FineFace Release Loader"),
-    ("FineFaceAUVector", FineFaceAUVector, "AU Vector"),
+    ("FineFaceAUVector", FineFaceAUVector, "AU Vector (Expression & Emotion)"),
     ("FineFaceAUEncoder", FineFaceAUEncoder, "AU Encoder"),
     ("FineFaceApplyAdapter", FineFaceApplyAdapter, "Apply FineFace Adapter"),
     ("FineFaceAUSweep", FineFaceAUSweep, "AU Intensity Sweep"),

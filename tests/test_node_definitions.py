@@ -15,7 +15,7 @@ from tests.support import comfy_env
 PACK = {
     "FineFaceModelLoader": "FineFace Model Loader",
     "FineFaceReleaseLoader": "FineFace Release Loader",
-    "FineFaceAUVector": "AU Vector",
+    "FineFaceAUVector": "AU Vector (Expression & Emotion)",
     "FineFaceAUEncoder": "AU Encoder",
     "FineFaceApplyAdapter": "Apply FineFace Adapter",
     "FineFaceAUSweep": "AU Intensity Sweep",
@@ -41,6 +41,13 @@ def test_the_pack_registers_every_node_under_its_display_name_in_one_category(re
     for name, display in PACK.items():
         assert registry.NODE_CLASS_MAPPINGS[name].CATEGORY == "FineFace"
         assert registry.NODE_DISPLAY_NAME_MAPPINGS[name] == display
+
+
+def test_a_search_for_expression_or_emotion_finds_the_pack(registry):
+    """Front end 1.35.9 (ComfyUI 0.8.0) searches the class name and display name only, and 0.8.0 serves no
+    search aliases: the words a newcomer types must be in a display name (issue 21 item 7)."""
+    for word in ("expression", "emotion"):
+        assert any(word in registry.NODE_DISPLAY_NAME_MAPPINGS[name].lower() for name in PACK), word
 
 
 @pytest.mark.parametrize("name", sorted(PACK))
