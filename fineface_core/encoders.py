@@ -3,7 +3,7 @@
 All six encoders of the paper's Table 2 share one interface. Every encoder emits exactly
 one token, so the adapter's attention over it is a constant (softmax over one key is 1):
 see ``FineFaceWeights.au_values``. ``width`` is the text encoder's width: 1024 for SD 2.x,
-768 for SD 1.5.
+768 for SD 1.5, 2048 for SDXL.
 
 The paper fixes only "Res + MLP64" precisely (it matches the released weights bit for
 bit). For the three encoders it describes in a sentence each (Res + 3MLP, Individual
@@ -215,7 +215,7 @@ def build_encoder(config: dict | str, width: int | None = None) -> AUEncoder:
     if kind not in ENCODER_CLASSES:
         raise WeightFileError(f"unknown AU encoder kind {kind!r}; known: {', '.join(ENCODER_CHOICES)}")
     if "width" not in config:
-        raise ValueError("an encoder config needs a 'width' (1024 for SD 2.x, 768 for SD 1.5)")
+        raise ValueError("an encoder config needs a 'width' (1024 for SD 2.x, 768 for SD 1.5, 2048 for SDXL)")
     try:
         return ENCODER_CLASSES[kind](**config)
     except TypeError as e:
@@ -244,7 +244,7 @@ def check_encoder_config(config, where: str = "the AU encoder config") -> dict:
     if unknown:
         raise WeightFileError(f"{where}: unknown setting(s) {unknown} for the {kind!r} encoder; allowed: {', '.join(types)}")
     if "width" not in config:
-        raise WeightFileError(f"{where}: the {kind!r} encoder needs a 'width' (1024 for SD 2.x, 768 for SD 1.5)")
+        raise WeightFileError(f"{where}: the {kind!r} encoder needs a 'width' (1024 for SD 2.x, 768 for SD 1.5, 2048 for SDXL)")
     for name, value in config.items():
         if types[name] is int:
             if not isinstance(value, int) or isinstance(value, bool):

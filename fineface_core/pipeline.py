@@ -2,13 +2,17 @@
 
     pipe = FineFacePipeline.from_pretrained("stabilityai/stable-diffusion-2-1-base", "models/fineface/fineface_sd21.safetensors")
     image = pipe("a closeup of a boy in a park", "AU1@2.5 + AU6@2.5 + AU12@5").images[0]
+
+SDXL weights (trained with training/) run on a StableDiffusionXLPipeline; the family of the weights picks it:
+
+    pipe = FineFacePipeline.from_pretrained("stabilityai/stable-diffusion-xl-base-1.0", "fineface_sdxl.safetensors")
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
 from .aus import parse_au_batch
 from .weightfiles.loading import load_weights
@@ -16,10 +20,16 @@ from .reference import attach_fineface, au_kwargs
 from .weights import FineFaceWeights
 
 
-class FineFacePipeline:
-    """A diffusers StableDiffusionPipeline whose UNet carries FineFace."""
+def pipeline_class(family_key: str) -> type:
+    """The diffusers pipeline for a family: SDXL's two text encoders and micro-conditioning, or SD's one encoder."""
+    return StableDiffusionXLPipeline if family_key == "sdxl" else StableDiffusionPipeline
 
-    def __init__(self, pipe: StableDiffusionPipeline, weights: FineFaceWeights, lora_strength: float = 1.0):
+
+class FineFacePipeline:
+    """A diffusers StableDiffusionPipeline (or StableDiffusionXLPipeline) whose UNet carries FineFace."""
+
+    def __init__(self, pipe: StableDiffusionPipeline | StableDiffusionXLPipeline, weights: FineFaceWeights,
+                 lora_strength: float = 1.0):
         attach_fineface(pipe.unet, weights, lora_strength=lora_strength)
         self.pipe, self.weights = pipe, weights
 
@@ -28,8 +38,10 @@ class FineFacePipeline:
                         torch_dtype: torch.dtype | None = None, device: str | None = None, **kwargs) -> "FineFacePipeline":
         """``base_model``: a diffusers folder or hub id; ``fineface``: a FineFace file or official release folder."""
         weights = load_weights(fineface, variant)
-        pipe = StableDiffusionPipeline.from_pretrained(base_model, torch_dtype=torch_dtype, safety_checker=None,
-                                                       requires_safety_checker=False, **kwargs)
+        pipeline_cls = pipeline_class(weights.family.key)
+        if pipeline_cls is StableDiffusionPipeline:
+            kwargs = {"safety_checker": None, "requires_safety_checker": False, **kwargs}
+        pipe = pipeline_cls.from_pretrained(base_model, torch_dtype=torch_dtype, **kwargs)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(pipe.to(device), weights, lora_strength)
@@ -49,7 +61,7 @@ class FineFacePipeline:
             raise ValueError(f"{len(prompts)} prompts but {len(au_batch)} AU specs; give one spec, or one per prompt")
         au_batch = au_batch.repeat_interleave(num_images_per_prompt, dim=0)
         unet = self.pipe.unet
-        cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None  # as StableDiffusionPipeline decides
+        cfg = guidance_scale > 1 and unet.config.time_cond_proj_dim is None  # as both diffusers pipelines decide
         return self.pipe(
             prompt=prompts, negative_prompt=negative_prompt, num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,

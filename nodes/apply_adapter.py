@@ -1,4 +1,5 @@
 import math
+from collections import Counter
 
 from fineface_core.conditioning import check_embedding_matches
 from fineface_core.errors import FineFaceError
@@ -26,7 +27,7 @@ class FineFaceApplyAdapter:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": ("MODEL", {"tooltip": "An SD 2.x model for the SD 2.1 weights, an SD 1.5 model for the SD 1.5 weights."}),
+            "model": ("MODEL", {"tooltip": "An SD 2.x model for the SD 2.1 weights, an SD 1.5 model for the SD 1.5 weights, an SDXL model for weights trained for SDXL."}),
             "fineface": (FINEFACE, {"tooltip": "From FineFace Model Loader."}),
             "au_embedding": (AU_EMBEDDING, {"tooltip": "From AU Encoder, made with the same FineFace model."}),
             "weight": ("FLOAT", {"default": 1.0, "min": -3.0, "max": 3.0, "step": 0.05, "tooltip": "lambda_AU: strength of the AU attention (1.0 as trained; 0 turns the AU branch off)."}),
@@ -74,11 +75,12 @@ class FineFaceApplyAdapter:
             sigma_start, sigma_end = sampling.percent_to_sigma(start_at), sampling.percent_to_sigma(end_at)
             cond = fineface.au_values(au_embedding.cond, weight)
             uncond = fineface.au_values(au_embedding.uncond, weight)
+            per_block = Counter(layer.key[:2] for layer in layers.values())  # SDXL: up to 10 transformers a block
             for path, layer in layers.items():
                 branch = AUBranch(cond[path], uncond[path])
                 if mask is not None:
                     branch = MaskedAUBranch(branch, mask, node_label(type(self), unique_id))
-                install(patched, layer.key, branch, sigma_start, sigma_end)
+                install(patched, layer.key, branch, sigma_start, sigma_end, shared_block=per_block[layer.key[:2]] > 1)
         if fineface.lora is not None and lora_strength != 0:
             add_lora(patched, fineface.lora, lora_strength)
         return (patched,)

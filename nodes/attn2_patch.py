@@ -106,22 +106,27 @@ class AUBranch:
         return self
 
 
-def install(model, key: tuple, callback, sigma_start: float, sigma_end: float):
+def install(model, key: tuple, callback, sigma_start: float, sigma_end: float, shared_block: bool = False):
     """Put ``callback`` into effect at one attn2 layer of a cloned ModelPatcher.
 
     The three-element key (block, id, transformer index) shadows the two-element one, so
     FineFace joins whatever ComfyUI will actually call: an object with ``.add`` (IP-Adapter's
     or ours) is joined, a foreign replacement is wrapped, an empty place gets an Attn2Chain
-    at the two-element key, where IPAdapter_plus looks for it. A new chain is set through
-    ComfyUI's ``set_model_attn2_replace``, which newer trees make copy the options it changes,
-    so the lookup reads the model's options afresh for every layer.
+    at the two-element key, where IPAdapter_plus looks for it on SD 1.x / 2.x. Where the block
+    holds several transformers (``shared_block``: SDXL's depths 2 and 10) the two-element key
+    would be every one of them, so the layer's own three-element key is used, as IPAdapter_plus
+    does for SDXL; whatever sat at the block's two-element key is wrapped and stays in force.
+    A new chain is set through ComfyUI's ``set_model_attn2_replace``, which newer trees make
+    copy the options it changes, so the lookup reads the model's options afresh for every layer.
     """
     attn2 = model.model_options["transformer_options"].get("patches_replace", {}).get("attn2", {})
-    target = key if key in attn2 else key[:2]
+    target = key if key in attn2 or shared_block else key[:2]
     existing = attn2.get(target)
     if existing is not None and callable(getattr(existing, "add", None)):
         existing.add(callback, sigma_start=sigma_start, sigma_end=sigma_end)
         return
+    if existing is None and target != key[:2]:
+        existing = attn2.get(key[:2])  # a block-wide patch: called for this layer as before, inside the chain
     chain = Attn2Chain(inner=existing)
     chain.add(callback, sigma_start=sigma_start, sigma_end=sigma_end)
     model.set_model_attn2_replace(chain, *target)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import comfy.utils
 
 from fineface_core.errors import ModelMismatchError
-from fineface_core.families import Family, family_for_context_dim
+from fineface_core.families import Family, family_for_context_dim, not_a_unet_message
 from fineface_core.weightfiles.releases import weights_for
 from fineface_core.weights import FineFaceWeights, unet_order
 
@@ -28,10 +28,7 @@ class Attn2Layer:
 def unet_config(model) -> dict:
     config = getattr(getattr(model.model, "model_config", None), "unet_config", None)
     if not isinstance(config, dict) or "context_dim" not in config or "num_res_blocks" not in config:
-        raise ModelMismatchError(
-            f"this MODEL ({type(model.model).__name__}) is not a Stable Diffusion UNet; FineFace works on "
-            "SD 2.x and SD 1.5 checkpoints."
-        )
+        raise ModelMismatchError(not_a_unet_message("this MODEL", type(model.model).__name__))
     return config
 
 

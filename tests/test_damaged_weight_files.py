@@ -149,7 +149,7 @@ ENC = "fineface.encoder"
     ("fineface.lambda_au", "one", "expected a number"),
     ("fineface.au_to_k", "maybe", "expected one of"),
     ("fineface.au_to_k", "omitted", "holds au_to_k tensors"),
-    ("fineface.family", "sdxl", "unknown base model family"),
+    ("fineface.family", "sd3", "unknown base model family"),
     ("fineface.context_dim", "abc", "needs 1024"),
 ])
 def test_malformed_metadata_is_refused_naming_file_and_field(single, tmp_path, capsys, field, value, says):

@@ -412,10 +412,10 @@ def test_a_family_mismatch_names_both_families_and_the_fix(pack, sd21, sd15):
 
 
 def test_a_model_without_fineface_weights_is_refused(pack, sd21):
-    sdxl_width = comfy_model(None, "sd15", context_dim=2048)  # SDXL's text width
+    refiner_width = comfy_model(None, "sd15", context_dim=1280)  # the SDXL refiner's text width
     emb, = pack.encode(sd21.weights, aus(pack, "AU12"))
-    with pytest.raises(ModelMismatchError, match="SDXL .*2048.*only for Stable Diffusion 2.x .*1.x"):
-        pack.apply(sdxl_width, sd21.weights, emb, 1.0, 1.0, 0.0, 1.0)
+    with pytest.raises(ModelMismatchError, match="SDXL refiner .*1280.*only for Stable Diffusion 2.x .*1.x"):
+        pack.apply(refiner_width, sd21.weights, emb, 1.0, 1.0, 0.0, 1.0)
 
 
 def test_weights_for_other_layer_widths_are_refused(pack, sd21):

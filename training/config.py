@@ -18,7 +18,7 @@ RUN_CONFIG_FILE = "fineface_run.json"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m training.train",
-        description="Train FineFace (AU encoder + AU adapter + LoRA) on a frozen Stable Diffusion 2.1 or 1.5.",
+        description="Train FineFace (AU encoder + AU adapter + LoRA) on a frozen Stable Diffusion 2.1, 1.5 or SDXL.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("model")
@@ -26,8 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="diffusers folder or hub id of the base model (paper: SD 2.1 base)")
     g.add_argument("--revision", default=None, help="hub revision of the base model")
     g.add_argument("--variant", default=None, help="weight variant of the base model files (e.g. fp16)")
-    g.add_argument("--family", default="auto", choices=("auto", "sd21", "sd15"),
-                   help="base model family; auto detects it from the UNet's cross_attention_dim (1024 / 768)")
+    g.add_argument("--family", default="auto", choices=("auto", "sd21", "sd15", "sdxl"),
+                   help="base model family; auto detects it from the UNet's cross_attention_dim (1024 / 768 / 2048). "
+                        "For --dry_run on the real SDXL architecture without downloading: --pretrained_model_name_or_path "
+                        "builtin:sdxl-base-1.0")
+    g.add_argument("--pretrained_vae_model_name_or_path", default=None,
+                   help="another VAE (folder or hub id). SDXL's own overflows in fp16: under --mixed_precision fp16 it "
+                        "stays fp32 unless you name a fixed one, e.g. madebyollin/sdxl-vae-fp16-fix")
     g.add_argument("--encoder", default=DEFAULT_ENCODER, choices=ENCODER_CHOICES,
                    help="AU encoder (paper Table 2); res_mlp64 is the paper's 'Res + MLP64'; the SD 1.5 release uses res_mlp")
     g.add_argument("--encoder_hidden_dim", type=int, default=None,

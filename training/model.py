@@ -1,6 +1,6 @@
 """The frozen base model and FineFace's trainable parts.
 
-Frozen: VAE, text encoder, UNet (its original weights). Trainable: the AU encoder, ``au_to_k`` /
+Frozen: VAE, text encoder(s) (SDXL: both), UNet (its original weights). Trainable: the AU encoder, ``au_to_k`` /
 ``au_to_v`` of every cross-attention layer (``fineface_core.reference.AUAttnProcessor``,
 initialised from the layer's ``to_k`` / ``to_v``) and, unless ``lora_rank`` is 0, a peft LoRA on
 ``to_q`` / ``to_k`` / ``to_v`` / ``to_out.0`` of every attention. The same processors and LoRA
@@ -18,6 +18,8 @@ from fineface_core.encoders import AUEncoder, build_encoder
 from fineface_core.families import FAMILIES, Family, family_for_context_dim
 from fineface_core.reference import ADAPTER_NAME, AUAttnProcessor, add_au_adapter, add_lora
 
+from .sdxl import XLText
+
 
 @dataclass
 class BaseModel:
@@ -27,35 +29,63 @@ class BaseModel:
     unet: nn.Module
     noise_scheduler: object
     family: Family
+    tokenizer_2: object = None  # SDXL's second tokenizer and text encoder (OpenCLIP bigG, with the pooled projection)
+    text_encoder_2: nn.Module | None = None
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [m for m in (self.text_encoder, self.text_encoder_2, self.vae) if m is not None]
+
+
+# --pretrained_model_name_or_path for the dry run on the real SDXL base architecture, built from its published
+# configs (training/sdxl_architecture.py) with random weights: nothing is downloaded.
+BUILTIN_SDXL = "builtin:sdxl-base-1.0"
 
 
 def load_base_model(name_or_path: str, *, family: str = "auto", revision: str | None = None,
-                    variant: str | None = None) -> BaseModel:
-    """Tokenizer, text encoder, VAE, UNet and a DDPM noise scheduler from a diffusers folder or hub id."""
+                    variant: str | None = None, vae_path: str | None = None) -> BaseModel:
+    """Tokenizer(s), text encoder(s), VAE, UNet and a DDPM noise scheduler from a diffusers folder or hub id.
+    SDXL (told by its UNet) also loads tokenizer_2 / text_encoder_2; ``vae``: another VAE folder or hub id (SDXL's
+    overflows in float16: see training/sdxl_architecture.FP16_SAFE_VAE)."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     noise_scheduler = DDPMScheduler.from_pretrained(name_or_path, subfolder="scheduler", revision=revision)
-    tokenizer = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer", revision=revision)
-    text_encoder = CLIPTextModel.from_pretrained(name_or_path, subfolder="text_encoder", revision=revision, variant=variant)
-    vae = AutoencoderKL.from_pretrained(name_or_path, subfolder="vae", revision=revision, variant=variant)
     unet = UNet2DConditionModel.from_pretrained(name_or_path, subfolder="unet", revision=revision, variant=variant)
     fam = check_family(unet, family)
-    if text_encoder.config.hidden_size != fam.context_dim:
-        raise ValueError(f"the text encoder is {text_encoder.config.hidden_size} wide but the UNet expects {fam.context_dim}")
-    for m in (text_encoder, vae, unet):
+    tokenizer = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer", revision=revision)
+    text_encoder = CLIPTextModel.from_pretrained(name_or_path, subfolder="text_encoder", revision=revision, variant=variant)
+    tokenizer_2 = text_encoder_2 = None
+    if fam.key == "sdxl":
+        tokenizer_2 = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer_2", revision=revision)
+        text_encoder_2 = CLIPTextModelWithProjection.from_pretrained(name_or_path, subfolder="text_encoder_2",
+                                                                     revision=revision, variant=variant)
+    vae = (AutoencoderKL.from_pretrained(vae_path) if vae_path else
+           AutoencoderKL.from_pretrained(name_or_path, subfolder="vae", revision=revision, variant=variant))
+    base = BaseModel(tokenizer, text_encoder, vae, unet, noise_scheduler, fam, tokenizer_2, text_encoder_2)
+    check_text_width(base)
+    for m in (*base.frozen_modules(), unet):
         m.requires_grad_(False)
-    text_encoder.eval()
-    vae.eval()
-    return BaseModel(tokenizer, text_encoder, vae, unet, noise_scheduler, fam)
+        if m is not unet:
+            m.eval()
+    return base
+
+
+def check_text_width(base: BaseModel):
+    widths = [m.config.hidden_size for m in (base.text_encoder, base.text_encoder_2) if m is not None]
+    if sum(widths) != base.family.context_dim:
+        raise ValueError(f"the text encoder(s) are {' + '.join(map(str, widths))} wide but the UNet expects "
+                         f"{base.family.context_dim}")
 
 
 def load_base_model_configs(name_or_path: str, *, family: str = "auto", revision: str | None = None) -> BaseModel:
     """The same models built from their config files only, with random weights (for --dry_run:
-    counting and estimating need the architecture, not the 5 GB of weights). No tokenizer."""
+    counting and estimating need the architecture, not the 5 GB of weights). No tokenizer.
+    ``BUILTIN_SDXL``: the real SDXL base architecture from training/sdxl_architecture.py, nothing read or downloaded."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    if name_or_path == BUILTIN_SDXL:
+        return _builtin_sdxl(family)
     noise_scheduler = DDPMScheduler.from_pretrained(name_or_path, subfolder="scheduler", revision=revision)
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(name_or_path, subfolder="unet", revision=revision))
     vae = AutoencoderKL.from_config(AutoencoderKL.load_config(name_or_path, subfolder="vae", revision=revision))
@@ -64,6 +94,30 @@ def load_base_model_configs(name_or_path: str, *, family: str = "auto", revision
     for m in (text_encoder, vae, unet):
         m.requires_grad_(False)
     return BaseModel(None, text_encoder.eval(), vae.eval(), unet, noise_scheduler, fam)
+
+
+def _builtin_sdxl(family: str) -> BaseModel:
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from .sdxl_architecture import SDXL_TEXT_ENCODER, SDXL_TEXT_ENCODER_2, SDXL_UNET, SDXL_VAE
+
+    # SDXL base's scheduler: SD's scaled-linear betas, epsilon prediction.
+    noise_scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                    num_train_timesteps=1000, prediction_type="epsilon", steps_offset=1)
+    # On the meta device: 3.5 billion parameters with shapes and no memory; the dry run counts and traces them.
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**SDXL_UNET)
+        text_encoder = CLIPTextModel(CLIPTextConfig(**SDXL_TEXT_ENCODER))
+        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**SDXL_TEXT_ENCODER_2))
+        vae = AutoencoderKL(**SDXL_VAE)
+    fam = check_family(unet, family)
+    base = BaseModel(None, text_encoder, vae, unet, noise_scheduler, fam, None, text_encoder_2)
+    for m in (*base.frozen_modules(), unet):
+        m.requires_grad_(False)
+        if m is not unet:
+            m.eval()
+    return base
 
 
 def check_family(unet, family: str = "auto") -> Family:
@@ -100,8 +154,13 @@ class FineFaceTrainModel(nn.Module):
         self.lambda_au = float(lambda_au)
 
     def forward(self, noisy_latents, timesteps, encoder_hidden_states, aus):
+        """``encoder_hidden_states``: the text states, or for SDXL an ``XLText`` (states, pooled, time ids)."""
         au_embedding = self.au_encoder(aus)
-        return self.unet(noisy_latents, timesteps, encoder_hidden_states,
+        added = None
+        if isinstance(encoder_hidden_states, XLText):
+            added = encoder_hidden_states.added_cond_kwargs()
+            encoder_hidden_states = encoder_hidden_states.embeds
+        return self.unet(noisy_latents, timesteps, encoder_hidden_states, added_cond_kwargs=added,
                          cross_attention_kwargs={"au_embedding": au_embedding, "au_scale": self.lambda_au}).sample
 
     # -- the trainable parts ----------------------------------------------------------------
@@ -157,6 +216,11 @@ def _nbytes(module: nn.Module, dtype_bytes: int | None = None) -> int:
 def _random_inputs(unet, batch, size, family, device, dtype):
     latents = torch.randn(batch, unet.config.in_channels, size, size, device=device, dtype=dtype)
     text = torch.randn(batch, 77, family.context_dim, device=device, dtype=dtype)
+    if unet.config.addition_embed_type == "text_time":  # SDXL: pooled text and the six size / crop numbers
+        pooled = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
+        px = size * 8
+        ids = torch.tensor([[px, px, 0, 0, px, px]], device=device, dtype=dtype).expand(batch, -1)
+        text = XLText(text, torch.randn(batch, pooled, device=device, dtype=dtype), ids)
     return latents, text
 
 
@@ -178,16 +242,13 @@ def measure_activations(model: FineFaceTrainModel, family: Family, latent_size: 
     latents, text = _random_inputs(model.unet, batch, latent_size, family, device, dtype)
     aus = torch.rand(batch, 12, device=device) * 5
     t = torch.full((batch,), 500, device=device, dtype=torch.long)
-    seen: dict[int, int] = {}
+    seen: dict = {}
     per_block: dict[int, int] = {}
     current: list[int] = []
 
     def pack(x):
-        if isinstance(x, torch.Tensor) and not isinstance(x, nn.Parameter) and x.device.type != "meta":
-            try:
-                key, size = x.untyped_storage().data_ptr(), x.untyped_storage().nbytes()
-            except (RuntimeError, NotImplementedError):
-                key, size = id(x), x.numel() * x.element_size()
+        if isinstance(x, torch.Tensor) and not isinstance(x, nn.Parameter):
+            key, size = _storage_key(x)
             if key not in seen and current:
                 per_block[current[-1]] = per_block.get(current[-1], 0) + size
             seen[key] = max(seen.get(key, 0), size)
@@ -214,9 +275,26 @@ def measure_activations(model: FineFaceTrainModel, family: Family, latent_size: 
         if gradient_checkpointing:
             model.unet.disable_gradient_checkpointing()
         model.unet.train(was_training)
-    frozen = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    frozen = {_storage_key(p)[0] for p in model.parameters()}
     kept = sum(v for k, v in seen.items() if k not in frozen)
+    _META_STORAGES.clear()
     return kept, max(per_block.values(), default=0), flops
+
+
+_META_STORAGES: list = []  # kept alive while measuring, so that their ids stay theirs
+
+
+def _storage_key(x: torch.Tensor):
+    """(key, bytes) of the storage under ``x``: views of one storage count once. Meta tensors (the dry run of a
+    model too large to build, such as SDXL) have no addresses; their storage objects stand in."""
+    try:
+        storage = x.untyped_storage()
+    except (RuntimeError, NotImplementedError):
+        return id(x), x.numel() * x.element_size()
+    if x.device.type == "meta":
+        _META_STORAGES.append(storage)
+        return ("meta", id(storage)), storage.nbytes()
+    return storage.data_ptr(), storage.nbytes()
 
 
 def _efficient_attention():
@@ -263,8 +341,10 @@ def estimate(model: FineFaceTrainModel, base: BaseModel, args, num_processes: in
     frozen = {
         "unet (frozen)": counts["frozen_unet"] * wbytes,
         "text encoder (frozen)": _nbytes(base.text_encoder, wbytes),
-        "vae (frozen)": _nbytes(base.vae, wbytes),
+        "vae (frozen)": _nbytes(base.vae, 4 if _vae_stays_fp32(base, args) else wbytes),
     }
+    if base.text_encoder_2 is not None:
+        frozen["text encoder 2 (frozen)"] = _nbytes(base.text_encoder_2, wbytes)
     train_w = trainable * 4  # trainable weights stay fp32 under mixed precision
     grads = trainable * 4
     adam = trainable * 8  # exp_avg + exp_avg_sq, fp32
@@ -296,14 +376,17 @@ def estimate(model: FineFaceTrainModel, base: BaseModel, args, num_processes: in
     px = torch.zeros(1, 3, 64, 64, device=device, dtype=next(base.vae.parameters()).dtype)
     vae_fwd = measure_inference_flops(lambda: base.vae.encode(px)) * (args.resolution / 64) ** 2
     ids = torch.zeros(1, 77, dtype=torch.long, device=device)
-    text_fwd = measure_inference_flops(lambda: base.text_encoder(ids))
+    text_fwd = sum(measure_inference_flops(lambda m=m: m(ids)) for m in base.frozen_modules() if m is not base.vae)
     # Backward through a frozen network computes input gradients (~1x forward) plus the small
     # trainable weight gradients; checkpointing recomputes the forward once more.
     unet_train = unet_fwd * (3.0 if args.gradient_checkpointing else 2.0)
     per_sample_flops = unet_train + vae_fwd + text_fwd
 
     total = sum(frozen.values()) + train_w + grads + adam + activations
+    fixed = total - activations
+    per_sample = activations / args.train_batch_size
     return {
+        "total_at_batch": {b: fixed + per_sample * b for b in (1, 4, 16)},
         "counts": counts, "trainable": trainable, "frozen_bytes": frozen, "trainable_bytes": train_w,
         "grad_bytes": grads, "adam_bytes": adam, "activation_bytes": activations,
         "activation_per_sample": per_sample_act, "activation_no_checkpointing": full_per_sample * args.train_batch_size,
@@ -311,6 +394,18 @@ def estimate(model: FineFaceTrainModel, base: BaseModel, args, num_processes: in
         "unet_forward_flops": unet_fwd, "vae_encode_flops": vae_fwd, "text_flops": text_fwd,
         "weight_bytes_each": wbytes, "num_processes": num_processes,
     }
+
+
+def _vae_stays_fp32(base: BaseModel, args) -> bool:
+    from .sdxl import vae_stays_fp32
+
+    return vae_stays_fp32(base, args.mixed_precision, getattr(args, "pretrained_vae_model_name_or_path", None))
+
+
+# The paper's training data: DISFA (~90k frames) + AffectNet (~90k images); one H100-class GPU sustains roughly
+# 40 % of its 989 dense bf16 TFLOP/s on a UNet training step.
+PAPER_IMAGES = 180_000
+H100_SUSTAINED_TFLOPS = 400
 
 
 def format_estimate(est: dict, args) -> str:
@@ -341,12 +436,19 @@ def format_estimate(est: dict, args) -> str:
         f"  UNet forward {est['unet_forward_flops'] / 1e12:.3f} TFLOP, VAE encode {est['vae_encode_flops'] / 1e12:.3f} TFLOP, "
         f"text encoder {est['text_flops'] / 1e12:.4f} TFLOP; training step ~{est['flops_per_sample'] / 1e12:.3f} TFLOP/sample",
     ]
+    lines.insert(lines.index("Compute per training sample (estimated, not measured on a GPU):") - 1,
+                 "  total at batch 1 / 4 / 16:        " + " / ".join(gib(v) for v in est["total_at_batch"].values()))
     for tf in (50, 150, 300):
         ips = tf * 1e12 / max(est["flops_per_sample"], 1.0)
         lines.append(f"  at {tf:>3} TFLOP/s sustained: ~{ips:6.1f} images/s per device, "
                      f"~{ips * est['num_processes']:.1f} images/s on {est['num_processes']} device(s); "
                      f"{args.max_train_steps} steps of {args.train_batch_size * args.gradient_accumulation_steps * est['num_processes']} "
                      f"images ~{args.max_train_steps * args.train_batch_size * args.gradient_accumulation_steps / ips / 3600:.1f} h")
+    ips = H100_SUSTAINED_TFLOPS * 1e12 / max(est["flops_per_sample"], 1.0)
+    steps_images = args.max_train_steps * args.train_batch_size * args.gradient_accumulation_steps
+    lines.append(f"  the paper's data ({PAPER_IMAGES:,} images, DISFA + AffectNet) on one H100-class GPU at "
+                 f"~{H100_SUSTAINED_TFLOPS} TFLOP/s: ~{PAPER_IMAGES / ips / 3600:.1f} GPU-hours per epoch; "
+                 f"{args.max_train_steps} steps ({steps_images:,} images) ~{steps_images / ips / 3600:.1f} GPU-hours")
     return "\n".join(lines)
 
 

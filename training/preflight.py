@@ -59,6 +59,14 @@ def _first_few(names: list[str], limit: int = 6) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _unet_context_width(folder: str):
+    try:
+        with open(os.path.join(folder, "unet", "config.json"), encoding="utf-8") as f:
+            return json.load(f).get("cross_attention_dim")
+    except (OSError, ValueError, AttributeError):
+        return None  # the loader names what is wrong with it
+
+
 def check_base_model(name: str, problems: list) -> None:
     """A local folder must be a diffusers model; a hub id (org/name) is left to the loader."""
     path = os.path.expanduser(name)
@@ -67,6 +75,11 @@ def check_base_model(name: str, problems: list) -> None:
         if missing:
             problems.append(f"--pretrained_model_name_or_path {name}: not a diffusers model folder (no "
                             f"{', '.join(missing)} subfolder); give a folder written by save_pretrained or a hub id")
+        elif _unet_context_width(path) == 2048:
+            missing = [p for p in ("tokenizer_2", "text_encoder_2") if not os.path.isdir(os.path.join(path, p))]
+            if missing:
+                problems.append(f"--pretrained_model_name_or_path {name}: an SDXL UNet without {', '.join(missing)}; "
+                                "SDXL is trained with both of its text encoders: give the whole SDXL folder")
     elif os.path.exists(path):
         problems.append(f"--pretrained_model_name_or_path {name} is a file: give a diffusers model folder (a single "
                         ".safetensors checkpoint can be converted with diffusers' from_single_file + save_pretrained)")

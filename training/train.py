@@ -1,4 +1,4 @@
-"""Train FineFace on a frozen Stable Diffusion 2.1 (default) or 1.5.
+"""Train FineFace on a frozen Stable Diffusion 2.1 (default), 1.5 or SDXL (training/sdxl.py).
 
     accelerate launch -m training.train --train_data_dir DATA --output_dir runs/fineface
     python -m training.train --train_data_dir DATA --output_dir runs/fineface      # one process
@@ -26,6 +26,8 @@ from .config import parse_args
 from .errors import TrainingError
 from .finite import loss_error, params_error
 from .preflight import move_aside, preflight
+from .sdxl import (WithTimeIds, XLText, check_xl_options, drop_captions, empty_caption, encode_text, is_xl,
+                   make_collate_xl, move_text, vae_stays_fp32, validation_pipeline)
 from .smoothing import SmoothingConfig, smooth_aus
 
 logger = logging.getLogger("training")
@@ -119,9 +121,9 @@ def batch_inputs(batch, base, args, rng: TrainingRandom, weight_dtype, empty_tex
     vae = base.vae
     if "latent_mean" in batch:  # read from the latent cache (training/cache) instead of computed
         mean, std = (batch[k].to(g.device, weight_dtype) for k in ("latent_mean", "latent_std"))
-    else:
-        dist = vae.encode(batch["pixel_values"].to(vae.device, weight_dtype)).latent_dist
-        mean, std = dist.mean, dist.std
+    else:  # in the VAE's own dtype (SDXL's stays float32 under fp16: it overflows)
+        dist = vae.encode(batch["pixel_values"].to(vae.device, vae.dtype)).latent_dist
+        mean, std = dist.mean.to(weight_dtype), dist.std.to(weight_dtype)
     latents = sample_latents(mean, std, g) * vae.config.scaling_factor
     if getattr(vae.config, "shift_factor", None):
         latents = latents - vae.config.shift_factor * vae.config.scaling_factor
@@ -135,11 +137,13 @@ def batch_inputs(batch, base, args, rng: TrainingRandom, weight_dtype, empty_tex
     aus = smooth_aus(batch["aus"].to(latents.device), SmoothingConfig.from_args(args), generator=g)
     if "text" in batch:
         text = batch["text"].to(latents.device, weight_dtype)
+        if "pooled" in batch:  # SDXL from the cache
+            text = XLText(text, batch["pooled"].to(latents.device, weight_dtype), batch["time_ids"].to(latents.device))
     else:
-        text = base.text_encoder(batch["input_ids"].to(latents.device), return_dict=False)[0]
+        text = encode_text(base, batch, latents.device)
     if args.caption_dropout_prob > 0:
         drop = torch.rand((bsz,), generator=g, device=latents.device) < args.caption_dropout_prob
-        text = torch.where(drop[:, None, None], empty_text.to(text.dtype).expand_as(text), text)
+        text = drop_captions(text, drop, empty_text)
     return latents, text, aus, noise, timesteps
 
 
@@ -148,7 +152,7 @@ def batch_inputs(batch, base, args, rng: TrainingRandom, weight_dtype, empty_tex
 @torch.no_grad()
 def run_validation(model, base, args, global_step: int, weight_dtype, device, accelerator=None) -> str:
     """Render the AU sweep (same prompt and seed, one cell per AU spec) with the current weights."""
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from diffusers import DPMSolverMultistepScheduler
     from PIL import Image
     import numpy as np
 
@@ -162,9 +166,7 @@ def run_validation(model, base, args, global_step: int, weight_dtype, device, ac
     was_training = inner.training
     inner.eval()
     scheduler = DPMSolverMultistepScheduler.from_config(base.noise_scheduler.config)
-    pipe = StableDiffusionPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-                                   unet=inner.unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = validation_pipeline(base, inner.unet, scheduler)
     pipe.set_progress_bar_config(disable=True)
     enc_device = next(inner.au_encoder.parameters(), torch.zeros(1, device=device)).device
     emb = guided_batch(inner.au_encoder, aus.to(enc_device), cfg=args.validation_guidance_scale > 1)
@@ -233,11 +235,13 @@ def dry_run(args) -> dict:
     base = load_base_model_configs(args.pretrained_model_name_or_path, family=args.family, revision=args.revision)
     from .model import attach_trainable
 
+    if next(base.unet.parameters()).is_meta:  # the built-in SDXL: traced on the meta device, never allocated
+        device = torch.device("meta")
     model = attach_trainable(base.unet, base.family, encoder=args.encoder, encoder_hidden_dim=args.encoder_hidden_dim,
                              lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lambda_au=args.lambda_au)
     model.to(device)
-    base.vae.to(device)
-    base.text_encoder.to(device)
+    for frozen in base.frozen_modules():
+        frozen.to(device)
     num_processes = int(os.environ.get("WORLD_SIZE", "1"))
     est = estimate(model, base, args, num_processes=num_processes)
     check = count_check(model)
@@ -318,7 +322,9 @@ def _train(args, argv, plan, accelerator) -> dict:
 
     # Models.
     base = load_base_model(args.pretrained_model_name_or_path, family=args.family, revision=args.revision,
-                           variant=args.variant)
+                           variant=args.variant, vae_path=args.pretrained_vae_model_name_or_path)
+    if is_xl(base):
+        check_xl_options(args)
     if args.prediction_type is not None:
         base.noise_scheduler.register_to_config(prediction_type=args.prediction_type)
     # Fingerprints of the VAE's and text encoder's weights as loaded, before the cast below.
@@ -326,14 +332,15 @@ def _train(args, argv, plan, accelerator) -> dict:
     if args.latent_cache:
         from .cache import Frozen
 
-        frozen_parts = Frozen.of(base.vae, base.text_encoder, base.tokenizer)
+        frozen_parts = Frozen.of(base.vae, base.text_encoder, base.tokenizer, base.text_encoder_2, base.tokenizer_2)
     model = attach_trainable(base.unet, base.family, encoder=args.encoder, encoder_hidden_dim=args.encoder_hidden_dim,
                              lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lambda_au=args.lambda_au,
                              seed=args.seed)
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
     device = accelerator.device
-    for frozen in (base.vae, base.text_encoder):
-        if weight_dtype == torch.float32:
+    for frozen in base.frozen_modules():
+        if weight_dtype == torch.float32 or (frozen is base.vae and vae_stays_fp32(
+                base, accelerator.mixed_precision, args.pretrained_vae_model_name_or_path)):
             frozen.to(device)
         else:
             frozen.to(device, dtype=weight_dtype)
@@ -353,13 +360,16 @@ def _train(args, argv, plan, accelerator) -> dict:
     summary = report_dataset(dataset)
     logger.info("dataset %s: %d usable samples; problems: %s", args.train_data_dir, len(dataset), summary)
     collate = make_collate(base.tokenizer)
+    if is_xl(base):  # the second tokenizer's ids and each image's size / crop numbers
+        dataset = WithTimeIds(dataset, args.resolution)
+        collate = make_collate_xl(collate, base.tokenizer_2)
     cache = None
     if args.latent_cache:
         from .cache import CachedDataset, ensure_cache, make_collate_cached
 
         cache, image_keys, text_keys = ensure_cache(accelerator, frozen_parts, args, dataset.records, weight_dtype)
         dataset = CachedDataset(dataset.records, image_keys, text_keys, cache, args.random_flip, dataset.report)
-        collate = make_collate_cached(base.tokenizer)
+        collate = make_collate_cached(base.tokenizer, base.tokenizer_2)
         logger.info("training from the latent cache %s (%d images, %d captions): %s", args.latent_cache,
                     len(cache.manifest["images"]), len(cache.manifest["captions"]),
                     "the VAE and the text encoder do not run per step" if args.cache_text else
@@ -421,12 +431,9 @@ def _train(args, argv, plan, accelerator) -> dict:
     run_config["global_step"] = global_step
 
     if cache is not None and args.cache_text:
-        empty_text = cache.empty_text().to(device)
+        empty_text = move_text(cache.empty_xl() if cache.xl else cache.empty_text(), device)
     else:
-        with torch.no_grad():
-            empty_ids = base.tokenizer([""], padding="max_length", max_length=base.tokenizer.model_max_length,
-                                       return_tensors="pt").input_ids.to(device)
-            empty_text = base.text_encoder(empty_ids, return_dict=False)[0]
+        empty_text = empty_caption(base, device)
 
     progress = tqdm(range(args.max_train_steps), initial=global_step, desc="Steps",
                     disable=not accelerator.is_local_main_process)

@@ -14,7 +14,7 @@ from ..errors import WeightFileError
 from ..families import FAMILIES, family_for_context_dim
 from .foreign import foreign_file_message
 from .lora_layout import describe_lora, layout_problem
-from .releases import NO_LORA, RELEASES, Release
+from .releases import NO_LORA, NO_RELEASE, RELEASES, Release
 from ..files.safe_load import load_pickled_state_dict, load_safetensors, read_safetensors_header
 from ..weights import ATTN2_PATH, FineFaceWeights, LoRAWeights
 
@@ -52,6 +52,8 @@ def load_official(folder: str, variant: str = "auto") -> FineFaceWeights:
                                                    for k in present) + ")."
             )
         variant = present[0]
+    if variant in NO_RELEASE:
+        raise WeightFileError(f"{folder}: {NO_RELEASE[variant]}.")
     if variant not in RELEASES:
         raise WeightFileError(f"unknown release variant {variant!r}; expected one of {sorted(RELEASES)}")
     spec = RELEASES[variant]
@@ -94,6 +96,8 @@ def load_release_files(encoder_path: str, processors_path: str, lora_path: str |
             f"{processors_name} is built for {family}, but that file name belongs to the "
             f"{FAMILIES[expected_family].display_name} release; the files were mixed up or renamed."
         )
+    if family.key in NO_RELEASE:
+        raise WeightFileError(f"{processors_name} is an adapter for {family}, but {NO_RELEASE[family.key]}.")
     spec = RELEASES[family.key]
     encoder = encoder_from_official(load_pickled_state_dict(encoder_path, "AU encoder file"), family.context_dim, encoder_name)
     if encoder.hidden_dim != spec.encoder_hidden:

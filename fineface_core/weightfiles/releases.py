@@ -6,6 +6,8 @@ a node, a message or the headless runner shows is formatted from this table (add
   prefix, rank 32, and stores no alpha.
 * SD 1.5 (paired with IP-Adapter FaceID by the official code): a 768 wide encoder (hidden 756, no
   padding) and an adapter of [C, 768]; no LoRA.
+* SDXL: no official release exists (no files, no hub). ``NO_RELEASE`` holds that row, so that messages
+  say so and name ``training/`` instead of pointing at a hub.
 
 The LoRA file stores no alpha. Training used peft's default alpha 8 at rank 32 (scale 0.25), and the AU
 adapter was trained together with the LoRA at that scale, so that is what it loads at: ``lora_strength``
@@ -71,6 +73,18 @@ RELEASES: dict[str, Release] = {r.family_key: r for r in (
     Release("sd15", "SD 1.5", "sd15_au_encoder.ckpt", "sd15_attn_processors.ckpt", None, 756),
 )}
 
+# Families FineFace supports but no official release exists for: family key -> what messages say instead.
+NO_RELEASE: dict[str, str] = {
+    "sdxl": ("no official FineFace release exists for SDXL: train FineFace for SDXL with training/ (training/README.md, "
+             "'SDXL') and export it with `python -m training.export`; the exported .safetensors file loads here"),
+}
+
+
+def no_release_message(family_key: str) -> str | None:
+    """Why there are no official files for this family (None where a release exists)."""
+    return NO_RELEASE.get(family_key)
+
+
 # The Release Loader's widgets: widget -> (what it holds, the Release field naming its file).
 RELEASE_PARTS = {
     "au_encoder": ("the AU encoder", "encoder_file"),
@@ -107,7 +121,12 @@ def download_source(name: str) -> str:
 def weights_for(family_key: str) -> str:
     """What a message names as the weights that fit a model of this family."""
     release = RELEASES.get(family_key)
-    return release.description() if release else f"FineFace weights trained for {FAMILIES[family_key].display_name}"
+    if release:
+        return release.description()
+    name = FAMILIES[family_key].display_name
+    if family_key in NO_RELEASE:
+        return f"FineFace weights trained for {name} with training/ (no official {name} release exists)"
+    return f"FineFace weights trained for {name}"
 
 
 def all_releases_text(sep: str = "; ") -> str:

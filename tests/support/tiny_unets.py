@@ -36,10 +36,11 @@ def tiny_unet_config(family: str) -> dict:
     )
 
 
-def tiny_unet(family: str = "sd21", seed: int = 0) -> UNet2DConditionModel:
-    """A randomly initialised tiny UNet; every weight (norms and biases too) is random."""
+def tiny_unet(family: str = "sd21", seed: int = 0, config: dict | None = None) -> UNet2DConditionModel:
+    """A randomly initialised tiny UNet (``family``'s layout, or ``config``); every weight (norms and biases too)
+    is random."""
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(**tiny_unet_config(family))
+    unet = UNet2DConditionModel(**(config or tiny_unet_config(family)))
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for name, p in unet.named_parameters():

@@ -19,19 +19,28 @@ from ..errors import TrainingError
 
 
 def load_frozen(args):
-    """VAE, text encoder and tokenizer of the base model (not the UNet: the cache does not need it)."""
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel, CLIPTokenizer
+    """VAE, text encoder(s) and tokenizer(s) of the base model (not the UNet's weights: the cache does not need
+    them; its config tells SDXL, whose second encoder and tokenizer are loaded too)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     from .ensure import Frozen
 
     name, rev, variant = args.pretrained_model_name_or_path, args.revision, args.variant
-    vae = AutoencoderKL.from_pretrained(name, subfolder="vae", revision=rev, variant=variant)
+    vae_path = getattr(args, "pretrained_vae_model_name_or_path", None)
+    vae = (AutoencoderKL.from_pretrained(vae_path) if vae_path else
+           AutoencoderKL.from_pretrained(name, subfolder="vae", revision=rev, variant=variant))
     text_encoder = CLIPTextModel.from_pretrained(name, subfolder="text_encoder", revision=rev, variant=variant)
     tokenizer = CLIPTokenizer.from_pretrained(name, subfolder="tokenizer", revision=rev)
-    for m in (vae, text_encoder):
-        m.requires_grad_(False).eval()
-    return Frozen.of(vae, text_encoder, tokenizer)
+    text_encoder_2 = tokenizer_2 = None
+    if UNet2DConditionModel.load_config(name, subfolder="unet", revision=rev).get("cross_attention_dim") == 2048:
+        text_encoder_2 = CLIPTextModelWithProjection.from_pretrained(name, subfolder="text_encoder_2", revision=rev,
+                                                                     variant=variant)
+        tokenizer_2 = CLIPTokenizer.from_pretrained(name, subfolder="tokenizer_2", revision=rev)
+    for m in (vae, text_encoder, text_encoder_2):
+        if m is not None:
+            m.requires_grad_(False).eval()
+    return Frozen.of(vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2)
 
 
 def _console_log(main_process: bool) -> None:

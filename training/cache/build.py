@@ -57,11 +57,28 @@ def encode_images(vae, paths: list[str], resolution: int, flip: bool, dtype, bat
 
 
 @torch.no_grad()
-def encode_captions(text_encoder, ids: list[torch.Tensor], batch_size: int) -> dict:
+def encode_captions(frozen, ids: list[torch.Tensor], batch_size: int) -> dict:
+    """The text states of each caption, as the uncached trainer computes them (SDXL: both encoders' states and
+    the pooled embedding, from the two tokenizers' ids stored one after the other)."""
+    text_encoder = frozen.text_encoder
     device = next(text_encoder.parameters()).device
+    if frozen.xl:
+        from ..sdxl import encode_xl
+
+        n = frozen.tokenizer.model_max_length
+        parts = [encode_xl(text_encoder, frozen.text_encoder_2, b[:, :n], b[:, n:])
+                 for b in (torch.stack(ids[i:i + batch_size]) for i in range(0, len(ids), batch_size))]
+        return {"text": torch.cat([p.embeds.cpu() for p in parts]), "pooled": torch.cat([p.pooled.cpu() for p in parts])}
     states = [text_encoder(torch.stack(ids[i:i + batch_size]).to(device), return_dict=False)[0].cpu()
               for i in range(0, len(ids), batch_size)]
     return {"text": torch.cat(states)}
+
+
+def image_time_ids(paths: list[str], resolution: int) -> torch.Tensor:
+    """SDXL's micro-conditioning of each image (its size and center crop at ``resolution``)."""
+    from ..sdxl import center_crop_time_ids, image_size
+
+    return torch.stack([center_crop_time_ids(image_size(p), resolution) for p in paths])
 
 
 def build(accelerator, frozen, jobs: list[Job], folder: str, settings: dict, settings_key: str, images: dict,
@@ -80,8 +97,10 @@ def build(accelerator, frozen, jobs: list[Job], folder: str, settings: dict, set
                 if job.kind == "latents":
                     tensors = encode_images(frozen.vae, [images[k] for k in job.keys], settings["resolution"],
                                             settings["random_flip"], frozen.vae.dtype, batch_size)
+                    if settings.get("time_ids"):
+                        tensors["time_ids"] = image_time_ids([images[k] for k in job.keys], settings["resolution"])
                 else:
-                    tensors = encode_captions(frozen.text_encoder, [captions[k] for k in job.keys], batch_size)
+                    tensors = encode_captions(frozen, [captions[k] for k in job.keys], batch_size)
                 write_shard(folder, job.name, tensors, settings_key, job.keys)
                 computed += 1
             bar.update(len(job.keys))

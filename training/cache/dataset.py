@@ -30,21 +30,27 @@ class CachedDataset(torch.utils.data.Dataset):
         flipped = self.flip is not None and bool(self.flip(_PROBE)[0, 0] == 1.0)
         mean, std = self.cache.latent(self.image_keys[i], flipped)
         item = {"latent_mean": mean, "latent_std": std, "aus": torch.tensor(self.records[i].aus, dtype=torch.float32)}
+        if self.cache.xl:
+            item["time_ids"] = self.cache.time_ids(self.image_keys[i])
         if self.text_keys is None:
             item["caption"] = self.records[i].caption
         else:
             item["text"] = self.cache.text(self.text_keys[i])
+            if self.cache.xl:
+                item["pooled"] = self.cache.pooled(self.text_keys[i])
         return item
 
 
-def make_collate_cached(tokenizer):
+def make_collate_cached(tokenizer, tokenizer_2=None):
     def collate(examples: list[dict]) -> dict:
-        batch = {k: torch.stack([e[k] for e in examples]) for k in ("latent_mean", "latent_std", "aus", "text")
-                 if k in examples[0]}
+        batch = {k: torch.stack([e[k] for e in examples])
+                 for k in ("latent_mean", "latent_std", "aus", "text", "pooled", "time_ids") if k in examples[0]}
         if "caption" in examples[0]:
             from .ensure import tokenize
 
             batch["input_ids"] = tokenize(tokenizer, [e["caption"] for e in examples])
+            if tokenizer_2 is not None:  # SDXL with --no-cache_text: both encoders run every step
+                batch["input_ids_2"] = tokenize(tokenizer_2, [e["caption"] for e in examples])
         return batch
 
     return collate

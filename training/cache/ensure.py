@@ -25,17 +25,27 @@ REBUILD_HINT = ("build a cache for this run in another --latent_cache folder, or
 
 @dataclass
 class Frozen:
-    """The frozen models a cache stands for, with fingerprints of their weights as loaded."""
+    """The frozen models a cache stands for, with fingerprints of their weights as loaded. SDXL adds its second
+    text encoder and tokenizer (both encoders' fingerprints make the text fingerprint)."""
     vae: torch.nn.Module
     text_encoder: torch.nn.Module
     tokenizer: object
     vae_fingerprint: str
     text_fingerprint: str
+    text_encoder_2: torch.nn.Module | None = None
+    tokenizer_2: object = None
 
     @classmethod
-    def of(cls, vae, text_encoder, tokenizer) -> "Frozen":
+    def of(cls, vae, text_encoder, tokenizer, text_encoder_2=None, tokenizer_2=None) -> "Frozen":
         """Call before the models are cast to the training dtype."""
-        return cls(vae, text_encoder, tokenizer, model_fingerprint(vae), model_fingerprint(text_encoder))
+        text = model_fingerprint(text_encoder)
+        if text_encoder_2 is not None:
+            text += "+" + model_fingerprint(text_encoder_2)
+        return cls(vae, text_encoder, tokenizer, model_fingerprint(vae), text, text_encoder_2, tokenizer_2)
+
+    @property
+    def xl(self) -> bool:
+        return self.text_encoder_2 is not None
 
 
 def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
@@ -44,13 +54,17 @@ def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
                      return_tensors="pt").input_ids
 
 
-def caption_ids(tokenizer, captions: list[str]) -> dict[str, torch.Tensor]:
-    """{caption: ids} for each distinct caption and the empty one."""
+def caption_ids(tokenizer, captions: list[str], tokenizer_2=None) -> dict[str, torch.Tensor]:
+    """{caption: ids} for each distinct caption and the empty one (SDXL: both tokenizers' ids, one after the
+    other, so that a caption's key names what both encoders read)."""
     unique = list(dict.fromkeys([*captions, ""]))
     out = {}
     for i in range(0, len(unique), 4096):
         chunk = unique[i:i + 4096]
-        out.update(zip(chunk, tokenize(tokenizer, chunk)))
+        ids = tokenize(tokenizer, chunk)
+        if tokenizer_2 is not None:
+            ids = torch.cat([ids, tokenize(tokenizer_2, chunk)], dim=1)
+        out.update(zip(chunk, ids))
     return out
 
 
@@ -152,7 +166,7 @@ def ensure_cache(accelerator, frozen: Frozen, args, records: list, dtype: torch.
 
 def _ensure(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype):
     folder = args.latent_cache
-    settings = cache_settings(args, dtype, frozen.vae_fingerprint, frozen.text_fingerprint)
+    settings = cache_settings(args, dtype, frozen.vae_fingerprint, frozen.text_fingerprint, frozen.xl)
     key = settings_digest(settings)
     precheck(args)
     try:
@@ -178,7 +192,7 @@ def _ensure(accelerator, frozen: Frozen, args, records: list, dtype: torch.dtype
     images = dict(zip(image_keys, (r.file for r in records)))
     text_keys, captions, empty_key = None, {}, None
     if args.cache_text:
-        ids = caption_ids(frozen.tokenizer, [r.caption for r in records])
+        ids = caption_ids(frozen.tokenizer, [r.caption for r in records], frozen.tokenizer_2)
         digests = {caption: ids_digest(t) for caption, t in ids.items()}
         text_keys, empty_key = [digests[r.caption] for r in records], digests[""]
         captions = {digests[c]: t for c, t in ids.items()}

@@ -47,11 +47,20 @@ def model_fingerprint(module: torch.nn.Module) -> str:
     return h.hexdigest()[:DIGEST_CHARS]
 
 
-def cache_settings(args, dtype: torch.dtype, vae_fingerprint: str, text_fingerprint: str) -> dict:
+# What an SDXL cache holds beside each image's latents: its micro-conditioning, which depends on the image (its size,
+# hence the center crop's corner) and the settings above (resolution, crop), so the image key and the settings key
+# together name it.
+SDXL_TIME_IDS = "original size, center-crop top-left, target size"
+
+
+def cache_settings(args, dtype: torch.dtype, vae_fingerprint: str, text_fingerprint: str, xl: bool = False) -> dict:
     """Everything besides the content that changes what the cache holds."""
-    return {"format": FORMAT, "resolution": int(args.resolution), "crop": "center" if args.center_crop else "random",
-            "random_flip": bool(args.random_flip), "dtype": str(dtype).replace("torch.", ""),
-            "vae": vae_fingerprint, "text_encoder": text_fingerprint}
+    settings = {"format": FORMAT, "resolution": int(args.resolution), "crop": "center" if args.center_crop else "random",
+                "random_flip": bool(args.random_flip), "dtype": str(dtype).replace("torch.", ""),
+                "vae": vae_fingerprint, "text_encoder": text_fingerprint}
+    if xl:
+        settings["time_ids"] = SDXL_TIME_IDS
+    return settings
 
 
 def settings_digest(settings: dict) -> str:
@@ -77,4 +86,6 @@ def differences(cached: dict, wanted: dict) -> list[str]:
         out.append("the VAE's weights or config differ from those the cache was built with")
     if cached["text_encoder"] != wanted["text_encoder"]:
         out.append("the text encoder's weights or config differ from those the cache was built with")
+    if cached.get("time_ids") != wanted.get("time_ids"):
+        out.append("SDXL's time ids (the cache holds " + ("them" if cached.get("time_ids") else "none") + ")")
     return out

@@ -188,6 +188,27 @@ class LatentCache:
         f, row = self._row("captions", caption_key)
         return f.get_slice("text")[row]
 
+    @property
+    def xl(self) -> bool:
+        """An SDXL cache: pooled embeddings beside the text states, time ids beside the latents."""
+        return bool(self.manifest["settings"].get("time_ids"))
+
+    def pooled(self, caption_key: str) -> torch.Tensor:
+        f, row = self._row("captions", caption_key)
+        return f.get_slice("pooled")[row]
+
+    def time_ids(self, image_key: str) -> torch.Tensor:
+        f, row = self._row("images", image_key)
+        return f.get_slice("time_ids")[row]
+
+    def empty_xl(self):
+        """SDXL's empty caption: an XLText of [1, 77, 2048] states and the [1, pooled] embedding."""
+        from ..sdxl import XLText
+
+        name, row = self.manifest["captions"][self.manifest["empty_caption"]]
+        with safe_open(os.path.join(self.folder, name), framework="pt") as f:
+            return XLText(f.get_slice("text")[row][None], f.get_slice("pooled")[row][None])
+
     def empty_text(self) -> torch.Tensor:
         """[1, 77, width]; read through a handle of its own, so that the data loader's worker processes
         (forked after this is read) inherit no open shard."""
