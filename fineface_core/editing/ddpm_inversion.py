@@ -56,6 +56,7 @@ def draw_noise(shape, seed: int, steps: int) -> list[torch.Tensor]:
     return [torch.randn(shape, generator=generator) for _ in range(steps)]
 
 
+@torch.no_grad()  # a record holds tensors, never the autograd graph of every model call behind them
 def invert(denoise: Denoiser, sigmas: torch.Tensor, x0: torch.Tensor, seed: int, start_step: int = 0, *,
            family: str = "", prediction: str = "", mask: torch.Tensor | None = None, callback: StepCallback | None = None) -> InversionRecord:
     """Record the inversion of ``x0`` (the clean latent in the model's space, [B, C, H, W]).
@@ -85,6 +86,7 @@ def invert(denoise: Denoiser, sigmas: torch.Tensor, x0: torch.Tensor, seed: int,
     return InversionRecord(sigmas, int(start_step), drawn, means, family, prediction, mask, int(seed))
 
 
+@torch.no_grad()
 def replay(denoise: Denoiser, record: InversionRecord, batch: int | None = None, mask: torch.Tensor | None = None,
            callback: StepCallback | None = None) -> torch.Tensor:
     """Regenerate from ``record`` with ``denoise`` (the model under the target conditioning): x0 exactly when
