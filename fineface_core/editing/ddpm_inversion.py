@@ -71,6 +71,9 @@ def invert(denoise: Denoiser, sigmas: torch.Tensor, x0: torch.Tensor, seed: int,
             "(VAE Encode of a valid image)"
         )
     sigmas = check_schedule(sigmas, start_step)
+    # one memory layout for the record and the replay: a channels-last x0 (a diffusers VAE's output) gives the model
+    # channels-last inputs while inverting and contiguous ones in the replay, whose convolutions round differently
+    x0 = x0.contiguous()
     noises = draw_noise(x0.shape, seed, sigmas.shape[0] - 1)[start_step:]
     on_device = sigmas.to(x0.device)[start_step:]
     drawn = torch.stack([x0 + s * n.to(x0.device, x0.dtype) for s, n in zip(on_device[:-1], noises)] + [x0])
