@@ -8,12 +8,14 @@ wrapper gives the model the photo outside the mask in both passes alike.
 """
 from __future__ import annotations
 
+import comfy.model_management
 import comfy.sample
 import comfy.samplers
 import comfy.utils
 import torch
 
 from fineface_core.editing.ddpm_inversion import invert, replay
+from fineface_core.editing.memory import check_targets_fit
 from fineface_core.editing.record import InversionMismatchError, InversionRecord
 from fineface_core.errors import FineFaceError, ModelMismatchError
 from fineface_core.families import family_for_context_dim
@@ -98,16 +100,27 @@ def replay_sampler(record: InversionRecord):
         extra_args = extra_args or {}
         base = _inner_base_model(model)
         family = family_for_context_dim(base.model_config.unet_config.get("context_dim"), "the regeneration's MODEL")
+        record.check_model(family.key, prediction_of(base.model_sampling))
+        record.check_sigmas(sigmas)
+        n = record.check_latent(x)
+        check_memory(base, record, n, x.device, "Exact Edit Sampler")
         rec = record.to(x.device)
-        rec.check_model(family.key, prediction_of(base.model_sampling))
-        rec.check_sigmas(sigmas)
-        n = rec.check_latent(x)
         check_same_photo(rec, x)
         mask = extra_args.get("denoise_mask")
         rec.check_mask(mask)
         return replay(_denoiser(model, extra_args), rec, n, mask, _progress(callback, sigmas))
 
     return comfy.samplers.KSAMPLER(sample_replay)
+
+
+def check_memory(base_model, record: InversionRecord, targets: int, device, who: str):
+    """Refuse more targets than the device's free memory holds (say how many fit), before the model runs."""
+    device = torch.device(device)
+    c, h, w = record.latent_shape
+    required = getattr(base_model, "memory_required", None)
+    one_call = int(required([2, c, h, w])) if required is not None else 0  # cond + uncond of one target
+    check_targets_fit(record, targets, comfy.model_management.get_free_memory(device), device, who,
+                      fixed_bytes=one_call, record_moves=record.device != device)
 
 
 def check_same_photo(record: InversionRecord, x: torch.Tensor):
@@ -150,7 +163,8 @@ def run_replay(model, positive, negative, record: InversionRecord, cfg: float, l
     not an exact round trip, so the change is added to the given latent instead."""
     record.check_model(*model_facts(model))
     samples = latent["samples"]
-    record.check_latent(samples)
+    n = record.check_latent(samples)
+    check_memory(model.model, record, n, model.load_device, "Regenerate Exact Edit")
     sigmas = record.replay_sigmas
     out = comfy.sample.sample_custom(model, torch.zeros_like(samples, device="cpu"), cfg, replay_sampler(record), sigmas,
                                      positive, negative, samples, noise_mask=latent.get("noise_mask"),

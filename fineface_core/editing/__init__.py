@@ -7,4 +7,6 @@ ddpm_inversion: the inversion (any denoiser ``(x, sigma) -> denoised``) and its 
 conditioning (other AUs), exact when nothing changed, with an optional mask outside which nothing moves.
 diffusers_edit: the same inversion and replay on a diffusers UNet carrying FineFace (fineface_core.reference),
 with ComfyUI's sigma -> timestep mapping, so the two paths agree number for number.
+pipeline_edit: edit_photo, the whole edit on a FineFacePipeline in one call (encode, invert, replay, decode).
+memory: how many targets one regeneration can take, from the record's bytes and the device's free memory.
 """

@@ -56,6 +56,7 @@ def draw_noise(shape, seed: int, steps: int) -> list[torch.Tensor]:
     return [torch.randn(shape, generator=generator) for _ in range(steps)]
 
 
+@torch.no_grad()  # a record holds tensors, never the autograd graph of every model call behind them
 def invert(denoise: Denoiser, sigmas: torch.Tensor, x0: torch.Tensor, seed: int, start_step: int = 0, *,
            family: str = "", prediction: str = "", mask: torch.Tensor | None = None, callback: StepCallback | None = None) -> InversionRecord:
     """Record the inversion of ``x0`` (the clean latent in the model's space, [B, C, H, W]).
@@ -70,6 +71,9 @@ def invert(denoise: Denoiser, sigmas: torch.Tensor, x0: torch.Tensor, seed: int,
             "(VAE Encode of a valid image)"
         )
     sigmas = check_schedule(sigmas, start_step)
+    # one memory layout for the record and the replay: a channels-last x0 (a diffusers VAE's output) gives the model
+    # channels-last inputs while inverting and contiguous ones in the replay, whose convolutions round differently
+    x0 = x0.contiguous()
     noises = draw_noise(x0.shape, seed, sigmas.shape[0] - 1)[start_step:]
     on_device = sigmas.to(x0.device)[start_step:]
     drawn = torch.stack([x0 + s * n.to(x0.device, x0.dtype) for s, n in zip(on_device[:-1], noises)] + [x0])
@@ -85,6 +89,7 @@ def invert(denoise: Denoiser, sigmas: torch.Tensor, x0: torch.Tensor, seed: int,
     return InversionRecord(sigmas, int(start_step), drawn, means, family, prediction, mask, int(seed))
 
 
+@torch.no_grad()
 def replay(denoise: Denoiser, record: InversionRecord, batch: int | None = None, mask: torch.Tensor | None = None,
            callback: StepCallback | None = None) -> torch.Tensor:
     """Regenerate from ``record`` with ``denoise`` (the model under the target conditioning): x0 exactly when
