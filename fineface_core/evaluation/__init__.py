@@ -10,4 +10,7 @@ edit_jobs: the photos (a seed each, from its name) and the targets built on each
 absolute, relative, neutral); edit_generate: the face's square, its source AUs, one inversion per photo and
 the replays; edit_measure: each edit's AUs, identity, replay PSNR and pixels kept outside the face; edit_metrics:
 gain, cross-talk, PSNR, pixels kept; edit_report: CSV, tables, plots; edit_run: all of it in order; edit_cli:
-its options."""
+its options.
+
+processes: the work divided over the processes of ``accelerate launch`` (fixed batches, the same results
+from any number of processes)."""

@@ -156,8 +156,12 @@ def main(argv=None) -> int:
 
 def _report(args, outcome, words: tuple[str, str]) -> int:
     made, making = words
-    print(outcome.table)
-    print(f"{outcome.generated} images {made}, {outcome.measured} measured this run; results in {args.out} "
+    from .processes import launched
+
+    if outcome.table:  # the main process' (under a launcher the others only say what they did)
+        print(outcome.table)
+    who = "by this process" if launched() else "this run"
+    print(f"{outcome.generated} images {made}, {outcome.measured} measured {who}; results in {args.out} "
           "(results.csv, summary.md, plots/)")
     for what, n, seconds in ((making, outcome.generated, outcome.generate_seconds),
                              ("measuring", outcome.measured, outcome.measure_seconds)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .edit_jobs import DELTAS, PROMPT
+from .options import EDIT_DELTAS as DELTAS, EDIT_PROMPT as PROMPT
 
 START_FRACTION = 0.3  # --start-step's default: 30 % of the steps are skipped (the paper's T_skip is 36 of 100)
 
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser, numbers):
     g.add_argument("--no-neutral", action="store_true", help="leave out the neutral edit (every AU to 0)")
     g.add_argument("--start-step", type=int, default=None,
                    help="the inversion's start step (the paper's T_skip; later: more faithful, weaker edits); "
-                        f"default {START_FRACTION:.0%} of --steps")
+                        f"default {START_FRACTION * 100:.0f}%% of --steps")
     g.add_argument("--scheduler", default="normal", choices=["normal", "karras"])
     g.add_argument("--grow", type=float, default=1.0, help="Face Crop's grow: the square is the face box grown by "
                                                            "this fraction (default: %(default)s)")

@@ -203,8 +203,9 @@ def edit_photo(editor: Editor, measurer, folder: OutputFolder, label: str, photo
         vectors = np.stack([t.vector(source) for t in batch])
         edited = replay(editor.denoiser(vectors), record, batch=len(batch), mask=mask)
         for target, image in zip(batch, editor.decode(edited)):
-            if target.name in wanted:
-                save_png(Image.fromarray(image), photo_file(folder, label, photo, target.name))
+            path = photo_file(folder, label, photo, target.name)
+            if target.name in wanted and not os.path.exists(path):
+                save_png(Image.fromarray(image), path)
                 made += 1
                 on_image(target)
     return made

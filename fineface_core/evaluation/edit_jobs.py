@@ -24,13 +24,12 @@ import numpy as np
 from ..aus import AU_ORDER, SAFE_MAX, SAFE_MIN
 from ..errors import FineFaceError
 from ..files.folder_walk import walk_folders
+from .options import EDIT_DELTAS, EDIT_PROMPT, INTENSITIES
 
 KINDS = ("replay", "absolute", "relative", "neutral")
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 MAX_LEVEL = 5.0  # the AU scale's top: a relative step never asks past it (nor below 0)
-DELTAS = (-1.0, 1.0, 2.0)
-INTENSITIES = (1.0, 2.0, 3.0, 4.0, 5.0)
-PROMPT = "a close-up photo of a face"
+DELTAS, PROMPT = EDIT_DELTAS, EDIT_PROMPT
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from . import edit_generate, edit_measure, edit_report, measure
 from .edit_jobs import EditProtocol, limit_photos, list_photos, targets as protocol_targets
 from .folder import OutputFolder, atomic_write
 from .generate import load_base
-from .options import BASE_MODEL, check_labels
+from .options import BASE_MODEL, EDIT_PROMPT, check_labels
+from .processes import Processes, current
 from .run import DTYPES, Outcome, _check_plotting, file_digest, resolve_device, resolve_dtype
 
 
@@ -30,7 +31,7 @@ class EditConfig:
     photos: str
     protocol: EditProtocol = field(default_factory=EditProtocol)
     settings: edit_generate.EditSettings = field(default_factory=lambda: edit_generate.EditSettings(
-        prompt="a close-up photo of a face"))
+        prompt=EDIT_PROMPT))
     identity: str | None = None
     base_model: str = BASE_MODEL
     variant: str = "auto"
@@ -64,11 +65,16 @@ def _check(config: EditConfig):
     _check_plotting()
 
 
-def evaluate_edits(config: EditConfig, progress: bool = True) -> Outcome:
+def evaluate_edits(config: EditConfig, progress: bool = True, processes: Processes | None = None) -> Outcome:
+    """Run the edit protocol; under a launcher (``processes``, by default found from the environment) this
+    process edits and measures its share of the photos and the main process writes the reports (the others'
+    table is "")."""
+    procs = current() if processes is None else processes
     _check(config)
     photos = limit_photos(list_photos(config.photos, config.protocol.seed), config.limit)
+    mine = procs.share(photos)  # a photo is one unit: one inversion serves all its targets
     targets = protocol_targets(config.protocol)
-    device = resolve_device(config.device)
+    device = resolve_device(procs.device if config.device == "auto" and procs.device else config.device)
     dtype = resolve_dtype(config.dtype, device)
     loaded = {label: load_weights(path, config.variant) for label, path in config.weights}
     measurer = measure.Measurer(load_estimator(config.estimator, device), None,
@@ -83,25 +89,30 @@ def evaluate_edits(config: EditConfig, progress: bool = True) -> Outcome:
     labels = [label for label, _ in config.weights]
 
     start = time.perf_counter()
-    todo = {label: [(p, edit_generate.pending_targets(folder, label, p, targets)) for p in photos] for label in labels}
+    todo = {label: [(p, edit_generate.pending_targets(folder, label, p, targets)) for p in mine] for label in labels}
     base = load_base(config.base_model, device, DTYPES[dtype]) if any(t for v in todo.values() for _, t in v) else None
     if base is not None:
         for label in labels:
             check_fits(base.unet, loaded[label])
-    folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
+    if procs.main:
+        folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
+    procs.wait()
     generated = _edit_all(config, base, loaded, measurer, targets, todo, folder, progress) if base is not None else 0
     del base
     gc.collect()
     generate_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    todo = {label: [(p, edit_measure.pending(folder, label, p, targets)) for p in photos] for label in labels}
+    todo = {label: [(p, edit_measure.pending(folder, label, p, targets)) for p in mine] for label in labels}
     with tqdm(total=sum(len(t) for v in todo.values() for _, t in v), desc="measuring", unit="image",
               disable=not progress) as bar:
         measured = sum(edit_measure.measure_photo(folder, label, p, targets, t, measurer, config.batch_size,
                                                   lambda _: bar.update(1))
                        for label in labels for p, t in todo[label])
     measure_seconds = time.perf_counter() - start
+    procs.wait()
+    if not procs.main:
+        return Outcome(generated, measured, generate_seconds, measure_seconds, [], "")
 
     s = config.settings
     header = (f"{len(photos)} photos x {len(targets)} targets (a replay with no change, {len(targets) - 1} edits); "
