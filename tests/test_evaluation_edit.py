@@ -171,6 +171,17 @@ def test_a_resumed_run_skips_what_is_done_and_limit_takes_the_first_photos(model
     # other settings are refused rather than mixed
     assert main(argv(models, out, "--limit", "1", "--guidance", "3")) == 2
     assert "other settings" in capsys.readouterr().err
+    # a record damaged outside the tool is named before any work, and left as it is
+    damaged = out / "records" / "ours" / "astronaut" / "neutral.json"
+    damaged.write_text("{")
+    assert main(argv(models, out, "--limit", "1", "--guidance", "1")) == 2
+    err = capsys.readouterr().err
+    assert "1 damaged file(s)" in err and str(damaged) in err and "Traceback" not in err
+    assert damaged.read_text() == "{"
+    os.remove(damaged)
+    assert main(argv(models, out, "--limit", "1", "--guidance", "1")) == 0
+    assert "0 images edited, 1 measured this run" in capsys.readouterr().out
+    assert _rows(out) == before
     # all photos: the rest join the folder
     assert main(argv(models, out, "--guidance", "1")) == 0
     assert f"{TARGETS} images edited, {TARGETS} measured this run" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from ..errors import FineFaceError
 from . import edit_metrics
 from .edit_generate import chunks, photo_file, source_record
 from .edit_jobs import Photo, Target
-from .folder import OutputFolder, read_json, write_json
+from .folder import OutputFolder, _image_problem, read_json, write_json
 from .metrics import cosine_similarity
 
 RECORD_KEYS = ("job", "kind", "asked", "source", "face", "measured", "identity", "psnr", "outside_identical")
@@ -98,3 +98,42 @@ def measure_photo(folder: OutputFolder, label: str, photo: Photo, targets: list[
             written += 1
             on_record(target)
     return written
+
+
+def _record_problem(path: str, keys) -> str | None:
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as e:
+        return f"unreadable: {e}"
+    if not isinstance(record, dict) or any(k not in record for k in keys):
+        return "not a record of the edit protocol: fields missing"
+    return None
+
+
+def damaged_files(folder: OutputFolder, labels: list[str], photos: list[Photo], targets: list[Target]) -> list[str]:
+    """Before any work on a resumed folder: the records there that do not read, and the images that will be
+    read again (the photo's square, round trip and face mask, the edits not yet measured) that do not open.
+    Every file is written atomically, so a damaged one was damaged afterwards: named, never used or replaced."""
+    damaged = []
+    for label in labels:
+        for photo in photos:
+            src = source_record(folder, label, photo)
+            if not os.path.exists(src):
+                continue
+            why = _record_problem(src, ("photo", "skipped"))
+            if why or read_json(src)["skipped"]:
+                damaged += [f"{src} ({why})"] if why else []
+                continue
+            unmeasured = []
+            for t in targets:
+                rec = record_path(folder, label, photo, t)
+                if os.path.exists(rec):
+                    why = _record_problem(rec, RECORD_KEYS)
+                    damaged += [f"{rec} ({why})"] if why else []
+                else:
+                    unmeasured.append(t.name)
+            for name in (["photo", "roundtrip", "face_mask"] + unmeasured) if unmeasured else []:
+                image = photo_file(folder, label, photo, name)
+                why = _image_problem(image) if os.path.exists(image) else None
+                damaged += [f"{image} ({why})"] if why else []
+    return damaged

@@ -87,6 +87,12 @@ def evaluate_edits(config: EditConfig, progress: bool = True, processes: Process
               "no_face": config.no_face, "identity": config.identity}
     settings = folder.check(common, {label: {"sha256": file_digest(w.files)} for label, w in loaded.items()})
     labels = [label for label, _ in config.weights]
+    damaged = edit_measure.damaged_files(folder, labels, photos, targets)
+    if damaged:
+        raise FineFaceError(f"{len(damaged)} damaged file(s) in {folder.root}:\n  " + "\n  ".join(damaged[:12])
+                            + ("\n  ..." if len(damaged) > 12 else "") + "\nDelete them and run the same command "
+                            "again: an image is made again (the same seed gives the same image), a record is measured "
+                            "again from its image. Nothing was changed.")
 
     start = time.perf_counter()
     todo = {label: [(p, edit_generate.pending_targets(folder, label, p, targets)) for p in mine] for label in labels}
