@@ -15,6 +15,7 @@ import sys
 # torch, diffusers and the modules that use them are imported once the arguments are read and checked
 # (seconds on a loaded machine): --help and a mistyped option answer at once.
 from ..errors import FineFaceError
+from . import edit_cli
 from . import options as o
 
 
@@ -46,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fineface_core.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     need = p.add_argument_group("what to evaluate")
+    need.add_argument("--protocol", default="generation", choices=["generation", "edit"],
+                      help="generation: the paper's (prompts x AUs, new images); edit: exact edits of the faces in "
+                           "--photos (see below)")
     need.add_argument("--weights", type=_weights, nargs="+", required=True, metavar="[NAME=]PATH",
                       help="FineFace weights (a .safetensors file or an official release folder); several are "
                            "compared in one table, one row each")
@@ -93,12 +97,14 @@ def parser() -> argparse.ArgumentParser:
 
     run = p.add_argument_group("running")
     run.add_argument("--limit", type=int, default=None, help="only this many AU images per weights file, spread "
-                                                             "over the protocol (a quick look)")
+                                                             "over the protocol (a quick look); with --protocol "
+                                                             "edit: only the first this many photos")
     run.add_argument("--batch-size", type=int, default=4)
     run.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
     run.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                      help="auto: fp16 on a GPU, fp32 on a CPU")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    edit_cli.add_arguments(p, _numbers)
     return p
 
 
@@ -119,6 +125,9 @@ def main(argv=None) -> int:
     from .run import Config, evaluate
 
     try:
+        if args.protocol == "edit":
+            outcome = edit_cli.run(args, progress=not args.quiet)
+            return _report(args, outcome, ("edited", "editing"))
         aus = {} if args.aus is None else {"aus": tuple(args.aus)}
         protocol = Protocol(read_prompts(args.prompts), intensities=tuple(args.intensities),
                             combinations=args.combinations, combination_size=tuple(args.combination_size),
@@ -142,10 +151,19 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: what was finished is kept in {args.out}; run the same command again to resume",
               file=sys.stderr)
         return 130
-    print(outcome.table)
-    print(f"{outcome.generated} images generated, {outcome.measured} measured this run; results in {args.out} "
+    return _report(args, outcome, ("generated", "generating"))
+
+
+def _report(args, outcome, words: tuple[str, str]) -> int:
+    made, making = words
+    from .processes import launched
+
+    if outcome.table:  # the main process' (under a launcher the others only say what they did)
+        print(outcome.table)
+    who = "by this process" if launched() else "this run"
+    print(f"{outcome.generated} images {made}, {outcome.measured} measured {who}; results in {args.out} "
           "(results.csv, summary.md, plots/)")
-    for what, n, seconds in (("generating", outcome.generated, outcome.generate_seconds),
+    for what, n, seconds in ((making, outcome.generated, outcome.generate_seconds),
                              ("measuring", outcome.measured, outcome.measure_seconds)):
         if n:
             print(f"{what}: {seconds:.0f} s, {100 * seconds / n:.0f} s per 100 images (model loading included)")

@@ -70,7 +70,8 @@ def pending(folder: OutputFolder, label: str, jobs: list[Job]) -> list[Job]:
 
 def generate(ff: FineFacePipeline, jobs: list[Job], folder: OutputFolder, label: str, settings: Generation,
              batch_size: int, on_image: Callable[[Job], None] = lambda job: None) -> int:
-    """Render ``jobs`` (those not yet on disk) into ``folder``; returns how many were made."""
+    """Render ``jobs`` into ``folder`` in batches, writing the images not yet on disk (a batch is rendered whole:
+    fineface_core.evaluation.processes); returns how many were written."""
     made = 0
     for start in range(0, len(jobs), batch_size):
         batch = jobs[start:start + batch_size]
@@ -81,6 +82,8 @@ def generate(ff: FineFacePipeline, jobs: list[Job], folder: OutputFolder, label:
                     height=settings.size, width=settings.size, output_type="pil",
                     generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch]).images
         for job, image in zip(batch, images):
+            if os.path.exists(folder.image(label, job.name)):
+                continue
             save_png(image, folder.image(label, job.name))
             made += 1
             on_image(job)

@@ -158,10 +158,12 @@ def _check_finite(batch, folder, label, crops, values, clip, identity, measurer:
 
 
 def measure(jobs: list[Job], references: dict[int, Job], folder: OutputFolder, label: str, measurer: Measurer,
-            batch_size: int, on_record: Callable[[Job], None] = lambda job: None) -> int:
-    """Measure ``jobs`` (those without a record) of one weights file; references must come first in
-    ``jobs`` or already have their record. Returns how many records were written."""
-    cache: dict[int, _Reference] = {}
+            batch_size: int, on_record: Callable[[Job], None] = lambda job: None,
+            cache: dict[int, _Reference] | None = None) -> int:
+    """Measure ``jobs`` of one weights file in batches, writing the records not yet on disk (a batch is read
+    whole: fineface_core.evaluation.processes); references must come first in ``jobs`` or already have their
+    record. ``cache``: the references' embeddings, kept between calls. Returns how many records were written."""
+    cache = {} if cache is None else cache
     written = 0
     for start in range(0, len(jobs), batch_size):
         batch = jobs[start:start + batch_size]
@@ -177,6 +179,8 @@ def measure(jobs: list[Job], references: dict[int, Job], folder: OutputFolder, l
         for k, job in enumerate(batch):
             measured = next(values).tolist() if crops[k] is not None else None
             face_features = next(identity) if identity is not None and crops[k] is not None else None
+            if os.path.exists(folder.record(label, job.name)):
+                continue
             record = {"job": job.name, "kind": job.kind, "prompt_index": job.prompt_index, "prompt": job.prompt,
                       "seed": job.seed, "asked": list(job.aus), "face": status[k], "measured": measured,
                       "clip_i": None, "identity": None}

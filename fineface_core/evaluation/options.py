@@ -21,6 +21,8 @@ MAX_SIZE = 2048  # SD 2.1 base was trained at 512 px; 2048 px already takes 16x 
 SCALES = ("raw", "training")  # LibreFace's readings as they are, or on FineFace's training-label scale
 NO_FACE = ("skip", "whole image")
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1; prompt i adds i
+EDIT_DELTAS = (-1.0, 1.0, 2.0)  # the edit protocol's relative steps
+EDIT_PROMPT = "a close-up photo of a face"
 
 # A weights name is a folder name under images/ and records/: no separator, not "." or "..", no leading dot.
 LABEL = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")

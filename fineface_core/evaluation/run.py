@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -18,6 +19,7 @@ from ..reference import check_fits
 from . import generate, measure, report
 from .folder import OutputFolder, atomic_write
 from .options import BASE_MODEL, CLIP, check_labels, check_numbers
+from .processes import Processes, current
 from .protocol import Protocol, enumerate_jobs, references_for, subset
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -84,7 +86,11 @@ def _check_plotting():
         raise FineFaceError("the plots need matplotlib: pip install 'matplotlib>=3.7' (nothing was started)")
 
 
-def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -> Outcome:
+def evaluate(config: Config, on_image=lambda job: None, progress: bool = True,
+             processes: Processes | None = None) -> Outcome:
+    """Run the evaluation; under a launcher (``processes``, by default found from the environment) this
+    process does its share and the main process writes the reports (the others' table is "")."""
+    procs = current() if processes is None else processes
     check_labels(config.weights)
     g, p = config.generation, config.protocol
     check_numbers(steps=g.steps, size=g.size, guidance=g.guidance, au_scale=g.au_scale, lora_strength=g.lora_strength,
@@ -95,7 +101,7 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
     all_jobs = enumerate_jobs(config.protocol)
     jobs = subset(all_jobs, config.limit)
     refs = references_for(config.protocol, jobs)
-    device = resolve_device(config.device)
+    device = resolve_device(procs.device if config.device == "auto" and procs.device else config.device)
     dtype = resolve_dtype(config.dtype, device)
     loaded = {label: load_weights(path, config.variant) for label, path in config.weights}
     estimator = load_estimator(config.estimator, device)
@@ -118,8 +124,12 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
     if base is not None:
         for label in labels:
             check_fits(base.unet, loaded[label])
-    folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
-    generated = _generate_all(config, base, loaded, todo, folder, on_image, progress) if base is not None else 0
+    if procs.main:
+        folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
+    procs.wait()
+    generated = _generate_all(config, base, loaded, everything, folder, on_image, progress, procs) \
+        if base is not None else 0
+    procs.wait()
     del base
     gc.collect()
     if device.startswith("cuda"):
@@ -128,11 +138,13 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
 
     start = time.perf_counter()
     ref_by_prompt = {r.prompt_index: r for r in refs}
-    todo = {label: measure.pending(folder, label, everything) for label in labels}
-    with tqdm(total=sum(map(len, todo.values())), desc="measuring", unit="image", disable=not progress) as bar:
-        measured = sum(measure.measure(todo[label], ref_by_prompt, folder, label, measurer, config.batch_size,
-                                       lambda job: bar.update(1)) for label in labels)
+    measured = 0
+    for stage in (refs, jobs):  # an AU image's record needs its reference's, which another process may write
+        measured += _measure_all(config, measurer, labels, stage, ref_by_prompt, folder, progress, procs)
+        procs.wait()
     measure_seconds = time.perf_counter() - start
+    if not procs.main:
+        return Outcome(generated, measured, generate_seconds, measure_seconds, [], "")
 
     subset_note = f", a --limit {config.limit} subset of the protocol" if len(jobs) < len(all_jobs) else ""
     header = (f"{len(jobs)} AU images per weights file ({len(refs)} no-AU images besides){subset_note}; "
@@ -142,12 +154,20 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True) -
     return Outcome(generated, measured, generate_seconds, measure_seconds, summaries, table)
 
 
-def _generate_all(config: Config, base, loaded: dict, todo: dict, folder: OutputFolder, on_image,
-                  progress: bool) -> int:
+def _mine(procs: Processes, items: list, batch_size: int, path) -> tuple[list[list], int]:
+    """This process' fixed batches that hold a job whose file (``path(job)``) is missing, and how many are."""
+    batches = [b for b in procs.batches(items, batch_size) if any(not os.path.exists(path(j)) for j in b)]
+    return batches, sum(not os.path.exists(path(j)) for b in batches for j in b)
+
+
+def _generate_all(config: Config, base, loaded: dict, everything: list, folder: OutputFolder, on_image,
+                  progress: bool, procs: Processes) -> int:
     generated = 0
-    with tqdm(total=sum(map(len, todo.values())), desc="generating", unit="image", disable=not progress) as bar:
-        for label, jobs in todo.items():
-            if not jobs:
+    todo = {label: _mine(procs, everything, config.batch_size, lambda j, lb=label: folder.image(lb, j.name))
+            for label in loaded}
+    with tqdm(total=sum(n for _, n in todo.values()), desc="generating", unit="image", disable=not progress) as bar:
+        for label, (batches, _) in todo.items():
+            if not batches:
                 continue
             bar.set_postfix_str(label)
             ff = generate.with_weights(base, loaded[label], config.generation.lora_strength)
@@ -156,10 +176,25 @@ def _generate_all(config: Config, base, loaded: dict, todo: dict, folder: Output
                 bar.update(1)
                 on_image(job)
 
-            generated += generate.generate(ff, jobs, folder, label, config.generation, config.batch_size, done)
+            for batch in batches:
+                generated += generate.generate(ff, batch, folder, label, config.generation, len(batch), done)
             del ff  # one patched UNet copy at a time
             gc.collect()
     return generated
+
+
+def _measure_all(config: Config, measurer, labels: list[str], stage: list, references: dict, folder: OutputFolder,
+                 progress: bool, procs: Processes) -> int:
+    todo = {label: _mine(procs, stage, config.batch_size, lambda j, lb=label: folder.record(lb, j.name))
+            for label in labels}
+    written = 0
+    with tqdm(total=sum(n for _, n in todo.values()), desc="measuring", unit="image", disable=not progress) as bar:
+        for label, (batches, _) in todo.items():
+            cache: dict = {}
+            for batch in batches:
+                written += measure.measure(batch, references, folder, label, measurer, len(batch),
+                                           lambda job: bar.update(1), cache)
+    return written
 
 
 def _write_reports(folder: OutputFolder, labels: list[str], jobs, references: dict, header: str):
