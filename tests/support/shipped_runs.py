@@ -26,8 +26,8 @@ SPEED_OVERRIDES = {
     # the faces must stay large enough to be found: 256 px wide
     "regions_photo": [("ImageScale", "width", 256), ("KSampler", "steps", TEST_STEPS)],
     "face_crop": [("FineFaceFaceCrop", "size", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-    # the exact edits: the crop at 64 px, 6 steps from start step 2
-    **{name: [("FineFaceFaceCrop", "size", TEST_SIZE), ("FineFaceInvertPhoto", "steps", 6), ("FineFaceInvertPhoto", "start_step", 2)]
+    # the exact edits: 6 steps from start step 2; the crop at 128 px, where AU From Image still finds the face in it
+    **{name: [("FineFaceFaceCrop", "size", 128), ("FineFaceInvertPhoto", "steps", 6), ("FineFaceInvertPhoto", "start_step", 2)]
        for name in ("edit", "neutralize", "edit_sweep")},
 }
 
