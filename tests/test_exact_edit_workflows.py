@@ -7,69 +7,26 @@ the round trip of the same encoding: with no change the edit is that round trip 
 face's square every pixel is the photo's."""
 import numpy as np
 import pytest
-import torch
-from PIL import Image
 
 from fineface_core.aus import AU_ORDER
 from workflows.api_format import workflow_to_prompt
 from workflows.exact_edit_cli import evaluate
 from workflows.overrides import find_entry, input_value, set_input
 
-from tests.support import comfy_env
-from tests.support.shipped_runs import SPEED_OVERRIDES
+from tests.support.exact_edit_runs import CROP, away_from_the_face as outside, framed_photo
+from tests.support.exact_edit_runs import prompt_with_round_trip as prompt_of, run_with_round_trip as run
 from tests.support.shipped_workflows import load_shipped
-
-SQUARE = (slice(100, 356), slice(380, 636))  # where the head sits; Face Crop's square lies within the frame
 
 
 @pytest.fixture
 def photo_dirs(comfy_dirs, models_dir):
-    from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
-
-    write_libreface_checkpoint(str(models_dir / "libreface" / "resnet.pt"), seed=4)
-    photo = np.full((480, 720, 3), 90, np.uint8)
-    photo[::7] = 200  # stripes: what a whole-image re-render would change
-    photo[SQUARE] = skimage_photo("astronaut.png")[:256, 96:352]
-    Image.fromarray(photo).save(comfy_dirs / "input" / "photo.png")
-    return comfy_dirs, photo
-
-
-def prompt_of(name, node_info, extra=()):
-    """The shipped graph as sent, at test speed, with a round-trip branch: the photo's latent decoded and pasted."""
-    prompt = workflow_to_prompt(load_shipped(name), node_info)
-    for node_name, field, value in list(SPEED_OVERRIDES[name]) + list(extra):
-        set_input(prompt, node_name, field, value)
-    ids = {v["class_type"]: k for k, v in prompt.items()}
-    ckpt, crop, photo = ids["CheckpointLoaderSimple"], ids["FineFaceFaceCrop"], ids["LoadImage"]
-    prompt["rt_decode"] = {"class_type": "VAEDecode", "inputs": {"samples": [ids["VAEEncode"], 0], "vae": [ckpt, 2]}}
-    prompt["rt_paste"] = {"class_type": "FineFaceFacePaste", "inputs": {"images": [photo, 0], "crop": ["rt_decode", 0],
-                                                                       "face_crop": [crop, 1], "feather": 0.1}}
-    prompt["rt_crop"] = {"class_type": "SaveImage", "inputs": {"images": ["rt_decode", 0], "filename_prefix": "rt_crop"}}
-    prompt["rt_save"] = {"class_type": "SaveImage", "inputs": {"images": ["rt_paste", 0], "filename_prefix": "rt"}}
-    return prompt
-
-
-def run(prompt):
-    torch.manual_seed(0)  # ComfyUI's VAE Encode samples the latent distribution (the test VAE's is wide)
-    outputs = comfy_env.run_prompt(prompt)
-    main = next(k for k, v in prompt.items() if v["class_type"] == "SaveImage" and not k.startswith("rt"))
-    (image,) = [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in outputs[main]]
-    (round_trip,) = [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in outputs["rt_save"]]
-    (rt_crop,) = [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in outputs["rt_crop"]]
-    return image, round_trip, rt_crop
+    return comfy_dirs, framed_photo(comfy_dirs / "input" / "photo.png", models_dir)
 
 
 def reading(prompt, comfy):
     """The AUs the graph's AU From Image reads off the photo, by the node itself."""
     read_id, _ = find_entry(prompt, "FineFaceAUFromImage")
     return evaluate(prompt, read_id, comfy.nodes.NODE_CLASS_MAPPINGS, {})[0].values[0]
-
-
-def outside(image, photo):
-    """Pixels away from the head's square (Face Crop's square lies inside SQUARE grown by the face's margin)."""
-    keep = np.ones(photo.shape[:2], bool)
-    keep[60:400, 330:690] = False
-    return image[keep], photo[keep].astype(int)
 
 
 @pytest.mark.slow
@@ -117,7 +74,7 @@ def test_edit_sweep_is_one_inversion_over_a_row_of_intensities_in_a_labelled_gri
         set_input(prompt, "FineFaceAUSweep", field, value)
     grid, _, crop = run(prompt)
     size, pad = crop.shape[0], 4  # the crop's side; fineface_core.grid.labelled_grid's padding
-    assert size == 128 and grid.shape[1] == 3 * size + 4 * pad and grid.shape[0] > size + 2 * pad + 10
+    assert size == CROP and grid.shape[1] == 3 * size + 4 * pad and grid.shape[0] > size + 2 * pad + 10
     cells = [grid[pad:pad + size, pad + i * (size + pad):pad + i * (size + pad) + size] for i in range(3)]
     # the photo's own AUs: the round trip of its square, up to the rounding of a batch of 3 against one image
     # (the random test UNet amplifies it, tests/support/exact_edit.make_unit_scale); the other cells move
