@@ -100,3 +100,22 @@ def test_the_edit_target_adds_to_the_reading_and_the_neutral_one_has_no_base(nod
     assert regen["inputs"]["inversion"] == [invert_id, 0] and regen["inputs"]["cfg"] == invert["inputs"]["cfg"]
     assert regen["inputs"]["latent_image"] == invert["inputs"]["latent_image"]  # the same (masked) photo latent
     assert 0 < invert["inputs"]["start_step"] < invert["inputs"]["steps"]
+
+
+def test_the_runners_options_land_on_the_inversion_and_the_regeneration(node_info):
+    from workflows import run as headless
+
+    args = headless.build_parser().parse_args(
+        ["--image", "x.png", "--aus", "AU12@2", "--cfg", "5", "--steps", "30", "--start-step", "9", "--seed", "3",
+         "--scheduler", "karras", "--face", "1", "--crop-size", "256", "--prompt", "a man"])
+    prompt, wf = headless.apply_overrides(load_shipped("edit"), "edit", args, node_info, "x.png")
+    invert = find_entry(prompt, "FineFaceInvertPhoto")[1]["inputs"]
+    assert (invert["cfg"], invert["steps"], invert["start_step"], invert["seed"], invert["scheduler"]) == (5.0, 30, 9, 3, "karras")
+    assert input_value(prompt, "FineFaceRegenerateEdit", "cfg") == 5.0  # the replay takes the inversion's cfg
+    crop = find_entry(prompt, "FineFaceFaceCrop")[1]["inputs"]
+    assert (crop["which_face"], crop["index"], crop["size"]) == ("by index", 1, 256)
+    assert input_value(prompt, "Target AUs", "spec") == "AU12@2" and input_value(prompt, "LoadImage", "image") == "x.png"
+    assert workflow_to_prompt(wf, node_info) == prompt  # the graph saved with the image says the same
+    neutral, _ = headless.apply_overrides(load_shipped("neutralize"), "neutralize",
+                                          headless.build_parser().parse_args(["--neutral", "--image", "x.png"]), node_info, "x.png")
+    assert input_value(neutral, "Neutral target", "spec") == "neutral"
