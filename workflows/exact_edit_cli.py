@@ -55,7 +55,8 @@ def check(args, name: str):
         raise UsageError(f"--aus: the {name} workflow {what}; for a change relative to the photo use "
                          "--workflow edit --aus 'AU12@2'")
     if getattr(args, "aus_from", None):
-        raise UsageError(f"--aus-from: the {name} workflow reads the photo's own AUs off --image; give the change as --aus")
+        raise UsageError(f"--aus-from: the {name} workflow reads the photo's own AUs off --image; give the change as "
+                         "--aus (or redraw the image with another photo's expression: --workflow redraw)")
     if args.denoise is not None or args.mask_from_alpha:
         raise UsageError(f"--denoise / --mask-from-alpha are the redraw's (img2img): the {name} workflow changes only what "
                          "the AUs change, its strength is --start-step (lower = stronger). For a redraw: --workflow redraw")
