@@ -128,7 +128,7 @@ def test_headless_exact_edit_options_are_checked_before_anything_renders(comfy, 
         (["--image", str(png), "--start-step", "6", "--steps", "6"], "must be below --steps (6)"),
         (["--image", str(png), "--start-step", "-1"], "--start-step -1"),
         (["--prompt", "a face", "--start-step", "3"], "--start-step belongs to the edit, neutralize and edit_sweep"),
-        (["--image", str(png), "--aus-from", str(png)], "reads the photo's own AUs off --image"),
+        (["--workflow", "edit", "--image", str(png), "--aus-from", str(png)], "reads the photo's own AUs off --image"),
         (["--workflow", "edit"], "the edit workflow needs --image"),
     ]
     for args, expected in cases:
@@ -139,6 +139,7 @@ def test_headless_exact_edit_options_are_checked_before_anything_renders(comfy, 
     parse = headless.build_parser().parse_args
     assert headless.choose_workflow(parse(["--image", "x.png"])) == "edit"
     assert headless.choose_workflow(parse(["--image", "x.png", "--denoise", "0.5"])) == "redraw"
+    assert headless.choose_workflow(parse(["--image", "x.png", "--aus-from", "y.png"])) == "redraw"
     assert headless.choose_workflow(parse(["--image", "x.png", "--sweep", "AU12"])) == "edit_sweep"
     assert headless.choose_workflow(parse(["--workflow", "edit", "--neutral"])) == "neutralize"
 

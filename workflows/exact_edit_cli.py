@@ -36,7 +36,8 @@ def choose(args) -> str | None:
         return "neutralize"
     if args.image and args.sweep:
         return "edit_sweep"
-    redraw_only = (args.denoise, args.width, args.height, args.mask_from_alpha or None)
+    # options of the redraw (img2img), and --aus-from: another photo's expression drawn on this image
+    redraw_only = (args.denoise, args.width, args.height, args.mask_from_alpha or None, getattr(args, "aus_from", None))
     if args.image and all(v is None for v in redraw_only):
         return "edit"
     return None
