@@ -21,7 +21,7 @@ def test_shipped_workflow_converts_to_a_valid_prompt(name, node_info, node_outpu
     wf = load_shipped(name)
     prompt = workflow_to_prompt(wf, node_info)
     check_prompt_against_declarations(prompt, node_info, node_outputs)
-    # every node except the notes is sent, except one deliberately bypassed node in the edit workflow
+    # every node except the notes is sent, except one deliberately bypassed node in the redraw workflow
     sent = {int(k) for k in prompt}
     for n in wf["nodes"]:
         expected = n["type"] not in ("Note", "MarkdownNote") and n["mode"] == 0
@@ -98,7 +98,7 @@ def test_every_loader_names_its_downloads_for_the_front_end(name, node_info):
 
 
 def test_sampler_settings_follow_the_official_pipeline(node_info):
-    for name in ("basic", "sweep", "edit", "grid", "faceid"):
+    for name in ("basic", "sweep", "redraw", "grid", "faceid"):
         wf = workflow_to_prompt(load_shipped(name), node_info)
         assert input_value(wf, "KSampler", "cfg") == 7.5
         assert input_value(wf, "Negative prompt", "text") == ""
@@ -106,11 +106,11 @@ def test_sampler_settings_follow_the_official_pipeline(node_info):
         assert 25 <= steps <= 50
         sampler = input_value(wf, "KSampler", "sampler_name")
         assert "ancestral" not in sampler and "sde" not in sampler  # the sweep's cells must share their noise
-        if name != "edit":
+        if name != "redraw":
             assert input_value(wf, "EmptyLatentImage", "width") == 512
             assert input_value(wf, "EmptyLatentImage", "height") == 512
     assert input_value(workflow_to_prompt(load_shipped("basic"), node_info), "KSampler", "sampler_name") == "ddim"
-    assert input_value(workflow_to_prompt(load_shipped("edit"), node_info), "KSampler", "denoise") == 0.6
+    assert input_value(workflow_to_prompt(load_shipped("redraw"), node_info), "KSampler", "denoise") == 0.6
     sweep = workflow_to_prompt(load_shipped("sweep"), node_info)
     assert [input_value(sweep, "FineFaceAUSweep", k) for k in ("au", "start", "end", "cells")] == \
         ["AU12 Lip Corner Puller", 0.0, 5.0, 6]

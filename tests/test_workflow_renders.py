@@ -90,8 +90,8 @@ def test_expression_edit_workflow_rerenders_the_input_image(comfy_dirs, node_inf
     portrait = np.zeros((80, 64, 3), np.uint8)  # taller than wide: the scale keeps the aspect ratio
     portrait[..., 0] = np.linspace(0, 255, 64)[None, :]
     portrait[..., 1] = np.linspace(0, 255, 80)[:, None]
-    Image.fromarray(portrait).save(comfy_dirs / "input" / photo_name("edit"))
-    wf, prompt, outputs = run_shipped("edit", node_info)
+    Image.fromarray(portrait).save(comfy_dirs / "input" / photo_name("redraw"))
+    wf, prompt, outputs = run_shipped("redraw", node_info)
     (image,) = images_of(outputs, prompt, "SaveImage")
     assert image.shape == (80, 64, 3)  # width 64, height 64 * 80 / 64, both multiples of 8
     # denoise 0.6 on a random model: not the input any more, but not unrelated either

@@ -95,9 +95,9 @@ def test_workflow_specific_options(node_info):
 
 def test_graph_edits_switch_on_the_noise_mask_and_swap_the_loader(node_info):
     parse = headless.build_parser().parse_args
-    plain, _ = headless.apply_overrides(load("edit"), "edit", parse(["--image", "x.png"]), node_info, "x.png")
+    plain, _ = headless.apply_overrides(load("redraw"), "redraw", parse(["--image", "x.png"]), node_info, "x.png")
     assert not any(v["class_type"] == "SetLatentNoiseMask" for v in plain.values())
-    masked, wf = headless.apply_overrides(load("edit"), "edit", parse(["--image", "x.png", "--mask-from-alpha",
+    masked, wf = headless.apply_overrides(load("redraw"), "redraw", parse(["--image", "x.png", "--mask-from-alpha",
                                                                        "--fineface", "fineface_sd21.safetensors"]),
                                           node_info, "x.png")
     mask_id, _ = find_entry(masked, "SetLatentNoiseMask")
@@ -129,9 +129,9 @@ def test_set_input_finds_one_node_by_title_else_type_and_refuses_what_it_cannot_
 
 
 def test_edit_graph_leaves_a_graph_alone_without_those_options():
-    wf = load("edit")
+    wf = load("redraw")
     before = json.dumps(wf)
-    edit_graph(wf, SHIPPED["edit"], {"mask_from_alpha": False, "fineface": None})
+    edit_graph(wf, SHIPPED["redraw"], {"mask_from_alpha": False, "fineface": None})
     assert json.dumps(wf) == before
     assert next(n for n in wf["nodes"] if n["type"] == "SetLatentNoiseMask")["mode"] == MODE_BYPASS
 
@@ -140,12 +140,12 @@ def test_a_new_headless_workflow_is_one_row(node_info, monkeypatch):
     """A row that takes --image (as the exact-edit workflow will): the option checks and the overrides follow it."""
     parse = headless.build_parser().parse_args
     monkeypatch.setitem(SHIPPED, "exact_edit", Shipped("fineface_expression_edit.json", "sd21", True,
-                                                       {**SHIPPED["edit"].sets, "seed": ("KSampler", "seed")}))
+                                                       {**SHIPPED["redraw"].sets, "seed": ("KSampler", "seed")}))
     args = parse(["--image", "x.png", "--seed", "3", "--aus", "happiness"])
     check_workflow_options(args, "exact_edit")  # --image belongs to it: no error
-    prompt, _ = headless.apply_overrides(load("edit"), "exact_edit", args, node_info, "x.png")
+    prompt, _ = headless.apply_overrides(load("redraw"), "exact_edit", args, node_info, "x.png")
     assert input_value(prompt, "LoadImage", "image") == "x.png" and input_value(prompt, "KSampler", "seed") == 3
-    with pytest.raises(UsageError, match="--image / --denoise belong to the edit, face_crop and exact_edit workflows"):
+    with pytest.raises(UsageError, match="--image belongs to the edit, neutralize, edit_sweep, redraw, face_crop and exact_edit workflows"):
         check_workflow_options(parse(["--image", "x.png"]), "basic")
     with pytest.raises(UsageError, match="the exact_edit workflow needs --image"):
         check_workflow_options(parse([]), "exact_edit")

@@ -34,6 +34,8 @@ class Shipped:
     sets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # option -> node title or type: a bypassed node the option switches on (before conversion)
     enables: Mapping[str, str] = field(default_factory=dict)
+    # option -> (node title or type, input name): another input that takes the option's value too
+    also_sets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 # Every headless workflow: the prompts, the sampler and the checkpoint.
@@ -41,13 +43,28 @@ COMMON = {"prompt": (POSITIVE, "text"), "negative": (NEGATIVE, "text"), "seed": 
           "steps": (SAMPLER, "steps"), "cfg": (SAMPLER, "cfg"), "sampler": (SAMPLER, "sampler_name"),
           "scheduler": (SAMPLER, "scheduler"), "checkpoint": (CHECKPOINT, "ckpt_name")}
 SIZE = {"width": (LATENT, "width"), "height": (LATENT, "height")}
+# The exact edits (fineface_core.editing): the inversion takes the sampling options, the regeneration replays them
+# (and takes the same cfg); Face Crop cuts the face of a photo of any size.
+INVERT, REGENERATE, FACE_CROP = "FineFaceInvertPhoto", "FineFaceRegenerateEdit", "FineFaceFaceCrop"
+EXACT = {"prompt": (POSITIVE, "text"), "negative": (NEGATIVE, "text"), "seed": (INVERT, "seed"), "steps": (INVERT, "steps"),
+         "cfg": (INVERT, "cfg"), "scheduler": (INVERT, "scheduler"), "start_step": (INVERT, "start_step"),
+         "checkpoint": (CHECKPOINT, "ckpt_name"), "image": (LOAD_IMAGE, "image"), "face": (FACE_CROP, "index"),
+         "crop_size": (FACE_CROP, "size")}
+SAME_CFG = {"cfg": (REGENERATE, "cfg")}
 
 SHIPPED: dict[str, Shipped] = {
     "basic": Shipped("fineface_basic.json", "sd21", True, {**COMMON, **SIZE, "aus": (AU_VECTOR, "spec")}),
     "sweep": Shipped("fineface_intensity_sweep.json", "sd21", True, {
         **COMMON, **SIZE, "sweep": ("FineFaceAUSweep", "au"), "sweep_from": ("FineFaceAUSweep", "start"),
         "sweep_to": ("FineFaceAUSweep", "end"), "cells": ("FineFaceAUSweep", "cells")}),
-    "edit": Shipped("fineface_expression_edit.json", "sd21", True, {
+    # a face you already have: exact inversion, then the target AUs (issue 25); --neutral picks "neutralize"
+    "edit": Shipped("fineface_exact_edit.json", "sd21", True, {**EXACT, "aus": ("Target AUs", "spec")}, also_sets=SAME_CFG),
+    "neutralize": Shipped("fineface_neutralize.json", "sd21", True, EXACT, also_sets=SAME_CFG),
+    "edit_sweep": Shipped("fineface_edit_sweep.json", "sd21", True, {
+        **EXACT, "sweep": ("FineFaceAUSweep", "au"), "sweep_from": ("FineFaceAUSweep", "start"),
+        "sweep_to": ("FineFaceAUSweep", "end"), "cells": ("FineFaceAUSweep", "cells")}, also_sets=SAME_CFG),
+    # img2img: the image (or a face's square) redrawn at a denoise, for a new face rather than the same one
+    "redraw": Shipped("fineface_expression_edit.json", "sd21", True, {
         **COMMON, "aus": (AU_VECTOR, "spec"), "width": (SCALE, "width"), "height": (SCALE, "height"),
         "denoise": (SAMPLER, "denoise"), "image": (LOAD_IMAGE, "image")},
         enables={"mask_from_alpha": "SetLatentNoiseMask"}),

@@ -94,10 +94,13 @@ def edit_graph(workflow: dict, row: Shipped, options: Mapping[str, Any]):
 
 
 def set_options(prompt: dict, row: Shipped, options: Mapping[str, Any]):
-    """Every option given (not None) that the workflow's row names, set on the converted prompt."""
+    """Every option given (not None) that the workflow's row names, set on the converted prompt (and on the
+    inputs that take the same value, ``also_sets``)."""
     for option, (title, name) in row.sets.items():
         value = options.get(option)
         if value is None:
             continue
         for inp, v in VALUES.get(option, lambda i, x: {i: x})(name, value).items():
             set_input(prompt, title, inp, v)
+        if option in row.also_sets:
+            set_input(prompt, *row.also_sets[option], value)

@@ -2,7 +2,9 @@
 
     python -m workflows.run --prompt "a close-up photo of a woman in a park" --aus "AU6@3 + AU12@4" --out out.png
     python -m workflows.run --sweep AU12 --from 0 --to 5 --cells 6 --out sweep.png
-    python -m workflows.run --workflow edit --image portrait.png --aus surprise --denoise 0.6 --out edited.png
+    python -m workflows.run --workflow edit --image photo.jpg --aus "AU12@2" --out smiling.png
+    python -m workflows.run --image photo.jpg --neutral --out neutral.png
+    python -m workflows.run --workflow redraw --image portrait.png --aus surprise --denoise 0.6 --out redrawn.png
     python -m workflows.run --workflow grid --aus "neutral; happiness; AU4@4 + AU15@3" --out expressions.png
 
 It loads the shipped workflow file (workflows/fineface_*.json, the editor's format), converts it
@@ -28,11 +30,11 @@ import sys
 import tempfile
 import time
 
-from fineface_core.errors import AUSpecError
+from fineface_core.errors import AUSpecError, FineFaceError
 from fineface_core.files import safe_write
 from fineface_core.weightfiles.releases import RELEASES, download_source
 
-from . import CHECKPOINT, SHIPPED, aus_from_photo, image_input, keyframes_cli, workflow_path
+from . import CHECKPOINT, SHIPPED, aus_from_photo, exact_edit_cli, image_input, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, check_prompt_text, node_info_from_classes,
                          used_node_types, with_prompt_values, workflow_to_prompt)
 from .overrides import FINEFACE_LOADER, RELEASE_LOADER, edit_graph, set_options
@@ -66,15 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comfyui", help="ComfyUI folder (default: the ComfyUI this repo sits in, custom_nodes/<this>, "
                                      "else $COMFYUI_PATH)")
     p.add_argument("--workflow", choices=HEADLESS,
-                   help="basic (prompt + AUs), sweep (one AU over intensities, labelled grid), edit (new "
-                        "expression on an existing image), face_crop (new expression on one face of a large photo: "
-                        "its square redrawn at 512 px and pasted back) or grid (several expressions, same noise, "
-                        "labelled grid); "
-                        "default: sweep with --sweep, edit with --image, grid with several --aus, else basic")
+                   help="basic (prompt + AUs), sweep (one AU over intensities, labelled grid), edit (the expression "
+                        "of a face you already have changed exactly, --aus relative to what the photo shows), "
+                        "neutralize (its AUs to 0), edit_sweep (one AU of it over intensities, labelled grid), "
+                        "redraw (an existing image re-rendered at a denoise: a new face), face_crop (one face of a "
+                        "large photo redrawn at 512 px and pasted back) or grid (several expressions, same noise, "
+                        "labelled grid); default: edit with --image (neutralize with --neutral, edit_sweep with "
+                        "--sweep, redraw with --denoise / --width / --height / --mask-from-alpha), sweep with "
+                        "--sweep, grid with several --aus, else basic")
     p.add_argument("--prompt", help="the scene (the Positive prompt node's text)")
     p.add_argument("--negative", help="negative prompt (default: the workflow's, empty as in the official pipeline)")
     p.add_argument("--aus", help="the expression: an AU spec or preset, e.g. 'AU6@3 + AU12@4' (replaces the AU Vector's sliders); "
-                                 "for the grid, several separated by ';'")
+                                 "for the grid, several separated by ';'; for edit, the change added to the AUs "
+                                 "read off the photo ('AU12@2': two more of AU12)")
     p.add_argument("--out", help="also write the image here (.png; replaced if it exists, since you named it); a "
                                  "workflow that saves several images writes <out>_1.png, <out>_2.png ... and refuses "
                                  "to replace those unless --overwrite; default: only the ComfyUI output folder")
@@ -92,14 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--from", dest="sweep_from", type=float, help="first intensity (default 0)")
     g.add_argument("--to", dest="sweep_to", type=float, help="last intensity (default 5)")
     g.add_argument("--cells", type=int, help="number of cells (default 6)")
-    g = p.add_argument_group("edit and face_crop")
-    g.add_argument("--image", help="the image to re-render (edit), or the photo whose face to redraw (face_crop)")
-    g.add_argument("--denoise", type=float, help="how much of the image (face_crop: the face) is redrawn, 0..1 (default 0.6)")
+    g = p.add_argument_group("a face you already have: edit, neutralize, edit_sweep, redraw and face_crop")
+    g.add_argument("--image", help="the photo whose face to edit (edit, neutralize, edit_sweep) or redraw (face_crop), "
+                                   "or the image to re-render (redraw)")
+    g.add_argument("--denoise", type=float, help="redraw, face_crop: how much of the image (face_crop: the face) is "
+                                                 "redrawn, 0..1 (default 0.6)")
     g.add_argument("--face", type=int, metavar="INDEX",
-                   help="face_crop: redraw this face, counted from the left from 0 (default: the largest)")
+                   help="edit this face, counted from the left from 0 (default: the largest)")
     g.add_argument("--crop-size", type=int, metavar="PX",
-                   help="face_crop: the side the face's square is redrawn at, a multiple of 64 (default 512, "
-                        "FineFace's training size)")
+                   help="the side the face's square is edited at, a multiple of 64 (default 512, FineFace's "
+                        "training size)")
     g.add_argument("--mask-from-alpha", action="store_true",
                    help="redraw only where the image is transparent (enables the Set Latent Noise Mask node)")
     g = p.add_argument_group("models and folders")
@@ -109,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--models-dir", help="use this folder instead of ComfyUI/models (checkpoints/, fineface/, ... under it)")
     g.add_argument("--output-dir", help="ComfyUI output folder, made if missing (default: ComfyUI/output)")
     g.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
+    exact_edit_cli.add_arguments(p)
     aus_from_photo.add_arguments(p)
     keyframes_cli.add_arguments(p)
     return p
@@ -128,13 +137,16 @@ def is_comfyui(path: str) -> bool:
 
 def choose_workflow(args) -> str:
     if args.workflow:
-        return args.workflow
+        return "neutralize" if args.workflow == "edit" and args.neutral else args.workflow
     if keyframes_cli.chosen(args):
         return keyframes_cli.NAME
+    exact = exact_edit_cli.choose(args)
+    if exact:
+        return exact
     if args.sweep:
         return "sweep"
     if args.image:
-        return "edit"
+        return "redraw"
     if args.aus and len(grid_specs(args.aus)) > 1:
         return "grid"
     return "basic"
@@ -383,6 +395,7 @@ def prepare(args) -> tuple[str, str, dict]:
     """Everything that can be checked before ComfyUI is imported: (workflow name, ComfyUI folder,
     workflow). Raises UsageError / AUSpecError."""
     name = choose_workflow(args)
+    exact_edit_cli.check(args, name)
     check_args(args, name)
     keyframes_cli.check(args, name, UsageError)
     try:
@@ -508,6 +521,12 @@ def render(args, name: str, comfyui: str, wf: dict) -> int:
             print("Use --checkpoint / --fineface for other file names, --models-dir for another models folder. "
                   "See workflows/README.md.", file=sys.stderr)
             return 2
+        if name in exact_edit_cli.EXACT:
+            try:
+                exact_edit_cli.report(prompt, args.image, nodes_module.NODE_CLASS_MAPPINGS)
+            except (FineFaceError, WorkflowError) as e:  # no face, the LibreFace model missing, a bad spec
+                print(f"error: {e} -- nothing was rendered", file=sys.stderr)
+                return 2
 
         server = HeadlessServer()
         comfy_utils.set_progress_bar_global_hook(server.progress_hook)

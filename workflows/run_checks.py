@@ -78,9 +78,11 @@ def check_workflow_options(args, name: str):
     if "sweep" not in row.sets and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
         raise _belong("--sweep / --from / --to / --cells", "sweep")
     if name == "sweep" and args.aus:
-        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit and grid")
-    if "image" not in row.sets and (args.image or args.denoise is not None):
-        raise _belong("--image / --denoise", "image")
+        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit, redraw, face_crop and grid")
+    if "image" not in row.sets and args.image:
+        raise _belong("--image", "image")
+    if "denoise" not in row.sets and args.denoise is not None:
+        raise _belong("--denoise", "denoise")
     if "mask_from_alpha" not in row.enables and args.mask_from_alpha:
         raise _belong("--mask-from-alpha", "mask_from_alpha")
     if "face" not in row.sets and (args.face is not None or args.crop_size is not None):
@@ -94,6 +96,8 @@ def check_workflow_options(args, name: str):
         raise UsageError(f"--face {args.face}: give a face index from 0 (the leftmost) to 99")
     if args.crop_size is not None and not (64 <= args.crop_size <= 2048 and args.crop_size % 64 == 0):
         raise UsageError(f"--crop-size {args.crop_size}: give a multiple of 64 from 64 to 2048 (512 for SD 2.1 base)")
+    if "start_step" not in row.sets and getattr(args, "start_step", None) is not None:
+        raise _belong("--start-step", "start_step")
 
 
 def _finite(flag: str, value: float | None):
@@ -122,10 +126,10 @@ def check_numbers(args, name: str):
     for flag, value in (("--width", args.width), ("--height", args.height)):
         if value is None:
             continue
-        if name == "edit" and value == 0:
+        if name == "redraw" and value == 0:
             continue  # Image Scale: 0 keeps the input's aspect ratio
         if value <= 0 or value % 8:
-            zero = " (or 0 to keep the input's aspect ratio)" if name == "edit" else ""
+            zero = " (or 0 to keep the input's aspect ratio)" if name == "redraw" else ""
             raise UsageError(f"{flag} {value}: give a positive multiple of 8{zero}, e.g. 512")
 
 

@@ -17,7 +17,7 @@ TEST_SIZE, TEST_STEPS = 64, 3
 SPEED_OVERRIDES = {
     "basic": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     "sweep": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
-    "edit": [("ImageScale", "width", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
+    "redraw": [("ImageScale", "width", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     "grid": [("EmptyLatentImage", "width", TEST_SIZE), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
     # the masks at the image's size, as the workflow's note says
     "regions": [("EmptyLatentImage", "width", 96), ("EmptyLatentImage", "height", TEST_SIZE), ("KSampler", "steps", TEST_STEPS),
@@ -26,6 +26,9 @@ SPEED_OVERRIDES = {
     # the faces must stay large enough to be found: 256 px wide
     "regions_photo": [("ImageScale", "width", 256), ("KSampler", "steps", TEST_STEPS)],
     "face_crop": [("FineFaceFaceCrop", "size", TEST_SIZE), ("KSampler", "steps", TEST_STEPS)],
+    # the exact edits: 6 steps from start step 2; the crop at 128 px, where AU From Image still finds the face in it
+    **{name: [("FineFaceFaceCrop", "size", 128), ("FineFaceInvertPhoto", "steps", 6), ("FineFaceInvertPhoto", "start_step", 2)]
+       for name in ("edit", "neutralize", "edit_sweep")},
 }
 
 
