@@ -7,6 +7,7 @@ from fineface_core.errors import WeightFileError
 from fineface_core.faces.detect import CHOICES
 from fineface_core.faces.photo_aus import NO_FACE, SCALES, read_expressions
 
+from .shown_text import with_text
 from .libreface_paths import estimator_menu, estimator_path, missing_message
 from .types import AU_VECTOR, CATEGORY
 
@@ -73,5 +74,6 @@ class FineFaceAUFromImage:
             raise WeightFileError(missing_message(estimator))
         reading = read_expressions(images.detach().float().cpu().numpy(), cached_estimator(path), which_face, index,
                                    no_face, intensities)
-        return (reading.aus, reading.aus.text, torch.from_numpy(reading.crops), torch.from_numpy(reading.masks),
-                torch.from_numpy(reading.all_masks), "\n".join(reading.report))
+        found = "\n".join(reading.report)
+        return with_text((reading.aus, reading.aus.text, torch.from_numpy(reading.crops), torch.from_numpy(reading.masks),
+                          torch.from_numpy(reading.all_masks), found), reading.aus.text, found, aus=reading.aus)

@@ -1,6 +1,7 @@
 from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import EASINGS, MAX_FRAMES, keyframe_vectors, parse_keyframes
 
+from .shown_text import with_text
 from .types import AU_VECTOR, CATEGORY
 
 KEYFRAMES_HELP = (
@@ -54,4 +55,4 @@ class FineFaceAUKeyframes:
 
     def build(self, keyframes, frames, easing):
         vectors = keyframe_vectors(keyframes, frames, easing)
-        return (vectors, vectors.text)
+        return with_text((vectors, vectors.text), vectors.text, aus=vectors)

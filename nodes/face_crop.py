@@ -3,6 +3,7 @@ import torch
 
 from fineface_core.faces.crop import CROP_CHOICES, SIZES, face_crops, paste_faces
 
+from .shown_text import with_text
 from .types import CATEGORY, FACE_CROP
 
 
@@ -37,7 +38,8 @@ class FineFaceFaceCrop:
 
     def crop(self, images, which_face="largest", index=0, grow=1.0, size=512):
         crops, squares, masks, report = face_crops(images.detach().float().cpu().numpy(), which_face, index, grow, size)
-        return torch.from_numpy(crops), squares, torch.from_numpy(masks), "\n".join(report)
+        found = "\n".join(report)
+        return with_text((torch.from_numpy(crops), squares, torch.from_numpy(masks), found), found)
 
 
 class FineFaceFacePaste:

@@ -48,7 +48,7 @@ def test_the_animation_workflow_keeps_the_grid_workflows_loaders_and_frames_shar
     assert {"SaveAnimatedWEBP", "SaveImage"} <= set(by_type)
     # the shipped keyframes make an animation of the shipped length
     cls = comfy_env.pack_module("nodes.au_keyframes").FineFaceAUKeyframes
-    aus, _ = cls().build(**by_type["FineFaceAUKeyframes"][1])
+    aus, _ = cls().build(**by_type["FineFaceAUKeyframes"][1])["result"]
     assert len(aus) == 16
 
 

@@ -43,7 +43,8 @@ def libreface_dir(registry, tmp_path_factory):
 @pytest.fixture(scope="module")
 def node(registry, libreface_dir):
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceAUFromImage"]
-    return cls, getattr(cls(), cls.FUNCTION)
+    read = getattr(cls(), cls.FUNCTION)
+    return cls, lambda **inputs: read(**inputs)["result"]  # the node's outputs (its "ui" part: tests/test_web_node_text.py)
 
 
 @pytest.fixture(scope="module")

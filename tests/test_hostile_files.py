@@ -232,7 +232,7 @@ def test_face_paste_node_still_pastes_face_crops_own_output():
 
     FineFaceFaceCrop, FineFaceFacePaste = (nodes.NODE_CLASS_MAPPINGS[k] for k in ("FineFaceFaceCrop", "FineFaceFacePaste"))
     images, _, _ = cropped(2)
-    crop, face_crop, _, _ = FineFaceFaceCrop().crop(torch.from_numpy(images), "largest", 0, 1.0, 128)
+    crop, face_crop, _, _ = FineFaceFaceCrop().crop(torch.from_numpy(images), "largest", 0, 1.0, 128)["result"]
     (pasted,) = FineFaceFacePaste().paste(torch.from_numpy(images), 1.0 - crop, face_crop, 0.0)
     q = face_crop[0]
     inside = pasted[0, q.y + 5:q.y + q.side - 5, q.x + 5:q.x + q.side - 5].numpy()

@@ -129,12 +129,12 @@ def test_messages_stay_short_whatever_the_input():
 
 def test_the_node_gives_one_vector_and_one_label_line_per_frame(registry):
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceAUKeyframes"]
-    aus, label = getattr(cls(), cls.FUNCTION)(keyframes=TEXT, frames=25, easing="ease-in-out")
+    aus, label = getattr(cls(), cls.FUNCTION)(keyframes=TEXT, frames=25, easing="ease-in-out")["result"]
     assert torch.equal(aus.values, keyframe_vectors(TEXT, 25, "ease-in-out").values)
     assert label.split("\n") == [f"{t}: {l}" for t, l in zip(aus.titles, aus.labels)]
     # the default text makes an animation of the default length
     spec = cls.INPUT_TYPES()["required"]
-    aus, _ = getattr(cls(), cls.FUNCTION)(spec["keyframes"][1]["default"], spec["frames"][1]["default"], spec["easing"][1]["default"])
+    aus, _ = getattr(cls(), cls.FUNCTION)(spec["keyframes"][1]["default"], spec["frames"][1]["default"], spec["easing"][1]["default"])["result"]
     assert len(aus) == 16
 
 

@@ -4,9 +4,11 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { captionLines, captionText, drawFace, drawMessage, faceFrame, LINE, regionAt, regionRect } from "./face_draw.js";
+import { holdRoom } from "./own_canvas.js";
 
 const NODE = "FineFaceAUVector";
 const FACE_HEIGHT = 190;
+const WIDTH = 440; // the slider labels ("AU15 Lip Corner Depressor") whole, on the canvas and as Vue nodes
 const ASK_DELAY_MS = 60; // one request per pause while a slider is dragged
 
 let schema = null;
@@ -73,11 +75,21 @@ function schedule(node, face) {
     face.timer = setTimeout(() => ask(node, face, state, key), ASK_DELAY_MS);
 }
 
-/** The values drawn: the server's vector for the preset and first spec line, plus the sliders. */
-function shownValues(node, face) {
+// The linked base as the last run read it (node_text.js puts it there), while the same link still feeds it.
+function linkedBase(node) {
+    const input = node.inputs?.find((i) => i.name === "base");
+    if (input?.link == null) return { linked: false, rows: null };
+    const last = node.finefaceBase;
+    return { linked: true, rows: last && last.link === input.link ? last.rows : null, from: last?.from };
+}
+
+/** The values drawn: the server's vector for the preset and first spec line, plus the sliders, plus the
+ * linked base's first row when a run has read it. */
+function shownValues(node, face, base) {
     const values = sliders(node);
-    const base = face.answer?.base;
-    if (base) schema.order.forEach((code, i) => { values[code] += base[0][i]; });
+    const own = face.answer?.base;
+    if (own) schema.order.forEach((code, i) => { values[code] += own[0][i]; });
+    if (base.rows) schema.order.forEach((code, i) => { values[code] += Number(base.rows[0][i]) || 0; });
     return values;
 }
 
@@ -123,14 +135,21 @@ function makeFaceWidget(node) {
             if (!schema) {
                 face.lines = captionLines(ctx, schemaError ?? "FineFace: loading the AU list...", frame.w);
                 drawMessage(ctx, frame, face.lines);
+                holdRoom(ctx, app.canvas?.canvas, widget.computeSize(width)[1]);
                 return;
             }
             schedule(node, face);
-            const values = shownValues(node, face);
+            const base = linkedBase(node);
+            const values = shownValues(node, face, base);
             const notes = [];
             if (face.answer?.base?.length > 1) notes.push(`line 1 of ${face.answer.base.length}`);
-            // a linked base is only known when the graph runs: say that the face leaves it out
-            if (node.inputs?.some((i) => i.name === "base" && i.link != null)) notes.push("without the linked base");
+            // a linked base is only known when the graph runs: until then the face says it leaves it out
+            if (base.rows) {
+                const of = base.rows.length > 1 ? ` (image 1 of ${base.rows.length})` : "";
+                notes.push(`with the base ${base.from ?? "linked"} read in the last run${of}`);
+            } else if (base.linked) {
+                notes.push("without the linked base");
+            }
             const caption = captionText(schema, values, face.answer?.error, notes.join(", "));
             const wrapped = captionLines(ctx, caption.text, frame.w);
             if (wrapped.length !== face.lines.length) {
@@ -140,6 +159,7 @@ function makeFaceWidget(node) {
             }
             face.lines = wrapped;
             face.hoverLines = drawFace(ctx, frame, schema, values, face.hover, { lines: wrapped, color: caption.color });
+            holdRoom(ctx, app.canvas?.canvas, widget.computeSize(width)[1]);
             face.drawMs.push(performance.now() - t0);
             if (face.drawMs.length > 200) face.drawMs.shift();
         },
@@ -176,7 +196,7 @@ app.registerExtension({
                     return r;
                 };
             }
-            this.setSize([Math.max(this.size[0], 320), this.computeSize()[1]]);
+            this.setSize([Math.max(this.size[0], WIDTH), this.computeSize()[1]]);
             return result;
         };
         const moved = nodeType.prototype.onMouseMove;

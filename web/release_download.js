@@ -5,6 +5,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { captionLines, FONT, LINE } from "./face_draw.js";
+import { holdRoom } from "./own_canvas.js";
 
 const NODE = "FineFaceReleaseLoader";
 const LABEL = "Download weights"; // fixed: Vue nodes draw a button's label once, so what changes is said below it
@@ -87,6 +88,7 @@ function makeStatusWidget(node) {
             const status = widget.status, text = statusText(status, widget.idle);
             widget.lines = text ? captionLines(ctx, text, width - 24) : [];
             widget.shown = widget.lines.join(" "); // what the node says, for the tests
+            holdRoom(ctx, app.canvas?.canvas, widget.computeSize(width)[1]);
             if (!text) return;
             ctx.save();
             let top = y + 2;

@@ -84,7 +84,7 @@ def main(argv=None):
 
     def graph(frames, fineface):
         last = max(frames - 1, 1)
-        aus, _ = keyframes(f"0: neutral; {last}: happiness@4", frames, "ease-in-out")
+        aus, _ = keyframes(f"0: neutral; {last}: happiness@4", frames, "ease-in-out")["result"]
         model = apply(plain, weights, encode(weights, aus)[0], 1.0, 1.0, 0.0, 1.0)[0] if fineface else plain
         return model, batch(empty, aus)[0]
 
