@@ -63,10 +63,11 @@ def test_each_picture_is_the_workflows_faces_as_drawn_now(page):
         drawn[name] = pixels(out["jpeg"])
         diff = float(np.abs(shipped - drawn[name]).mean())
         assert diff < SAME, f"{name}: its picture is stale (mean difference {diff:.1f}); python -m tests.support.thumbnails"
-    # the comparison tells pictures apart
+    # the comparison tells pictures apart: the closest pair (edit: a smile on the photo's AUs; neutralize: the
+    # neutral face, under other sentences) differs by about 8 levels, a stale picture by more than SAME
     names = list(SHIPPED)
     for a, b in zip(names, names[1:]):
-        assert float(np.abs(drawn[a] - drawn[b]).mean()) > 3 * SAME, (a, b)
+        assert float(np.abs(drawn[a] - drawn[b]).mean()) > 2 * SAME, (a, b)
     assert pack_errors(page) == []
 
 

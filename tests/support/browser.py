@@ -76,5 +76,9 @@ def wait_for(driver, script: str, timeout: float = 10.0, *args):
 
 def prompt_nodes(prompt: dict) -> dict:
     """An API prompt as the server reads it: node id -> (class_type, inputs). ``_meta`` (the title, sent by the
-    front ends only in their dev mode, and not read by the executor) is left out."""
-    return {str(k): (v["class_type"], v["inputs"]) for k, v in prompt.items()}
+    front ends only in their dev mode, and not read by the executor) is left out, and so is Load Image's ``upload``:
+    the upload button's value, which the 2024 front end sends and newer ones (1.35 on) do not; it is no input of
+    the node, and the executor never reads it."""
+    return {str(k): (v["class_type"], {name: value for name, value in v["inputs"].items()
+                                       if not (name == "upload" and v["class_type"].startswith("LoadImage"))})
+            for k, v in prompt.items()}
