@@ -11,6 +11,7 @@ Chromium or selenium is there.
 from __future__ import annotations
 
 import json
+import time
 import os
 
 import pytest
@@ -56,9 +57,16 @@ def opened(driver, name: str) -> list[dict]:
     # the 2024 front end's dialog about missing node types has no setting: closed, as the user closes it
     driver.execute_script("app.ui?.dialog?.close?.()")
     assert browser.wait_for(driver, "return window.ffLayout.settled()", 20), f"{name}: the AU faces did not draw"
-    browser.wait_for(driver, "return false", 0.5)  # Vue nodes lay out on the next frames
-    driver.execute_script("window.ffLayout.settled()")
-    return driver.execute_script("return window.ffLayout.boxes()")
+    # Vue nodes lay out over the next frames (on a busy machine, many): the boxes once two reads 0.3 s apart agree
+    boxes, deadline = None, time.time() + 15
+    while time.time() < deadline:
+        driver.execute_script("window.ffLayout.settled()")
+        now = driver.execute_script("return window.ffLayout.boxes()")
+        if now == boxes:
+            break
+        boxes = now
+        time.sleep(0.3)
+    return boxes
 
 
 def overlap(a, b) -> float:
