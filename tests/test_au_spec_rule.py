@@ -260,7 +260,9 @@ def photo_dirs(comfy_dirs, models_dir):
     path = models_dir / "libreface" / "resnet.pt"
     if not path.exists():
         write_libreface_checkpoint(str(path), seed=11)
-    Image.fromarray(skimage_photo("astronaut.png")).save(comfy_dirs / "input" / "expression.png")
+    from tests.support.shipped_workflows import photo_name
+
+    Image.fromarray(skimage_photo("astronaut.png")).save(comfy_dirs / "input" / photo_name("copy"))
     return comfy_dirs
 
 
@@ -269,7 +271,7 @@ def test_a_spec_on_the_photos_reading_renders_as_the_rule_says(photo_dirs, model
     from fineface_core.faces.libreface import load_estimator
     from fineface_core.faces.photo_aus import read_expressions
     from tests.support.shipped_runs import TEST_SIZE, TEST_STEPS, images_of
-    from tests.support.shipped_workflows import load_shipped
+    from tests.support.shipped_workflows import load_shipped, photo_name
     from workflows.api_format import workflow_to_prompt
     from workflows.overrides import set_input
 
@@ -282,7 +284,7 @@ def test_a_spec_on_the_photos_reading_renders_as_the_rule_says(photo_dirs, model
         (image,) = images_of(comfy_env.run_prompt(prompt), prompt, "SaveImage")
         return image.astype(int)
 
-    photo = np.asarray(Image.open(photo_dirs / "input" / "expression.png"))[None].astype(np.float32) / 255
+    photo = np.asarray(Image.open(photo_dirs / "input" / photo_name("copy")))[None].astype(np.float32) / 255
     read = read_expressions(photo, load_estimator(str(models_dir / "libreface" / "resnet.pt"))).aus.values[0]
     # neutral clears the photo's reading: the copy workflow renders what the basic one does for neutral
     assert np.abs(render("copy", "neutral") - render("basic", "neutral")).max() <= 1

@@ -20,6 +20,11 @@ from tests.support.tiny_unets import tiny_unet
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The one-process run is in this process and the launched ones run one thread each: float sums on one thread in
+# both, or the records differ in the last bits (CI's pytest has two threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 def test_the_batches_do_not_depend_on_the_number_of_processes():
     items = list(range(11))
     one = Processes().batches(items, 3)

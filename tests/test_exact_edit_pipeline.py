@@ -42,7 +42,8 @@ def test_one_call_gives_the_photo_back_and_edits_it(ff, photo):
     assert torch.equal(same.latents, same.photo_latent)  # the source: the photo's latent, bit for bit
     vae = ff.pipe.vae
     with torch.no_grad():
-        round_trip = ff.pipe.image_processor.postprocess(vae.decode(same.photo_latent / vae.config.scaling_factor).sample)[0]
+        round_trip = ff.pipe.image_processor.postprocess(  # decoded as the pipeline decodes: a contiguous latent
+            vae.decode(same.photo_latent.contiguous() / vae.config.scaling_factor).sample)[0]
     assert np.array_equal(np.asarray(same.images[0]), np.asarray(round_trip))  # the image: its VAE round trip
     # a batch of targets from one inversion (batched rows are compared with single edits on unit-scale models:
     # tests/test_exact_edit.py; this random UNet amplifies the batch's rounding, NOTES section 8)

@@ -20,8 +20,9 @@ from tests.support.comfy_server import ComfyServer
 ZERO = {code: 0.0 for code in AU_ORDER}
 N_REQUESTS = 50
 # The costliest spec the route reads whole: as many lines and terms per line as it takes (one term is the preset),
-# each term a preset (its AUs looked up and range-checked one by one).
-WORST = "\n".join(["+".join(["happiness@4"] * (MAX_TERMS - 1))] * PREVIEW_LINES)
+# each term a preset (its AUs looked up and range-checked one by one). Terms add (one rule), so they alternate in
+# sign: the running sum stays in range and every term is read (a sum out of range would end the line early).
+WORST = "\n".join(["+".join(["happiness@4", "happiness@-4"] * ((MAX_TERMS - 1) // 2))] * PREVIEW_LINES)
 # The case: 20,000 lines "1" (60 KB), once 2.2 s of the event loop and a 1.3 MB answer each.
 MANY_LINES = "1\n" * 20_000
 

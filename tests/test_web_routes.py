@@ -61,7 +61,8 @@ def test_preview_gives_the_nodes_own_refusals(pack):
     assert over["base"] == [parse_aus("AU12@8").tolist()]
     with pytest.raises(AUSpecError) as refused:
         pack.node().build(spec="AU12@8", **dict(ZERO, AU12=4.0))
-    assert over["error"] == str(refused.value)
+    # the node's error starts with its display name (ComfyUI's dialog shows the class id); the face shows the rest
+    assert str(refused.value) == f"AU Vector (Expression & Emotion) (FineFace): {over['error']}"
 
 
 def _client(pack):
