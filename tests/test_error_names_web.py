@@ -10,9 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import browser
-from tests.support.comfy_env import comfy_path
-from tests.support.comfy_server import ComfyServer
-from tests.support.frontend_cases import frontend_cases
+from tests.support.frontend_cases import frontend_cases, served_page
 
 QUEUE = """
 app.graph.clear();
@@ -26,18 +24,8 @@ return Promise.resolve(app.queuePrompt(0, 1)).then(() => true);
 
 @pytest.fixture(scope="module", params=frontend_cases())
 def page(request):
-    why = browser.missing()
-    if why:
-        pytest.skip(f"no browser for the front-end test: {why}")
-    frontend, settings = request.param
-    server = ComfyServer(comfy_path(), frontend, settings).start()
-    driver = browser.start_chromium()
-    try:
-        browser.open_comfy(driver, server.url)
+    for driver, _ in served_page(request.param):
         yield driver
-    finally:
-        driver.quit()
-        server.stop()
 
 
 def test_the_error_the_page_shows_names_the_node_as_the_user_sees_it(page):

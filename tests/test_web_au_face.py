@@ -19,9 +19,7 @@ import pytest
 from fineface_core.aus import parse_aus
 from fineface_core.errors import AUSpecError
 from tests.support import browser
-from tests.support.comfy_env import comfy_path
-from tests.support.comfy_server import ComfyServer
-from tests.support.frontend_cases import frontend_cases, pack_errors
+from tests.support.frontend_cases import frontend_cases, served_page, pack_errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGE_HELPERS = open(os.path.join(ROOT, "tests", "support", "face_page.js"), encoding="utf-8").read()
@@ -30,19 +28,8 @@ N_WIDGETS = 14  # AU1..AU26, preset, spec: what a saved workflow holds for the n
 
 @pytest.fixture(scope="module", params=frontend_cases())
 def page(request):
-    why = browser.missing()
-    if why:
-        pytest.skip(f"no browser for the front-end test: {why}")
-    frontend, settings = request.param
-    server = ComfyServer(comfy_path(), frontend, settings).start()
-    driver = browser.start_chromium()
-    try:
-        browser.open_comfy(driver, server.url)
-        driver.execute_script(PAGE_HELPERS)
+    for driver, _ in served_page(request.param, script=PAGE_HELPERS):
         yield driver
-    finally:
-        driver.quit()
-        server.stop()
 
 
 def js(driver, script, *args):

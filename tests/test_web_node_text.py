@@ -15,9 +15,7 @@ import shutil
 import pytest
 
 from tests.support import browser
-from tests.support.comfy_env import comfy_path
-from tests.support.comfy_server import ComfyServer
-from tests.support.frontend_cases import frontend_cases, pack_errors
+from tests.support.frontend_cases import frontend_cases, served_page, pack_errors
 from tests.support.libreface_files import write_libreface_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,22 +39,13 @@ return [read.id, vector.id, crop.id];
 
 @pytest.fixture(scope="module", params=frontend_cases())
 def page(request):
-    why = browser.missing()
-    if why:
-        pytest.skip(f"no browser for the front-end test: {why}")
-    frontend, settings = request.param
-    server = ComfyServer(comfy_path(), frontend, settings).start()
-    write_libreface_checkpoint(os.path.join(server.folder, "models", "libreface", "resnet.pt"))
-    import skimage.data
-    shutil.copy(os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png"),
-                os.path.join(server.folder, "input", "astronaut.png"))
-    driver = browser.start_chromium()
-    try:
-        browser.open_comfy(driver, server.url)
-        yield driver, server
-    finally:
-        driver.quit()
-        server.stop()
+    def prepare(server):
+        write_libreface_checkpoint(os.path.join(server.folder, "models", "libreface", "resnet.pt"))
+        import skimage.data
+        shutil.copy(os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png"),
+                    os.path.join(server.folder, "input", "astronaut.png"))
+
+    yield from served_page(request.param, prepare=prepare)
 
 
 def history_ui(driver, node_id):

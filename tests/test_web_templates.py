@@ -20,9 +20,8 @@ import pytest
 from PIL import Image
 
 from tests.support import browser
-from tests.support.comfy_env import comfy_path
-from tests.support.comfy_server import PACK_NAME, ComfyServer
-from tests.support.frontend_cases import frontend_cases, pack_errors
+from tests.support.comfy_server import PACK_NAME
+from tests.support.frontend_cases import frontend_cases, served_page, pack_errors
 from tests.support.thumbnails import SIZE, picture_path, render
 from workflows import SHIPPED
 
@@ -32,18 +31,8 @@ SAME = 3.0
 
 @pytest.fixture(scope="module", params=frontend_cases())
 def page(request):
-    why = browser.missing()
-    if why:
-        pytest.skip(f"no browser for the front-end test: {why}")
-    frontend, settings = request.param
-    server = ComfyServer(comfy_path(), frontend, settings).start()
-    driver = browser.start_chromium()
-    try:
-        browser.open_comfy(driver, server.url)
+    for driver, _ in served_page(request.param):
         yield driver
-    finally:
-        driver.quit()
-        server.stop()
 
 
 def pixels(jpeg: bytes) -> np.ndarray:

@@ -17,9 +17,7 @@ import os
 import pytest
 
 from tests.support import browser
-from tests.support.comfy_env import comfy_path
-from tests.support.comfy_server import ComfyServer
-from tests.support.frontend_cases import frontend_cases
+from tests.support.frontend_cases import frontend_cases, served_page
 from workflows import SHIPPED, workflow_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,19 +31,8 @@ EDGE = 4  # page pixels inside a box's edge where a point is probed
 
 @pytest.fixture(scope="module", params=frontend_cases())
 def page(request):
-    why = browser.missing()
-    if why:
-        pytest.skip(f"no browser for the front-end test: {why}")
-    frontend, settings = request.param
-    server = ComfyServer(comfy_path(), frontend, {**DIALOGS_OFF, **settings}).start()
-    driver = browser.start_chromium(WIDTH, HEIGHT)
-    try:
-        browser.open_comfy(driver, server.url)
-        driver.execute_script(HELPERS)
+    for driver, _ in served_page(request.param, DIALOGS_OFF, (WIDTH, HEIGHT), HELPERS):
         yield driver
-    finally:
-        driver.quit()
-        server.stop()
 
 
 def opened(driver, name: str) -> list[dict]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import browser
 from tests.support.comfy_env import comfy_path
-from tests.support.comfy_server import is_legacy, pinned_frontend
+from tests.support.comfy_server import ComfyServer, is_legacy, pinned_frontend
 
 LEGACY_ONLY = ("the new front ends do not start on the 2024 server (checked with 1.58.1: its routes are not under "
                "/api and its /object_info has no python_module); set COMFYUI_PATH to a newer tree")
@@ -79,3 +79,29 @@ def pack_errors(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser")
             if e["level"] == "SEVERE" and "fineface" in e["message"].lower()
             and not e["message"].startswith("https://") and not LOCALE_DOC_PROBE.search(e["message"])]
+
+
+def served_page(case, settings: dict | None = None, size: tuple[int, int] = (1400, 1000), script: str | None = None,
+                prepare=None):
+    """The body of a module's ``page`` fixture (a generator to ``yield from``): a ComfyUI server for one front-end
+    case (``request.param``), ``prepare(server)`` before the page opens, chromium on it with ``script`` run in the
+    page; yields (driver, server). Skips where no browser is installed."""
+    why = browser.missing()
+    if why:
+        pytest.skip(f"no browser for the front-end test: {why}")
+    frontend, case_settings = case
+    server = ComfyServer(comfy_path(), frontend, {**(settings or {}), **case_settings}).start()
+    driver = None
+    try:
+        if prepare:
+            prepare(server)
+        driver = browser.start_chromium(*size)
+        browser.open_comfy(driver, server.url)
+        if script:
+            driver.execute_script(script)
+        yield driver, server
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()
+
