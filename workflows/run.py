@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cfg", type=float)
     g.add_argument("--sampler", help="KSampler sampler_name, e.g. ddim, dpmpp_2m, euler")
     g.add_argument("--scheduler", help="KSampler scheduler, e.g. ddim_uniform, karras, normal")
-    g.add_argument("--width", type=int, help="image width (edit: the width the input image is scaled to)")
-    g.add_argument("--height", type=int, help="image height (edit: 0 keeps the input's aspect ratio)")
+    g.add_argument("--width", type=int, help="image width (redraw: the width the input image is scaled to)")
+    g.add_argument("--height", type=int, help="image height (redraw: 0 keeps the input's aspect ratio)")
     g = p.add_argument_group("sweep")
     g.add_argument("--sweep", metavar="AU", help="sweep this AU (AU12, 12 or 'AU12 Lip Corner Puller')")
     g.add_argument("--from", dest="sweep_from", type=float, help="first intensity (default 0)")
@@ -147,8 +147,9 @@ def choose_workflow(args) -> str:
         return "sweep"
     if args.image:
         return "redraw"
-    if args.aus and len(grid_specs(args.aus)) > 1:
-        return "grid"
+    several = [name for name in HEADLESS if SHIPPED[name].several_aus]
+    if args.aus and len(grid_specs(args.aus)) > 1 and several:
+        return several[0]
     return "basic"
 
 
