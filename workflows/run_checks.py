@@ -12,6 +12,7 @@ import os
 import re
 
 from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, AU_ORDER, OTHER_FACS_AUS, SAFE_MAX, SAFE_MIN, parse_aus, split_specs
+from fineface_core.faces.detect import MAX_FACE_INDEX
 from fineface_core.files.safe_write import NOT_A_FOLDER, write_problem
 
 from . import SCALE, SHIPPED, taking
@@ -102,8 +103,8 @@ def check_workflow_options(args, name: str):
     if "crop_size" in row.sets and "width" not in row.sets and (args.width is not None or args.height is not None):
         raise UsageError(f"--width / --height do not apply to the {name} workflow: the face's square is redrawn at "
                          "--crop-size (default 512 px, FineFace's training size) and the photo keeps its size")
-    if args.face is not None and not 0 <= args.face <= 99:
-        raise UsageError(f"--face {args.face}: give a face index from 0 (the leftmost) to 99")
+    if args.face is not None and not 0 <= args.face <= MAX_FACE_INDEX:
+        raise UsageError(f"--face {args.face}: give a face index from 0 (the leftmost) to {MAX_FACE_INDEX}")
     if args.crop_size is not None and not (64 <= args.crop_size <= 2048 and args.crop_size % 64 == 0):
         raise UsageError(f"--crop-size {args.crop_size}: give a multiple of 64 from 64 to 2048 (512 for SD 2.1 base)")
     if "start_step" not in row.sets and getattr(args, "start_step", None) is not None:
