@@ -32,7 +32,7 @@ import time
 
 from fineface_core.errors import AUSpecError, FineFaceError
 from fineface_core.files import safe_write
-from fineface_core.weightfiles.releases import RELEASES, download_source
+from fineface_core.weightfiles.releases import NO_LORA, RELEASES, download_source
 
 from . import CHECKPOINT, SHIPPED, aus_from_photo, exact_edit_cli, image_input, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, check_prompt_text, node_info_from_classes,
@@ -49,7 +49,14 @@ CHECKPOINT_SOURCES = {
     "v2-1_512-ema-pruned.safetensors": "Hugging Face stabilityai/stable-diffusion-2-1-base, file v2-1_512-ema-pruned.safetensors",
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
-FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
+
+
+def converted_file(family: str) -> str:
+    """The file name the docs and messages give `python -m fineface_core convert`'s output: fineface_sd21.safetensors."""
+    return f"fineface_{family}.safetensors"
+
+
+FINEFACE_FAMILY = {converted_file(family): family for family in RELEASES}
 SAVE = "SaveImage"
 
 
@@ -311,7 +318,7 @@ def missing_release_files(entry: dict, fp, nodes_module) -> list[str]:
     problems = []
     for field in ("au_encoder", "attn_processors", "lora"):
         name = entry["inputs"].get(field)
-        if name == "none" or (name in menus[field][0] and not str(name).startswith("(")):
+        if name == NO_LORA or (name in menus[field][0] and not str(name).startswith("(")):
             continue
         problems.append(
             f"FineFace file {name!r}\n"
@@ -346,7 +353,7 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
                 continue
             folder = fp.get_folder_paths("fineface")[0]
             family = FINEFACE_FAMILY.get(weights, SHIPPED[name].family)
-            target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else f"fineface_{family}.safetensors"
+            target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else converted_file(family)
             release = RELEASES[family]
             label = release.label
             found = [m for m in menu if not m.startswith("(")]
