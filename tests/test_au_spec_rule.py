@@ -3,7 +3,6 @@
 is kept and flagged (label, face preview). Plain words (smile, frown, open mouth ...), the controls for hands
 (step, search aliases) and AU Keyframes' advice (issue 21.7, 21.8). Through the real node classes from ComfyUI's
 registry, ComfyUI's own queue-time validation, and (slow) renders through ComfyUI's executor."""
-import inspect
 import re
 import time
 
@@ -19,6 +18,7 @@ from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import keyframe_vectors
 from tests.support import comfy_env
 from tests.support.au_specs import assert_names, refusal, vec
+from tests.support.queue_validation import validate_node
 
 ZERO = {au.code: 0.0 for au in ACTION_UNITS}
 AU4, AU6, AU12, AU15 = (AU_ORDER.index(c) for c in ("AU4", "AU6", "AU12", "AU15"))
@@ -168,11 +168,8 @@ def test_words_the_model_cannot_do_are_refused_with_what_comes_closest(text, fra
 
 def _validate(spec):
     """ComfyUI's validation of AU Vector in a queued prompt: (ok, errors)."""
-    import execution
-
     prompt = {"1": {"class_type": "FineFaceAUVector", "inputs": dict(ZERO, preset="happiness", spec=spec)}}
-    args = ("test", prompt, "1", {}) if "prompt_id" in inspect.signature(execution.validate_inputs).parameters else (prompt, "1", {})
-    return comfy_env._wait(execution.validate_inputs(*args))[:2]
+    return validate_node(prompt, "1")[:2]
 
 
 @pytest.mark.parametrize("spec", ["neutral + surprise@3", "AU4=0 + AU15=0", "smile", "happiness + AU12@1\nneutral"])
