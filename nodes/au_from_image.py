@@ -4,7 +4,7 @@ import torch
 
 from fineface_core.faces.libreface import AUEstimator, load_estimator
 from fineface_core.errors import WeightFileError
-from fineface_core.faces.detect import CHOICES
+from fineface_core.faces.detect import CHOICES, MAX_FACE_INDEX
 from fineface_core.faces.photo_aus import NO_FACE, SCALES, read_expressions
 
 from .shown_text import with_text
@@ -44,7 +44,7 @@ class FineFaceAUFromImage:
             "images": ("IMAGE", {"tooltip": "Photos with a frontal face (about 100 px or more across); one AU vector per image of the batch."}),
             "estimator": (estimator_menu(), {"tooltip": "LibreFace's AU intensity model in models/libreface: resnet.pt, or combined_resnet.pt (its AU detection head is not used). Where to get it: docs/copy_expression.md. USC research license, non-commercial."}),
             "which_face": (list(CHOICES), {"default": "largest", "tooltip": "Which face to read when an image has several: the largest, the leftmost, ..., or 'by index' (the index below, counted from the left)."}),
-            "index": ("INT", {"default": 0, "min": 0, "max": 99, "tooltip": "With which_face = 'by index': which face, 0 = the leftmost."}),
+            "index": ("INT", {"default": 0, "min": 0, "max": MAX_FACE_INDEX, "tooltip": "With which_face = 'by index': which face, 0 = the leftmost."}),
             "no_face": (list(NO_FACE), {"default": "error", "tooltip": "An image without a face found: stop with an error naming it, or read the whole image (its centre square) instead."}),
             "intensities": (list(SCALES), {"default": SCALES[0], "tooltip": "FineFace training labels: LibreFace's readings corrected as the paper corrected them to make FineFace's AffectNet labels (AU1, AU4 lowered; AU15, AU17, AU20 raised; under 1 set to 0). LibreFace raw: as the estimator reads them."}),
         }}

@@ -1,6 +1,6 @@
-from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import EASINGS, MAX_FRAMES, keyframe_vectors, parse_keyframes
 
+from .queue_checks import text_answer
 from .shown_text import with_text
 from .types import AU_VECTOR, CATEGORY
 
@@ -37,15 +37,9 @@ class FineFaceAUKeyframes:
 
     @classmethod
     def VALIDATE_INPUTS(cls, keyframes=""):
-        # At queue time: syntax, specs, order and repeats (the frame count is checked when the node runs: an input
-        # named here would skip ComfyUI's own range checks). Linked text has no value yet and is checked at run time.
-        if not isinstance(keyframes, str):
-            return True
-        try:
-            parse_keyframes(keyframes)
-        except AUSpecError as err:
-            return str(err)
-        return True
+        # Syntax, specs, order and repeats; the frame count is checked when the node runs (an input named here
+        # would skip ComfyUI's own range checks).
+        return text_answer(parse_keyframes, keyframes)
 
     RETURN_TYPES = (AU_VECTOR, "STRING")
     RETURN_NAMES = ("aus", "label")

@@ -1,7 +1,7 @@
 from fineface_core.au_vector import au_vectors, parse_lines
 from fineface_core.aus import ACTION_UNITS, PRESETS, SAFE_MAX, SAFE_MIN
-from fineface_core.errors import AUSpecError
 
+from .queue_checks import text_answer
 from .types import AU_VECTOR, CATEGORY
 
 SPEC_HELP = (
@@ -48,16 +48,8 @@ class FineFaceAUVector:
 
     @classmethod
     def VALIDATE_INPUTS(cls, spec=""):
-        # Runs when the prompt is queued: the front end marks the node before anything runs. Only the spec
-        # is taken (an input named here skips ComfyUI's own checks of it); a spec linked from another node
-        # has no value yet and is checked when the node runs.
-        if not isinstance(spec, str):
-            return True
-        try:
-            parse_lines(spec)
-        except AUSpecError as err:
-            return str(err)
-        return True
+        # Only the spec is taken: an input named here skips ComfyUI's own checks of it.
+        return text_answer(parse_lines, spec)
 
     RETURN_TYPES = (AU_VECTOR, "STRING")
     RETURN_NAMES = ("aus", "label")

@@ -2,6 +2,7 @@
 import torch
 
 from fineface_core.faces.crop import CROP_CHOICES, SIZES, face_crops, paste_faces
+from fineface_core.faces.detect import MAX_FACE_INDEX
 
 from .shown_text import with_text
 from .types import CATEGORY, FACE_CROP
@@ -20,7 +21,7 @@ class FineFaceFaceCrop:
         return {"required": {
             "images": ("IMAGE", {"tooltip": "The photo (any size); one crop per image of the batch (with 'every face', one per face)."}),
             "which_face": (list(CROP_CHOICES), {"default": "largest", "tooltip": "Which face: the largest, leftmost, ..., 'by index' (the index below, 0 = leftmost), or 'every face': one crop per face, left to right, so that an AU Vector with one line per face gives each person their own expression."}),
-            "index": ("INT", {"default": 0, "min": 0, "max": 99, "tooltip": "With which_face = 'by index': which face, counted from the left from 0."}),
+            "index": ("INT", {"default": 0, "min": 0, "max": MAX_FACE_INDEX, "tooltip": "With which_face = 'by index': which face, counted from the left from 0."}),
             "grow": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05, "tooltip": "The square's side is the face box's (brows to chin) grown by this fraction: 1.0 doubles it, taking in hair and chin, which gives the model the context to redraw the face in place."}),
             "size": ("INT", {"default": 512, "min": SIZES[0], "max": SIZES[1], "step": 64, "tooltip": "The crop's side in pixels: 512 for SD 2.1 base and SD 1.5 (what FineFace was trained at; smaller loses detail). A multiple of 64."}),
         }}

@@ -12,6 +12,7 @@ from fineface_core.weightfiles.official import load_release_files
 from fineface_core.weightfiles.releases import HUB_REPO, NO_LORA, RELEASE_PARTS, RELEASES, part_files
 
 from .paths import fineface_dirs, release_file_entries
+from .queue_checks import queue_answer
 from .types import CATEGORY, FINEFACE
 
 
@@ -84,11 +85,7 @@ class FineFaceReleaseLoader:
     @classmethod
     def VALIDATE_INPUTS(cls, au_encoder, attn_processors, lora):
         # Replaces ComfyUI's bare "value not in list" with where each file comes from and goes.
-        try:
-            resolve(au_encoder=au_encoder, attn_processors=attn_processors, lora=lora)
-        except WeightFileError as e:
-            return str(e)
-        return True
+        return queue_answer(resolve, au_encoder=au_encoder, attn_processors=attn_processors, lora=lora)
 
     RETURN_TYPES = (FINEFACE, "STRING")
     RETURN_NAMES = ("fineface", "info")

@@ -3,7 +3,6 @@
 is kept and flagged (label, face preview). Plain words (smile, frown, open mouth ...), the controls for hands
 (step, search aliases) and AU Keyframes' advice (issue 21.7, 21.8). Through the real node classes from ComfyUI's
 registry, ComfyUI's own queue-time validation, and (slow) renders through ComfyUI's executor."""
-import inspect
 import re
 import time
 
@@ -18,16 +17,11 @@ from fineface_core.conditioning import AUVectors
 from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import keyframe_vectors
 from tests.support import comfy_env
+from tests.support.au_specs import assert_names, refusal, vec
+from tests.support.queue_validation import validate_node
 
 ZERO = {au.code: 0.0 for au in ACTION_UNITS}
 AU4, AU6, AU12, AU15 = (AU_ORDER.index(c) for c in ("AU4", "AU6", "AU12", "AU15"))
-
-
-def vec(**aus):
-    out = torch.zeros(12)
-    for code, value in aus.items():
-        out[AU_ORDER.index(code)] = value
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -167,21 +161,15 @@ def test_a_word_is_shown_as_what_it_expands_to(au_vector):
     ("smile frown", ["did you mean 'smile + frown'"]),
 ])
 def test_words_the_model_cannot_do_are_refused_with_what_comes_closest(text, fragments):
-    with pytest.raises(AUSpecError) as info:
-        parse_aus(text)
-    for fragment in fragments:
-        assert fragment in str(info.value), str(info.value)
+    assert_names(refusal(parse_aus, text), fragments)
 
 
 # -- queue time: ComfyUI's own validation runs the node's check ---------------------------------------------------
 
 def _validate(spec):
     """ComfyUI's validation of AU Vector in a queued prompt: (ok, errors)."""
-    import execution
-
     prompt = {"1": {"class_type": "FineFaceAUVector", "inputs": dict(ZERO, preset="happiness", spec=spec)}}
-    args = ("test", prompt, "1", {}) if "prompt_id" in inspect.signature(execution.validate_inputs).parameters else (prompt, "1", {})
-    return comfy_env._wait(execution.validate_inputs(*args))[:2]
+    return validate_node(prompt, "1")[:2]
 
 
 @pytest.mark.parametrize("spec", ["neutral + surprise@3", "AU4=0 + AU15=0", "smile", "happiness + AU12@1\nneutral"])
@@ -221,9 +209,7 @@ def test_the_pack_is_found_by_expression_and_emotion(registry):
     ("0: neutral\n4096: happiness", 24),
 ])
 def test_raise_frames_names_what_the_whole_text_needs(text, frames):
-    with pytest.raises(AUSpecError) as info:
-        keyframe_vectors(text, frames, "linear")
-    need = int(re.search(r"raise frames to at least (\d+)", str(info.value))[1])
+    need = int(re.search(r"raise frames to at least (\d+)", refusal(keyframe_vectors, text, frames, "linear"))[1])
     try:
         keyframe_vectors(text, need, "linear")
     except AUSpecError as err:  # what remains is about something else than the clip's length

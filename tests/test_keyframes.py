@@ -3,7 +3,6 @@
 The expected values are the easing formulas written out here; the node is taken from ComfyUI's
 registry and its queue-time check runs through ComfyUI's own validate_prompt.
 """
-import inspect
 import math
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 from fineface_core.aus import AU_ORDER, format_aus, parse_aus
 from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import EASINGS, interpolate, keyframe_vectors, parse_keyframes
-from tests.support import comfy_env
+from tests.support.queue_validation import validate_node
 
 TEXT = "0: neutral\n12: happiness@4\n24: AU1@3 + AU2@3 + AU26@4"
 FORMULAS = {
@@ -138,29 +137,22 @@ def test_the_node_gives_one_vector_and_one_label_line_per_frame(registry):
     assert len(aus) == 16
 
 
-def _validate(prompt, node_id):
-    import execution
-
-    args = ("test", prompt, node_id, {}) if "prompt_id" in inspect.signature(execution.validate_inputs).parameters else (prompt, node_id, {})
-    return comfy_env._wait(execution.validate_inputs(*args))
-
-
 def test_the_keyframes_are_checked_when_the_prompt_is_queued(registry):
     """ComfyUI's own input validation runs the node's VALIDATE_INPUTS: the front end marks the node before anything runs."""
     bad = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n8: smirk", "frames": 16, "easing": "linear"}}}
-    ok, errors = _validate(bad, "1")[:2]
+    ok, errors = validate_node(bad, "1")[:2]
     assert not ok and "line 2" in str(errors) and "smirk" in str(errors)
     good = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": TEXT, "frames": 25, "easing": "hold"}}}
-    assert _validate(good, "1")[0]
+    assert validate_node(good, "1")[0]
     # the frame count is ComfyUI's own check (min 1), the end of the clip the node's when it runs
     zero = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": TEXT, "frames": 0, "easing": "hold"}}}
-    assert not _validate(zero, "1")[0]
+    assert not validate_node(zero, "1")[0]
     cls = registry.NODE_CLASS_MAPPINGS["FineFaceAUKeyframes"]
     assert cls.VALIDATE_INPUTS(keyframes=None) is True  # a linked text has no value at queue time
     # a frame number too long for int() is a refusal with its line, not an exception in ComfyUI's validation
     huge = {"1": {"class_type": "FineFaceAUKeyframes", "inputs": {"keyframes": "0: neutral\n" + "1" * 5000 + ": smirk",
                                                                   "frames": 16, "easing": "linear"}}}
-    ok, errors = _validate(huge, "1")[:2]
+    ok, errors = validate_node(huge, "1")[:2]
     assert not ok and "custom_validation_failed" in str(errors) and "past the end of any animation" in str(errors)
     with pytest.raises(AUSpecError, match="past the end"):
         getattr(cls(), cls.FUNCTION)(keyframes=TEXT, frames=12, easing="hold")

@@ -36,6 +36,8 @@ class Shipped:
     enables: Mapping[str, str] = field(default_factory=dict)
     # option -> (node title or type, input name): another input that takes the option's value too
     also_sets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    out: str = ".png"  # the file --out names
+    several_aus: bool = False  # --aus takes several expressions, one per cell, separated by ';'
 
 
 # Every headless workflow: the prompts, the sampler and the checkpoint.
@@ -71,10 +73,11 @@ SHIPPED: dict[str, Shipped] = {
     "face_crop": Shipped("fineface_face_crop_edit.json", "sd21", True, {
         **COMMON, "aus": (AU_VECTOR, "spec"), "denoise": (SAMPLER, "denoise"), "image": (LOAD_IMAGE, "image"),
         "face": ("FineFaceFaceCrop", "index"), "crop_size": ("FineFaceFaceCrop", "size")}),
-    "grid": Shipped("fineface_expression_grid.json", "sd21", True, {**COMMON, **SIZE, "aus": ("Expressions", "spec")}),
+    "grid": Shipped("fineface_expression_grid.json", "sd21", True, {**COMMON, **SIZE, "aus": ("Expressions", "spec")},
+                    several_aus=True),
     "animation": Shipped("fineface_au_animation.json", "sd21", True, {
         **COMMON, **SIZE, "keyframes": ("Keyframes", "keyframes"), "frames": ("Keyframes", "frames"),
-        "easing": ("Keyframes", "easing"), "fps": ("Animation", "fps")}),
+        "easing": ("Keyframes", "easing"), "fps": ("Animation", "fps")}, out=".webp"),
     # needs ComfyUI_IPAdapter_plus and a face detector, or AnimateDiff-Evolved: the editor's
     "faceid": Shipped("fineface_ipadapter_faceid.json", "sd15"),
     "copy": Shipped("fineface_copy_expression.json", "sd21"),

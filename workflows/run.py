@@ -32,7 +32,7 @@ import time
 
 from fineface_core.errors import AUSpecError, FineFaceError
 from fineface_core.files import safe_write
-from fineface_core.weightfiles.releases import RELEASES, download_source
+from fineface_core.weightfiles.releases import NO_LORA, RELEASES, download_source
 
 from . import CHECKPOINT, SHIPPED, aus_from_photo, exact_edit_cli, image_input, keyframes_cli, workflow_path
 from .api_format import (MODE_BYPASS, MODE_MUTED, WorkflowError, check_prompt_text, node_info_from_classes,
@@ -49,7 +49,14 @@ CHECKPOINT_SOURCES = {
     "v2-1_512-ema-pruned.safetensors": "Hugging Face stabilityai/stable-diffusion-2-1-base, file v2-1_512-ema-pruned.safetensors",
     "Realistic_Vision_V4.0_noVAE.safetensors": "Hugging Face SG161222/Realistic_Vision_V4.0_noVAE, file Realistic_Vision_V4.0_noVAE.safetensors",
 }
-FINEFACE_FAMILY = {"fineface_sd21.safetensors": "sd21", "fineface_sd15.safetensors": "sd15"}
+
+
+def converted_file(family: str) -> str:
+    """The file name the docs and messages give `python -m fineface_core convert`'s output: fineface_sd21.safetensors."""
+    return f"fineface_{family}.safetensors"
+
+
+FINEFACE_FAMILY = {converted_file(family): family for family in RELEASES}
 SAVE = "SaveImage"
 
 
@@ -91,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cfg", type=float)
     g.add_argument("--sampler", help="KSampler sampler_name, e.g. ddim, dpmpp_2m, euler")
     g.add_argument("--scheduler", help="KSampler scheduler, e.g. ddim_uniform, karras, normal")
-    g.add_argument("--width", type=int, help="image width (edit: the width the input image is scaled to)")
-    g.add_argument("--height", type=int, help="image height (edit: 0 keeps the input's aspect ratio)")
+    g.add_argument("--width", type=int, help="image width (redraw: the width the input image is scaled to)")
+    g.add_argument("--height", type=int, help="image height (redraw: 0 keeps the input's aspect ratio)")
     g = p.add_argument_group("sweep")
     g.add_argument("--sweep", metavar="AU", help="sweep this AU (AU12, 12 or 'AU12 Lip Corner Puller')")
     g.add_argument("--from", dest="sweep_from", type=float, help="first intensity (default 0)")
@@ -147,8 +154,9 @@ def choose_workflow(args) -> str:
         return "sweep"
     if args.image:
         return "redraw"
-    if args.aus and len(grid_specs(args.aus)) > 1:
-        return "grid"
+    several = [name for name in HEADLESS if SHIPPED[name].several_aus]
+    if args.aus and len(grid_specs(args.aus)) > 1 and several:
+        return several[0]
     return "basic"
 
 
@@ -310,7 +318,7 @@ def missing_release_files(entry: dict, fp, nodes_module) -> list[str]:
     problems = []
     for field in ("au_encoder", "attn_processors", "lora"):
         name = entry["inputs"].get(field)
-        if name == "none" or (name in menus[field][0] and not str(name).startswith("(")):
+        if name == NO_LORA or (name in menus[field][0] and not str(name).startswith("(")):
             continue
         problems.append(
             f"FineFace file {name!r}\n"
@@ -345,7 +353,7 @@ def missing_files(prompt: dict, name: str, fp, nodes_module) -> list[str]:
                 continue
             folder = fp.get_folder_paths("fineface")[0]
             family = FINEFACE_FAMILY.get(weights, SHIPPED[name].family)
-            target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else f"fineface_{family}.safetensors"
+            target = weights if isinstance(weights, str) and weights.endswith(".safetensors") else converted_file(family)
             release = RELEASES[family]
             label = release.label
             found = [m for m in menu if not m.startswith("(")]

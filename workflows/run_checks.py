@@ -12,13 +12,16 @@ import os
 import re
 
 from fineface_core.aus import ACTION_UNITS, AU_BY_CODE, AU_ORDER, OTHER_FACS_AUS, SAFE_MAX, SAFE_MIN, parse_aus, split_specs
+from fineface_core.faces.detect import MAX_FACE_INDEX
 from fineface_core.files.safe_write import NOT_A_FOLDER, write_problem
 
-from . import SHIPPED, taking
+from . import SCALE, SHIPPED, taking
 
 # The AU Sweep node's menu entries ("AU12 Lip Corner Puller"), from the same table it is built from.
 SWEEP_CHOICES = tuple(f"{au.code} {au.name}" for au in ACTION_UNITS)
 MAX_SEED = 0xFFFFFFFFFFFFFFFF  # KSampler's range
+# What --out is when it is not the saved image itself (a row's ``out``).
+OUT_KINDS = {".webp": " (an animation; its frames go to the output folder as PNG)"}
 
 
 class UsageError(Exception):
@@ -51,8 +54,8 @@ def check_args(args, name: str):
         sweep_choice(args.sweep)
     if args.aus is not None:
         specs = grid_specs(args.aus)
-        if name != "grid" and len(specs) > 1:
-            raise UsageError("several expressions (separated by ';') are for the grid workflow")
+        if not SHIPPED[name].several_aus and len(specs) > 1:
+            raise UsageError(f"several expressions (separated by ';') are for {_workflows(_several_aus())}")
         for spec in specs or [args.aus]:
             parse_aus(spec)  # raises AUSpecError with the reason
     for flag, path in (("--comfyui", args.comfyui), ("--models-dir", args.models_dir)):
@@ -63,22 +66,30 @@ def check_args(args, name: str):
     if args.image is not None:
         check_image(args.image, args.mask_from_alpha)
     if args.out is not None:
-        check_out(args.out, ".webp" if name == "animation" else ".png")
+        check_out(args.out, SHIPPED[name].out)
 
 
-def _belong(flags: str, option: str) -> UsageError:
-    names = taking(option)  # from the table of shipped workflows
+def _several_aus() -> list[str]:
+    return [name for name, row in SHIPPED.items() if row.headless and row.several_aus]
+
+
+def _workflows(names: list[str]) -> str:
+    """['basic', 'edit', 'grid'] -> 'the basic, edit and grid workflows (--workflow basic)'."""
     listed = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-    return UsageError(f"{flags} belong{'' if ' / ' in flags else 's'} to the {listed} "
-                      f"workflow{'s' if len(names) > 1 else ''} (--workflow {names[0]})")
+    return f"the {listed} workflow{'s' if len(names) > 1 else ''} (--workflow {names[0]})"
+
+
+def _belong(flags: str, option: str, why: str = "") -> UsageError:
+    # which workflows take the option: from the table of shipped workflows
+    return UsageError(f"{why}{flags} belong{'' if ' / ' in flags else 's'} to {_workflows(taking(option))}")
 
 
 def check_workflow_options(args, name: str):
     row = SHIPPED[name]
     if "sweep" not in row.sets and any(v is not None for v in (args.sweep, args.sweep_from, args.sweep_to, args.cells)):
         raise _belong("--sweep / --from / --to / --cells", "sweep")
-    if name == "sweep" and args.aus:
-        raise UsageError("the sweep workflow sweeps one AU from a neutral face; --aus is for basic, edit, redraw, face_crop and grid")
+    if "sweep" in row.sets and "aus" not in row.sets and args.aus:
+        raise _belong("--aus", "aus", f"the {name} workflow sweeps one AU (--sweep) over intensities; ")
     if "image" not in row.sets and args.image:
         raise _belong("--image", "image")
     if "denoise" not in row.sets and args.denoise is not None:
@@ -89,11 +100,11 @@ def check_workflow_options(args, name: str):
         raise _belong("--face / --crop-size", "face")
     if "image" in row.sets and not args.image:
         raise UsageError(f"the {name} workflow needs --image")
-    if name == "face_crop" and (args.width is not None or args.height is not None):
-        raise UsageError("--width / --height do not apply to face_crop: the face's square is redrawn at 512 px "
-                         "(FineFace's training size) and the photo keeps its size")
-    if args.face is not None and not 0 <= args.face <= 99:
-        raise UsageError(f"--face {args.face}: give a face index from 0 (the leftmost) to 99")
+    if "crop_size" in row.sets and "width" not in row.sets and (args.width is not None or args.height is not None):
+        raise UsageError(f"--width / --height do not apply to the {name} workflow: the face's square is redrawn at "
+                         "--crop-size (default 512 px, FineFace's training size) and the photo keeps its size")
+    if args.face is not None and not 0 <= args.face <= MAX_FACE_INDEX:
+        raise UsageError(f"--face {args.face}: give a face index from 0 (the leftmost) to {MAX_FACE_INDEX}")
     if args.crop_size is not None and not (64 <= args.crop_size <= 2048 and args.crop_size % 64 == 0):
         raise UsageError(f"--crop-size {args.crop_size}: give a multiple of 64 from 64 to 2048 (512 for SD 2.1 base)")
     if "start_step" not in row.sets and getattr(args, "start_step", None) is not None:
@@ -123,13 +134,12 @@ def check_numbers(args, name: str):
         if value is not None and not SAFE_MIN <= value <= SAFE_MAX:
             raise UsageError(f"{flag} {value:g}: intensities go from {SAFE_MIN:g} to {SAFE_MAX:g} "
                              "(trained on 0..5; negative reverses the movement)")
+    keeps_aspect = SHIPPED[name].sets.get("width", ("",))[0] == SCALE  # Image Scale: 0 keeps the input's aspect ratio
     for flag, value in (("--width", args.width), ("--height", args.height)):
-        if value is None:
+        if value is None or (keeps_aspect and value == 0):
             continue
-        if name == "redraw" and value == 0:
-            continue  # Image Scale: 0 keeps the input's aspect ratio
         if value <= 0 or value % 8:
-            zero = " (or 0 to keep the input's aspect ratio)" if name == "redraw" else ""
+            zero = " (or 0 to keep the input's aspect ratio)" if keeps_aspect else ""
             raise UsageError(f"{flag} {value}: give a positive multiple of 8{zero}, e.g. 512")
 
 
@@ -156,10 +166,11 @@ def check_output_dir(path: str):
 
 
 def check_out(out: str, suffix: str = ".png"):
+    """``suffix``: the workflow's row's ``out``."""
     if os.path.isdir(out):
-        raise UsageError(f"--out {out}: is a folder; give a file name in it, e.g. {os.path.join(out, 'fineface.png')}")
+        raise UsageError(f"--out {out}: is a folder; give a file name in it, e.g. {os.path.join(out, 'fineface' + suffix)}")
     if not out.lower().endswith(suffix):
-        raise UsageError(f"--out {out}: must be a {suffix} file" + (" (an animation; its frames go to the output folder as PNG)" if suffix == ".webp" else ""))
+        raise UsageError(f"--out {out}: must be a {suffix} file{OUT_KINDS.get(suffix, '')}")
     _check_can_make("--out", out, os.path.dirname(os.path.abspath(out)))
     if os.path.exists(out) and not os.access(out, os.W_OK):
         raise UsageError(f"--out {out}: the file exists and cannot be written (no permission)")

@@ -43,6 +43,7 @@ MEAN_EYES = np.array([[0.29, 0.37], [0.71, 0.37]])
 MEAN_MOUTH = np.array([0.50, 0.79])
 
 CHOICES = ("largest", "leftmost", "rightmost", "topmost", "closest to centre", "by index")
+MAX_FACE_INDEX = 99  # "by index": faces counted from the left from 0 (the nodes' index input, the runner's --face)
 
 
 class NoFaceError(FineFaceError):
