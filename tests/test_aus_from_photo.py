@@ -80,6 +80,8 @@ def test_usage_errors_before_comfyui_starts(tmp_path):
         aus_from_photo.check(parse("--aus-from", str(photo), "--aus", "happiness"), "basic")
     with pytest.raises(aus_from_photo.PhotoUsageError, match="the sweep workflow"):
         aus_from_photo.check(parse("--aus-from", str(photo), "--sweep", "AU12"), "sweep")
+    with pytest.raises(aus_from_photo.PhotoUsageError, match=r"the animation workflow .*\(use basic, edit, redraw, face_crop\)"):
+        aus_from_photo.check(parse("--aus-from", str(photo)), "animation")  # which ones take it: SHIPPED's rows
     with pytest.raises(aus_from_photo.PhotoUsageError, match="no such file"):
         aus_from_photo.check(parse("--aus-from", str(tmp_path / "absent.jpg")), "basic")
     with pytest.raises(aus_from_photo.PhotoUsageError, match="goes with --aus-from"):

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import inspect
 import os
 import shutil
 
@@ -21,6 +20,7 @@ from workflows import executor
 from workflows.api_format import workflow_to_prompt
 from workflows.executor import ExecutionFailed
 
+from tests.support.queue_validation import validate_node
 from tests.support.official_files import write_official_release
 from tests.support.shipped_runs import run_shipped
 from tests.support.shipped_workflows import load_shipped
@@ -111,12 +111,7 @@ def forget_listings(folder_paths):
 
 def comfy_validation(node_id: str, prompt: dict) -> list[dict]:
     """ComfyUI's own check of one node of ``prompt`` (execution.validate_inputs): its errors."""
-    import execution
-
-    known = {"prompt_id": "test", "prompt": prompt, "item": node_id, "validated": {}}
-    params = inspect.signature(execution.validate_inputs).parameters
-    result = executor.wait(execution.validate_inputs(*[known[p] for p in params if p in known]))
-    return result[1]
+    return validate_node(prompt, node_id)[1]
 
 
 def test_the_release_loader_names_every_missing_file_in_one_message(comfy, lora_only):

@@ -4,7 +4,6 @@ ValueError or an HTTP 500), '+3' is an intensity, and invisible characters are n
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import random
 import signal
@@ -18,6 +17,7 @@ from fineface_core.au_vector import MAX_SPEC_CHARS, MAX_SPEC_LINES, parse_lines,
 from fineface_core.aus import AU_ORDER, expression_title, is_neutral, parse_aus, split_specs
 from fineface_core.errors import AUSpecError
 from fineface_core.keyframes import keyframe_vectors, parse_keyframes
+from tests.support.queue_validation import validate_node
 from tests.support.route_client import route_client
 
 ZERO = {code: 0.0 for code in AU_ORDER}
@@ -138,13 +138,7 @@ def test_an_over_long_frame_number_is_refused_as_too_long():
 
 def _validate_node(prompt, node_id):
     """ComfyUI's own check of one node of a queued prompt: (valid, errors)."""
-    import execution
-
-    params = inspect.signature(execution.validate_inputs).parameters
-    result = execution.validate_inputs(*(("test",) if "prompt_id" in params else ()), prompt, node_id, {})
-    if inspect.isawaitable(result):
-        result = asyncio.run(result)
-    return result[0], result[1]
+    return validate_node(prompt, node_id)[:2]
 
 
 def test_over_long_numbers_are_a_validation_error_when_the_prompt_is_queued(registry):

@@ -10,7 +10,7 @@ import torch
 
 from fineface_core.aus import ACTION_UNITS, PRESETS, parse_aus
 from fineface_core.errors import AUSpecError
-from tests.support import comfy_env
+from tests.support.queue_validation import validate_node
 
 PACK = {
     "FineFaceModelLoader": "FineFace Model Loader",
@@ -166,25 +166,12 @@ def test_au_batch_latent_gives_every_image_the_same_noise_in_comfyuis_sampler(re
 
 
 def test_loader_says_where_missing_weights_go_before_anything_runs(registry):
-    import execution
-
     prompt = {"1": {"class_type": "FineFaceModelLoader", "inputs": {"weights": "fineface_sd21.safetensors"}}}
     # ComfyUI's own input validation of the loader (what runs when a prompt is queued)
-    result = execution.validate_inputs(*_validate_args(prompt, "1"))
-    result = comfy_env._wait(result)
-    ok, errors = result[0], result[1]
+    ok, errors = validate_node(prompt, "1")[:2]
     assert not ok
     text = " ".join(str(e) for e in errors)
     assert "fineface_sd21.safetensors" in text and "Put a FineFace .safetensors file" in text and "README" in text
-
-
-def _validate_args(prompt, node_id):
-    import execution
-
-    params = inspect.signature(execution.validate_inputs).parameters
-    if "prompt_id" in params:  # 2025 trees
-        return ("test", prompt, node_id, {})
-    return (prompt, node_id, {})
 
 
 def test_au_presets_are_offered_by_name(registry):

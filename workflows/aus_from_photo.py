@@ -63,9 +63,12 @@ def check(args, workflow: str):
         raise PhotoUsageError(f"--face-index {args.face_index}: faces are counted from 0 (the leftmost)")
     if args.aus:
         raise PhotoUsageError("give the expression either as --aus or as --aus-from PHOTO, not both")
-    if workflow in ("sweep", "grid"):
+    from . import SHIPPED  # the photo's reading becomes --aus: only for the workflows that take one expression
+
+    takers = [name for name, row in SHIPPED.items() if row.headless and "aus" in row.sets and not row.several_aus]
+    if workflow not in takers:
         raise PhotoUsageError(f"--aus-from gives one expression; the {workflow} workflow takes no single one "
-                              "(use basic or edit)")
+                              f"(use {', '.join(takers)})")
     if not os.path.isfile(args.aus_from):
         raise PhotoUsageError(f"--aus-from {args.aus_from}: no such file")
     from .image_input import image_problem  # the photo is read as --image is: a bomb or damaged file refused here
