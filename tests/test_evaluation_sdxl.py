@@ -48,16 +48,17 @@ def models(tmp_path_factory):
             "estimator": write_libreface_checkpoint(str(root / "resnet.pt")), "clip": write_tiny_clip(str(root / "clip"))}
 
 
+def results(out) -> list[dict]:
+    """results.csv's rows (one per AU image)."""
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def argv(models, out, *extra, base="sdxl", weights="xl"):
     return ["--weights", f"ours={models[weights]}", "--estimator", models["estimator"], "--out", str(out),
             "--base-model", models[base], "--clip", models["clip"], "--prompts", models["prompts"],
             "--aus", "AU12,AU4", "--intensities", "3", "--combinations", "1", "--combination-size", "2", "2",
             "--steps", "1", "--no-face", "whole image", "--quiet", *extra]
-
-
-def _rows(out):
-    with open(out / "results.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.slow
@@ -75,7 +76,7 @@ def test_the_command_runs_end_to_end_on_an_sdxl_file(models, tmp_path, capsys):
         for name in names:
             with Image.open(out / "images" / label / name) as im:
                 assert im.size == (64, 64) and im.format == "PNG"
-    rows = _rows(out)
+    rows = results(out)
     assert len(rows) == 4 and {r["weights"] for r in rows} == {"ours", "other"}
     for r in rows:
         asked = np.array([float(r[f"asked_{a}"]) for a in AU_ORDER])
@@ -108,7 +109,7 @@ def test_sdxl_weights_render_at_1024_px_when_no_size_is_given(models, tmp_path, 
         with Image.open(out / "images" / "ours" / name) as im:
             assert im.size == (1024, 1024)
     assert json.loads((out / "settings.json").read_text())["common"]["generation"]["size"] == 1024
-    assert len(_rows(out)) == 1
+    assert len(results(out)) == 1
 
 
 def test_the_family_fills_in_base_model_and_size():
