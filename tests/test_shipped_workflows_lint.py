@@ -92,6 +92,9 @@ def test_every_loader_names_its_downloads_for_the_front_end(name, node_info):
             elif m["name"] != "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors":  # saved under the name IPAdapter_plus expects
                 assert m["url"].endswith("/" + m["name"])
     release = [n for n in loaders if n["type"] == "FineFaceReleaseLoader"]
+    if SHIPPED[name].family == "sdxl":  # no official SDXL weights: nothing to download for FineFace Model Loader
+        assert not release and [n["type"] for n in loaders] == ["CheckpointLoaderSimple"]
+        return
     sd15 = release[0]["widgets_values"][0].startswith("sd15_") if release else None
     assert len(release) == 1 and len(release[0]["properties"]["models"]) == (2 if sd15 else 3)
     assert sd15 == (name.endswith("faceid") or name == "animatediff")  # SD 1.5: FaceID graphs and AnimateDiff

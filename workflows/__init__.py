@@ -28,7 +28,7 @@ AU_VECTOR, LATENT, SCALE, LOAD_IMAGE = "FineFaceAUVector", "EmptyLatentImage", "
 @dataclass(frozen=True)
 class Shipped:
     file: str
-    family: str  # "sd21" / "sd15": the FineFace release and checkpoint the graph loads
+    family: str  # "sd21" / "sd15": the FineFace release and checkpoint the graph loads; "sdxl": no release, a trained file
     headless: bool = False  # rendered by `python -m workflows.run --workflow <name>`
     # option (its argparse dest) -> (node title or type, input name) on the converted prompt
     sets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -85,6 +85,9 @@ SHIPPED: dict[str, Shipped] = {
     "regions": Shipped("fineface_two_expressions.json", "sd21"),
     "regions_photo": Shipped("fineface_two_expressions_photo.json", "sd21"),
     "animatediff": Shipped("fineface_animatediff.json", "sd15"),
+    # SDXL: no official weights (FineFace Model Loader, a file trained with training/), so no headless run
+    "sdxl_basic": Shipped("fineface_sdxl_basic.json", "sdxl"),
+    "sdxl_edit": Shipped("fineface_sdxl_exact_edit.json", "sdxl"),
 }
 
 

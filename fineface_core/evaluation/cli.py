@@ -57,10 +57,13 @@ def parser() -> argparse.ArgumentParser:
                       help="LibreFace's AU intensity checkpoint (resnet.pt or combined_resnet.pt), the paper's "
                            "estimator")
     need.add_argument("--out", required=True, help="output folder (created; an earlier run's folder is resumed)")
-    need.add_argument("--base-model", default=o.BASE_MODEL,
-                      help="diffusers folder or hub id of the base model (default: %(default)s, as the paper)")
-    need.add_argument("--variant", default="auto", choices=["auto", "sd21", "sd15"],
-                      help="which variant of an official release folder to read")
+    need.add_argument("--base-model", default=None,
+                      help="diffusers folder or hub id of the base model; default: the weights' family's, "
+                           f"{o.BASE_MODELS['sd21']} (as the paper) for SD 2.x weights, {o.BASE_MODELS['sd15']} for "
+                           f"SD 1.x, {o.BASE_MODELS['sdxl']} for SDXL")
+    need.add_argument("--variant", default="auto", choices=["auto", "sd21", "sd15", "sdxl"],
+                      help="which variant of an official release folder to read (SDXL has no official release: "
+                           "give the .safetensors file python -m training.export wrote)")
     need.add_argument("--clip", default=o.CLIP,
                       help="CLIP model for CLIP-I: transformers folder or hub id (default: %(default)s)")
     need.add_argument("--identity-model", default=None,
@@ -84,7 +87,9 @@ def parser() -> argparse.ArgumentParser:
     gen = p.add_argument_group("generation")
     gen.add_argument("--steps", type=int, default=o.STEPS)
     gen.add_argument("--guidance", type=float, default=o.GUIDANCE)
-    gen.add_argument("--size", type=int, default=o.SIZE, help="image side in pixels (default: 512)")
+    gen.add_argument("--size", "--resolution", type=int, default=None,
+                     help="image side in pixels (default: the base model's own, 512 for SD 2.x / 1.x weights as "
+                          "the paper, 1024 for SDXL)")
     gen.add_argument("--negative-prompt", default="")
     gen.add_argument("--au-scale", type=float, default=None, help="lambda_AU (default: the weights' own, 1.0)")
     gen.add_argument("--lora-strength", type=float, default=1.0)

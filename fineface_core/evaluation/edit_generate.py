@@ -41,7 +41,7 @@ class EditSettings:
     start_step: int = 15  # the paper's T_skip
     guidance: float = 7.5
     scheduler: str = "normal"
-    size: int = 512
+    size: int | None = None  # None: the base model's own (edit_run.for_family)
     grow: float = 1.0  # Face Crop's: the face box grown by this fraction of its size
     region: str = "whole"
     au_scale: float | None = None

@@ -16,9 +16,10 @@ from ..errors import FineFaceError
 from . import edit_metrics
 from .edit_generate import chunks, photo_file, source_record
 from .edit_jobs import Photo, Target
-from .folder import OutputFolder, _image_problem, read_json, write_json
+from .folder import OutputFolder, _image_problem, read_json, record_problem, write_json
 from .metrics import cosine_similarity
 
+EDIT_RECORD = "a record of the edit protocol"
 RECORD_KEYS = ("job", "kind", "asked", "source", "face", "measured", "identity", "psnr", "outside_identical")
 
 
@@ -100,16 +101,6 @@ def measure_photo(folder: OutputFolder, label: str, photo: Photo, targets: list[
     return written
 
 
-def _record_problem(path: str, keys) -> str | None:
-    try:
-        record = read_json(path)
-    except (OSError, ValueError) as e:
-        return f"unreadable: {e}"
-    if not isinstance(record, dict) or any(k not in record for k in keys):
-        return "not a record of the edit protocol: fields missing"
-    return None
-
-
 def damaged_files(folder: OutputFolder, labels: list[str], photos: list[Photo], targets: list[Target]) -> list[str]:
     """Before any work on a resumed folder: the records there that do not read, and the images that will be
     read again (the photo's square, round trip and face mask, the edits not yet measured) that do not open.
@@ -120,7 +111,7 @@ def damaged_files(folder: OutputFolder, labels: list[str], photos: list[Photo], 
             src = source_record(folder, label, photo)
             if not os.path.exists(src):
                 continue
-            why = _record_problem(src, ("photo", "skipped"))
+            why = record_problem(src, ("photo", "skipped"), EDIT_RECORD)
             if why or read_json(src)["skipped"]:
                 damaged += [f"{src} ({why})"] if why else []
                 continue
@@ -128,7 +119,7 @@ def damaged_files(folder: OutputFolder, labels: list[str], photos: list[Photo], 
             for t in targets:
                 rec = record_path(folder, label, photo, t)
                 if os.path.exists(rec):
-                    why = _record_problem(rec, RECORD_KEYS)
+                    why = record_problem(rec, RECORD_KEYS, EDIT_RECORD)
                     damaged += [f"{rec} ({why})"] if why else []
                 else:
                     unmeasured.append(t.name)

@@ -15,7 +15,7 @@ from .edit_generate import photo_file, source_record
 from .edit_jobs import Photo, Target
 from .edit_measure import record_path
 from .folder import OutputFolder, atomic_write, read_json
-from .report import _fmt, _save
+from .report import _fmt, save_au_grid, save_cross_talk
 
 
 @dataclass
@@ -209,34 +209,15 @@ def plot_responses(folder: OutputFolder, rows: list[EditRow], labels: list[str])
                 if pts:
                     legend[f"{label}, {kind}"] = ax.scatter(*zip(*pts), marker=marker, color=f"C{n}", alpha=0.6)
         legend["measured = asked"] = ax.plot([-5, 5], [-5, 5], "k--", linewidth=0.8)[0]
-        ax.grid(alpha=0.3)
-    for ax in axes[-1]:
-        ax.set_xlabel("asked change")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("measured change (against the replay)")
-    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(legend), 4))
-    fig.suptitle("Edits: measured change against asked change, per AU (every photo and level)")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    return _save(fig, os.path.join(folder.plots, "edit_response.png"))
+    return save_au_grid(fig, axes, legend, ("asked change", "measured change (against the replay)"),
+                        "Edits: measured change against asked change, per AU (every photo and level)",
+                        os.path.join(folder.plots, "edit_response.png"))
 
 
 def plot_cross_talk(folder: OutputFolder, rows: list[EditRow], label: str) -> str:
     """A 12 x 12 map: row = the AU an edit asked, column = how far each other AU moved from the replay."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rs = [r for r in rows if r.label == label and r.target.au is not None and r.measured_change is not None]
     matrix = metrics.cross_talk_matrix([r.target.au for r in rs], np.stack([r.measured for r in rs]),
                                        np.stack([r.replay for r in rs])) if rs else np.full((12, 12), np.nan)
-    fig, ax = plt.subplots(figsize=(7, 6))
-    im = ax.imshow(matrix, cmap="viridis", vmin=0)
-    ax.set_xticks(range(12), AU_ORDER, rotation=90)
-    ax.set_yticks(range(12), AU_ORDER)
-    ax.set_xlabel("AU that moved (not asked)")
-    ax.set_ylabel("AU the edit asked")
-    ax.set_title(f"{label}: edit cross-talk, mean |measured - replay|")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    return _save(fig, os.path.join(folder.plots, f"edit_cross_talk_{label}.png"))
+    return save_cross_talk(matrix, os.path.join(folder.plots, f"edit_cross_talk_{label}.png"), "AU the edit asked",
+                           f"{label}: edit cross-talk, mean |measured - replay|")

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
 
 from ..errors import FineFaceError
 from ..faces.libreface import load_estimator
-from ..reference import check_fits
 from ..weightfiles.loading import load_weights
-from . import edit_generate, edit_measure, edit_report, measure
+from . import base_model, edit_generate, edit_measure, edit_report, measure, report
 from .edit_jobs import EditProtocol, limit_photos, list_photos, targets as protocol_targets
-from .folder import OutputFolder, atomic_write
-from .generate import load_base
-from .options import BASE_MODEL, EDIT_PROMPT, check_labels
+from .folder import OutputFolder
+from .options import EDIT_PROMPT, SIZES, check_labels
 from .processes import Processes, current
 from .run import DTYPES, Outcome, _check_plotting, file_digest, resolve_device, resolve_dtype
 
@@ -33,7 +31,7 @@ class EditConfig:
     settings: edit_generate.EditSettings = field(default_factory=lambda: edit_generate.EditSettings(
         prompt=EDIT_PROMPT))
     identity: str | None = None
-    base_model: str = BASE_MODEL
+    base_model: str | None = None  # None: the weights' family's (options.BASE_MODELS)
     variant: str = "auto"
     scale: str = "raw"
     no_face: str = "skip"
@@ -48,7 +46,7 @@ def _check(config: EditConfig):
     s = config.settings
     if not 0 <= s.start_step < s.steps:
         raise FineFaceError(f"--start-step {s.start_step}: give a step from 0 to {s.steps - 1} (--steps {s.steps})")
-    if not (64 <= s.size <= 2048 and s.size % 64 == 0):
+    if s.size is not None and not (64 <= s.size <= 2048 and s.size % 64 == 0):
         raise FineFaceError(f"--size {s.size}: the edit protocol cuts faces as Face Crop does: give a multiple of 64 "
                             "from 64 to 2048 (the paper: 512)")
     if not (0.0 <= s.grow <= 3.0):
@@ -65,6 +63,20 @@ def _check(config: EditConfig):
     _check_plotting()
 
 
+def for_family(config: EditConfig, family) -> EditConfig:
+    """``config`` with what was left to the weights' family filled in (the base model, the square's size); SDXL
+    weights refused: the diffusers exact edit cannot run them."""
+    if family.key == "sdxl":
+        raise FineFaceError(
+            "the edit protocol cannot evaluate SDXL weights yet: its exact edit on diffusers "
+            "(fineface_core.editing.diffusers_edit) calls the UNet without SDXL's pooled text embedding and size / "
+            "crop micro-conditioning. Evaluate SDXL weights with --protocol generation (1024 px by default), or edit "
+            "photos with SDXL in ComfyUI (workflows/fineface_sdxl_exact_edit.json). Nothing was started.")
+    settings = config.settings if config.settings.size is not None else replace(config.settings,
+                                                                                size=SIZES[family.key])
+    return replace(config, base_model=config.base_model or base_model.default_base(family), settings=settings)
+
+
 def evaluate_edits(config: EditConfig, progress: bool = True, processes: Processes | None = None) -> Outcome:
     """Run the edit protocol; under a launcher (``processes``, by default found from the environment) this
     process edits and measures its share of the photos and the main process writes the reports (the others'
@@ -77,6 +89,7 @@ def evaluate_edits(config: EditConfig, progress: bool = True, processes: Process
     device = resolve_device(procs.device if config.device == "auto" and procs.device else config.device)
     dtype = resolve_dtype(config.dtype, device)
     loaded = {label: load_weights(path, config.variant) for label, path in config.weights}
+    config = for_family(config, base_model.family_of(loaded))
     measurer = measure.Measurer(load_estimator(config.estimator, device), None,
                                 measure.load_image_model(config.identity, device, "identity model")
                                 if config.identity else None, config.scale, config.no_face)
@@ -96,10 +109,8 @@ def evaluate_edits(config: EditConfig, progress: bool = True, processes: Process
 
     start = time.perf_counter()
     todo = {label: [(p, edit_generate.pending_targets(folder, label, p, targets)) for p in mine] for label in labels}
-    base = load_base(config.base_model, device, DTYPES[dtype]) if any(t for v in todo.values() for _, t in v) else None
-    if base is not None:
-        for label in labels:
-            check_fits(base.unet, loaded[label])
+    base = base_model.load_checked(config.base_model, base_model.family_of(loaded), device, DTYPES[dtype], loaded) \
+        if any(t for v in todo.values() for _, t in v) else None
     if procs.main:
         folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
     procs.wait()
@@ -155,8 +166,5 @@ def _write_reports(folder: OutputFolder, labels, photos, targets, header: str):
     edit_report.write_csv(folder, rows)
     summaries = [edit_report.summarise(label, rows, len(photos), skipped[label]) for label in labels]
     table = edit_report.markdown(summaries, header)
-    atomic_write(folder.summary, table.encode())
-    edit_report.plot_responses(folder, rows, labels)
-    for label in labels:
-        edit_report.plot_cross_talk(folder, rows, label)
+    report.write_summary_and_plots(folder, table, rows, labels, edit_report.plot_responses, edit_report.plot_cross_talk)
     return summaries, table

@@ -69,14 +69,16 @@ def _check_writable(root: str):
 RECORD_KEYS = ("job", "kind", "face", "measured", "clip_i", "identity")
 
 
-def _record_problem(path: str) -> str | None:
+def record_problem(path: str, keys=RECORD_KEYS, what: str = "a measurement record") -> str | None:
+    """Why the JSON record at ``path`` cannot be used (unreadable, ``keys`` missing, an AU reading that is not 12
+    numbers), or None; ``what`` names the kind of record in the answer."""
     try:
         record = read_json(path)
     except (OSError, ValueError) as e:
         return f"unreadable: {e}"
-    if not isinstance(record, dict) or any(k not in record for k in RECORD_KEYS):
-        return "not a measurement record: fields missing"
-    m = record["measured"]
+    if not isinstance(record, dict) or any(k not in record for k in keys):
+        return f"not {what}: fields missing"
+    m = record.get("measured")
     if m is not None and (not isinstance(m, list) or len(m) != 12
                           or not all(isinstance(v, (int, float)) for v in m)):
         return "its AU reading is not 12 numbers"
@@ -154,7 +156,7 @@ class OutputFolder:
             for job in jobs:
                 record, image = self.record(label, job.name), self.image(label, job.name)
                 if os.path.exists(record):
-                    why = _record_problem(record)
+                    why = record_problem(record)
                     if why:
                         damaged.append(f"{record} ({why})")
                 if os.path.exists(image) and (job.kind == "reference" or not os.path.exists(record)):

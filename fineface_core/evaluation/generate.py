@@ -6,17 +6,15 @@ batch they fall in.
 """
 from __future__ import annotations
 
-import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
-from ..errors import FineFaceError
 from ..pipeline import FineFacePipeline
 from .folder import OutputFolder, save_png
-from .options import GUIDANCE, SIZE, STEPS
+from .options import GUIDANCE, SIZES, STEPS
 from .protocol import Job
 
 
@@ -24,44 +22,15 @@ from .protocol import Job
 class Generation:
     steps: int = STEPS
     guidance: float = GUIDANCE
-    size: int = SIZE
+    size: int | None = None  # None: the base model's own (for_family)
     negative_prompt: str = ""
     au_scale: float | None = None  # None: the weights' own lambda_AU
     lora_strength: float = 1.0
 
 
-def looks_local(name: str) -> bool:
-    """A path (which must then exist) rather than a hub id such as owner/name."""
-    return os.path.exists(name) or os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 \
-        or os.sep != "/" and os.sep in name
-
-
-def load_base(base_model: str, device: str, dtype: torch.dtype):
-    """The base Stable Diffusion pipeline (a diffusers folder or hub id), once for every weights file."""
-    from diffusers import StableDiffusionPipeline
-
-    if looks_local(base_model) and not os.path.isfile(os.path.join(base_model, "model_index.json")):
-        raise FineFaceError(f"the base model {base_model} is not a diffusers folder (no model_index.json there); "
-                            "give a diffusers folder or a hub id such as stabilityai/stable-diffusion-2-1-base")
-    try:
-        pipe = StableDiffusionPipeline.from_pretrained(base_model, torch_dtype=dtype, safety_checker=None,
-                                                       requires_safety_checker=False)
-    except (OSError, ValueError, EnvironmentError) as e:
-        raise FineFaceError(f"cannot load the base model {base_model!r} ({str(e).splitlines()[0][:200]}); give a "
-                            "diffusers folder (model_index.json, unet/, vae/, ...) or a hub id such as "
-                            "stabilityai/stable-diffusion-2-1-base") from None
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
-
-
-def with_weights(base, weights, lora_strength: float) -> FineFacePipeline:
-    """A FineFacePipeline on a copy of the base UNet: the base stays clean for the next weights file."""
-    from diffusers import StableDiffusionPipeline
-
-    components = dict(base.components, unet=copy.deepcopy(base.unet))
-    pipe = StableDiffusionPipeline(**components)
-    pipe.set_progress_bar_config(disable=True)
-    return FineFacePipeline(pipe, weights, lora_strength=lora_strength)
+def for_family(settings: Generation, family) -> Generation:
+    """``settings`` with the size filled in: the family's own (512 px for SD 2.x / 1.x, 1024 px for SDXL)."""
+    return settings if settings.size is not None else replace(settings, size=SIZES[family.key])
 
 
 def pending(folder: OutputFolder, label: str, jobs: list[Job]) -> list[Job]:

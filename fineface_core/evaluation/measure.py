@@ -23,7 +23,7 @@ from ..errors import FineFaceError
 from ..faces.detect import aligned_face, centre_crop, choose_face, find_faces, whole_image_quad
 from ..faces.photo_aus import as_training_labels
 from .folder import OutputFolder, read_json, write_json
-from .generate import looks_local
+from .base_model import looks_local
 from .metrics import cosine_similarity
 from .options import NO_FACE, SCALES  # noqa: F401 (the module's API)
 from .protocol import Job

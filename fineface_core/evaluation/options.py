@@ -12,12 +12,16 @@ from ..errors import FineFaceError
 
 PROMPTS_FILE = os.path.join(os.path.dirname(__file__), "prompts.txt")
 BASE_MODEL = "stabilityai/stable-diffusion-2-1-base"
+# --base-model and --size when not given: the weights' family's base model at the resolution it was trained at
+BASE_MODELS = {"sd21": BASE_MODEL, "sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+               "sdxl": "stabilityai/stable-diffusion-xl-base-1.0"}
+SIZES = {"sd21": 512, "sd15": 512, "sdxl": 1024}
 CLIP = "openai/clip-vit-large-patch14"
 INTENSITIES = (1.0, 2.0, 3.0, 4.0, 5.0)
 COMBINATIONS = 50  # per prompt
 COMBINATION_SIZE = (2, 5)  # fewest, most AUs in a combination
-STEPS, GUIDANCE, SIZE = 50, 7.5, 512
-MAX_SIZE = 2048  # SD 2.1 base was trained at 512 px; 2048 px already takes 16x its memory
+STEPS, GUIDANCE = 50, 7.5
+MAX_SIZE = 2048  # SD 2.1 base was trained at 512 px, SDXL at 1024; 2048 px already takes 4x SDXL's memory
 SCALES = ("raw", "training")  # LibreFace's readings as they are, or on FineFace's training-label scale
 NO_FACE = ("skip", "whole image")
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1; prompt i adds i
@@ -49,12 +53,12 @@ def check_labels(weights: list[tuple[str, str]]):
                             "name folders); name them apart with --weights NAME=PATH")
 
 
-def check_numbers(*, steps: int, size: int, guidance: float, au_scale: float | None, lora_strength: float,
+def check_numbers(*, steps: int, size: int | None, guidance: float, au_scale: float | None, lora_strength: float,
                   batch_size: int, limit: int | None, seed: int, combination_seed: int):
     if steps < 1:
         raise FineFaceError(f"--steps must be 1 or more, not {steps}")
-    if not 64 <= size <= MAX_SIZE or size % 8:
-        raise FineFaceError(f"--size {size}: give a multiple of 8 from 64 to {MAX_SIZE} (the paper: 512)")
+    if size is not None and (not 64 <= size <= MAX_SIZE or size % 8):
+        raise FineFaceError(f"--size {size}: give a multiple of 8 from 64 to {MAX_SIZE} (the paper: 512; SDXL: 1024)")
     for flag, value in (("--guidance", guidance), ("--au-scale", au_scale), ("--lora-strength", lora_strength)):
         if value is not None and not math.isfinite(value):
             raise FineFaceError(f"{flag} must be a finite number, not {value}")

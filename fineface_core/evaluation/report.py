@@ -177,41 +177,64 @@ def plot_responses(folder: OutputFolder, rows: list[Row], labels: list[str]) -> 
                 legend[label] = ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=label)
                 top = max(top, max(xs))
         legend["measured = asked"] = ax.plot([0, top], [0, top], "k--", linewidth=0.8)[0]
+    return save_au_grid(fig, axes, legend, ("asked intensity", "measured intensity"),
+                        "Measured against asked, single-AU images (mean ± sd over prompts)",
+                        os.path.join(folder.plots, "au_response.png"))
+
+
+def save_au_grid(fig, axes, legend: dict, labels: tuple[str, str], title: str, path: str) -> str:
+    """The 3 x 4 per-AU response grid finished (grids, axis labels, one legend below, title) and saved as a PNG;
+    both protocols draw theirs here."""
+    for ax in axes.flat:
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
-        ax.set_xlabel("asked intensity")
+        ax.set_xlabel(labels[0])
     for ax in axes[:, 0]:
-        ax.set_ylabel("measured intensity")
+        ax.set_ylabel(labels[1])
     fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(legend), 4))
-    fig.suptitle("Measured against asked, single-AU images (mean ± sd over prompts)")
+    fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    return _save(fig, os.path.join(folder.plots, "au_response.png"))
+    return _save(fig, path)
+
+
+def write_summary_and_plots(folder: OutputFolder, table: str, rows: list, labels: list[str], plot_responses,
+                            plot_cross_talk):
+    """The summary table and the plots (one response grid, a cross-talk map per weights file), for either
+    protocol's rows and plotting functions."""
+    atomic_write(folder.summary, table.encode())
+    plot_responses(folder, rows, labels)
+    for label in labels:
+        plot_cross_talk(folder, rows, label)
 
 
 def plot_cross_talk(folder: OutputFolder, rows: list[Row], label: str) -> str:
     """A 12 x 12 map for one weights file: row = the AU asked, column = how far each other AU moved."""
+    rs = [r for r in rows if r.label == label and r.job.kind == "single" and r.measured is not None
+          and r.reference is not None]
+    matrix = metrics.cross_talk_matrix([r.job.single_au for r in rs], np.stack([r.measured for r in rs]),
+                                       np.stack([r.reference for r in rs])) if rs else np.full((12, 12), np.nan)
+    return save_cross_talk(matrix, os.path.join(folder.plots, f"cross_talk_{label}.png"), "AU asked",
+                           f"{label}: cross-talk, mean |measured - no-AU image|")
+
+
+def save_cross_talk(matrix: np.ndarray, path: str, asked: str, title: str) -> str:
+    """The 12 x 12 cross-talk map as a PNG: row = the AU asked (``asked`` labels the axis), column = the AU that
+    moved; both protocols draw theirs here."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rs = [r for r in rows if r.label == label and r.job.kind == "single" and r.measured is not None
-          and r.reference is not None]
     fig, ax = plt.subplots(figsize=(7, 6))
-    if rs:
-        matrix = metrics.cross_talk_matrix([r.job.single_au for r in rs], np.stack([r.measured for r in rs]),
-                                           np.stack([r.reference for r in rs]))
-    else:
-        matrix = np.full((12, 12), np.nan)
     im = ax.imshow(matrix, cmap="viridis", vmin=0)
     ax.set_xticks(range(12), AU_ORDER, rotation=90)
     ax.set_yticks(range(12), AU_ORDER)
     ax.set_xlabel("AU that moved (not asked)")
-    ax.set_ylabel("AU asked")
-    ax.set_title(f"{label}: cross-talk, mean |measured - no-AU image|")
+    ax.set_ylabel(asked)
+    ax.set_title(title)
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    return _save(fig, os.path.join(folder.plots, f"cross_talk_{label}.png"))
+    return _save(fig, path)
 
 
 def _save(fig, path: str) -> str:

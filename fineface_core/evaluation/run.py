@@ -6,7 +6,7 @@ import gc
 import importlib.util
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -15,10 +15,9 @@ from ..faces.libreface import load_estimator
 from ..errors import FineFaceError
 from ..files.digest import file_sha256
 from ..weightfiles.loading import load_weights
-from ..reference import check_fits
-from . import generate, measure, report
-from .folder import OutputFolder, atomic_write
-from .options import BASE_MODEL, CLIP, check_labels, check_numbers
+from . import base_model, generate, measure, report
+from .folder import OutputFolder
+from .options import CLIP, check_labels, check_numbers
 from .processes import Processes, current
 from .protocol import Protocol, enumerate_jobs, references_for, subset
 
@@ -33,7 +32,7 @@ class Config:
     protocol: Protocol
     clip: str = CLIP
     identity: str | None = None
-    base_model: str = BASE_MODEL
+    base_model: str | None = None  # None: the weights' family's (options.BASE_MODELS)
     variant: str = "auto"
     generation: generate.Generation = field(default_factory=generate.Generation)
     scale: str = "raw"
@@ -80,6 +79,12 @@ def file_digest(paths) -> list[str]:
     return sorted(file_sha256(path) for path in paths)
 
 
+def for_family(config: Config, family) -> Config:
+    """``config`` with what was left to the weights' family filled in: the base model, the image size."""
+    return replace(config, base_model=config.base_model or base_model.default_base(family),
+                   generation=generate.for_family(config.generation, family))
+
+
 def _check_plotting():
     # the plots are made last: without matplotlib, fail before any work rather than after hours of it
     if importlib.util.find_spec("matplotlib") is None:
@@ -104,6 +109,7 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True,
     device = resolve_device(procs.device if config.device == "auto" and procs.device else config.device)
     dtype = resolve_dtype(config.dtype, device)
     loaded = {label: load_weights(path, config.variant) for label, path in config.weights}
+    config = for_family(config, base_model.family_of(loaded))
     estimator = load_estimator(config.estimator, device)
     measurer = measure.Measurer(estimator, measure.load_image_model(config.clip, device, "CLIP model"),
                                 measure.load_image_model(config.identity, device, "identity model")
@@ -120,10 +126,9 @@ def evaluate(config: Config, on_image=lambda job: None, progress: bool = True,
 
     start = time.perf_counter()
     todo = {label: generate.pending(folder, label, everything) for label in labels}
-    base = generate.load_base(config.base_model, device, DTYPES[dtype]) if any(todo.values()) else None
-    if base is not None:
-        for label in labels:
-            check_fits(base.unet, loaded[label])
+    family = base_model.family_of(loaded)
+    base = base_model.load_checked(config.base_model, family, device, DTYPES[dtype], loaded) \
+        if any(todo.values()) else None
     if procs.main:
         folder.claim(settings)  # everything is checked and loaded: from here on, work is kept
     procs.wait()
@@ -170,7 +175,7 @@ def _generate_all(config: Config, base, loaded: dict, everything: list, folder: 
             if not batches:
                 continue
             bar.set_postfix_str(label)
-            ff = generate.with_weights(base, loaded[label], config.generation.lora_strength)
+            ff = base_model.with_weights(base, loaded[label], config.generation.lora_strength)
 
             def done(job):
                 bar.update(1)
@@ -202,8 +207,5 @@ def _write_reports(folder: OutputFolder, labels: list[str], jobs, references: di
     report.write_csv(folder, rows)
     summaries = [report.summarise(label, rows) for label in labels]
     table = report.markdown(summaries, header)
-    atomic_write(folder.summary, table.encode())
-    report.plot_responses(folder, rows, labels)
-    for label in labels:
-        report.plot_cross_talk(folder, rows, label)
+    report.write_summary_and_plots(folder, table, rows, labels, report.plot_responses, report.plot_cross_talk)
     return summaries, table
