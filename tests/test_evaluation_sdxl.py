@@ -1,6 +1,6 @@
 """python -m fineface_core.evaluate on SDXL weights: the tiny SDXL of tests/support/tiny_sdxl.py (two text encoders,
 micro-conditioning) with an SDXL FineFace file, end to end at a small --size and once at SDXL's own 1024 px; the
-refusals that keep SDXL and SD 2.x / 1.x weights and base models apart, and the edit protocol's refusal."""
+refusals that keep SDXL and SD 2.x / 1.x weights and base models apart, and the edit protocol on SDXL."""
 import csv
 import json
 import os
@@ -12,15 +12,13 @@ from PIL import Image
 
 from fineface_core.aus import AU_ORDER
 from fineface_core.evaluation.cli import main
-from fineface_core.evaluation.edit_run import EditConfig, evaluate_edits
 from fineface_core.evaluation.generate import Generation
 from fineface_core.evaluation.protocol import Protocol
 from fineface_core.evaluation.run import Config, for_family
-from fineface_core.errors import FineFaceError
 from fineface_core.families import SD15, SD21, SDXL
 from fineface_core.weightfiles.loading import load_weights
 from fineface_core.weightfiles.single_file import save_fineface
-from tests.support.libreface_files import write_libreface_checkpoint
+from tests.support.libreface_files import skimage_photo, write_libreface_checkpoint
 from tests.support.official_files import write_official_release
 from tests.support.tiny_clip import write_tiny_clip
 from tests.support.tiny_sd import write_tiny_sd
@@ -156,13 +154,20 @@ def test_the_default_base_model_of_sdxl_weights_is_sdxl_base(models, tmp_path, c
     assert not (tmp_path / "eval").exists()
 
 
-def test_the_edit_protocol_refuses_sdxl_weights_saying_why(models, tmp_path, capsys):
+@pytest.mark.slow
+def test_the_edit_protocol_runs_on_sdxl_weights_and_its_replay_is_exact(models, tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
-    Image.new("RGB", (64, 64), (128, 100, 90)).save(photos / "a.png")
-    with pytest.raises(FineFaceError, match="the edit protocol cannot evaluate SDXL weights yet.*--protocol generation"):
-        evaluate_edits(EditConfig(weights=[("ours", models["xl"])], estimator=models["estimator"],
-                                  out=str(tmp_path / "edit"), photos=str(photos), base_model=models["sdxl"]))
-    assert main(argv(models, tmp_path / "edit", "--protocol", "edit", "--photos", str(photos))) == 2
-    assert "cannot evaluate SDXL weights" in capsys.readouterr().err
-    assert not (tmp_path / "edit").exists()
+    Image.fromarray(skimage_photo("astronaut.png")).save(photos / "astronaut.png")
+    out = tmp_path / "edit"
+    rc = main(["--protocol", "edit", "--photos", str(photos), "--weights", f"ours={models['xl']}",
+               "--estimator", models["estimator"], "--out", str(out), "--base-model", models["sdxl"],
+               "--aus", "AU12", "--intensities", "3", "--size", "64", "--steps", "3", "--start-step", "1",
+               "--guidance", "7.5", "--no-face", "whole image", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    rows = results(out)
+    assert rows and {r["photo"] for r in rows} == {"astronaut"}
+    replay = [r for r in rows if r["kind"] == "replay"]
+    assert len(replay) == 1 and replay[0]["psnr"] == "inf"  # no change: the photo's VAE round trip, pixel for pixel
+    with Image.open(out / rows[0]["image"]) as im:
+        assert im.size == (64, 64)

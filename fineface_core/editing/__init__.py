@@ -8,5 +8,6 @@ conditioning (other AUs), exact when nothing changed, with an optional mask outs
 diffusers_edit: the same inversion and replay on a diffusers UNet carrying FineFace (fineface_core.reference),
 with ComfyUI's sigma -> timestep mapping, so the two paths agree number for number.
 pipeline_edit: edit_photo, the whole edit on a FineFacePipeline in one call (encode, invert, replay, decode).
+prompt_conditioning: the prompts' embeddings for the diffusers edit, with SDXL's pooled embedding and size ids.
 memory: how many targets one regeneration can take, from the record's bytes and the device's free memory.
 """

@@ -75,7 +75,7 @@ class DiffusersDenoiser:
 
     def __init__(self, unet, weights: FineFaceWeights, alphas_cumprod: torch.Tensor, prediction_type: str,
                  cond: torch.Tensor, uncond: torch.Tensor | None, aus: torch.Tensor, cfg: float = 7.5,
-                 au_scale: float | None = None):
+                 au_scale: float | None = None, added_cond: dict | None = None, uncond_added: dict | None = None):
         if prediction_type not in PREDICTIONS:
             raise FineFaceError(f"prediction type {prediction_type!r}: the exact edit works on 'epsilon' and 'v_prediction' models")
         if cfg != 1.0 and uncond is None:
@@ -84,6 +84,10 @@ class DiffusersDenoiser:
         self.alphas_cumprod, self.prediction_type = alphas_cumprod, prediction_type
         self.log_sigmas = training_sigmas(alphas_cumprod).log()
         self.cond, self.uncond, self.cfg = cond, uncond, float(cfg)
+        # SDXL's pooled text embedding and size ids (fineface_core.editing.prompt_conditioning); None for SD 1.x / 2.x
+        self.added_cond, self.uncond_added = added_cond, uncond_added
+        if cfg != 1.0 and (added_cond is None) != (uncond_added is None):
+            raise FineFaceError("an SDXL denoiser needs the pooled embedding and size ids of both prompts (cond and uncond)")
         self.aus = torch.as_tensor(aus, dtype=torch.float32).reshape(-1, 12)
         self.au_scale = weights.lambda_au if au_scale is None else float(au_scale)
 
@@ -94,17 +98,20 @@ class DiffusersDenoiser:
 
     def with_aus(self, aus: torch.Tensor) -> DiffusersDenoiser:
         return DiffusersDenoiser(self.unet, self.weights, self.alphas_cumprod, self.prediction_type, self.cond,
-                                 self.uncond, aus, self.cfg, self.au_scale)
+                                 self.uncond, aus, self.cfg, self.au_scale, self.added_cond, self.uncond_added)
 
-    def _denoised(self, x, sigma, text, aus):
+    def _denoised(self, x, sigma, text, aus, added):
         b = x.shape[0]
         s = sigma.reshape(1, 1, 1, 1).to(x.dtype)
         x_in = x / (s ** 2 + 1).sqrt()
         t = nearest_timestep(sigma.reshape(1).float().cpu(), self.log_sigmas).to(x.device).expand(b)
         tokens = self.weights.encode(aus.expand(b, -1) if aus.shape[0] == 1 else aus)
         unet_dtype = self.unet.dtype
+        extra = {} if added is None else {"added_cond_kwargs": {
+            k: v.expand(b, *v.shape[1:]).to(x.device, unet_dtype) for k, v in added.items()}}
         out = self.unet(x_in.to(unet_dtype), t, text.expand(b, -1, -1).to(x.device, unet_dtype),
-                        cross_attention_kwargs={"au_embedding": tokens.to(x.device, unet_dtype), "au_scale": self.au_scale}).sample
+                        cross_attention_kwargs={"au_embedding": tokens.to(x.device, unet_dtype), "au_scale": self.au_scale},
+                        **extra).sample
         out = out.to(x.dtype)
         if self.prediction_type == "epsilon":
             return x - out * s
@@ -114,8 +121,8 @@ class DiffusersDenoiser:
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.aus.shape[0] not in (1, x.shape[0]):
             raise FineFaceError(f"{self.aus.shape[0]} AU vectors for {x.shape[0]} latents: give one, or one per latent")
-        cond = self._denoised(x, sigma, self.cond, self.aus)
+        cond = self._denoised(x, sigma, self.cond, self.aus, self.added_cond)
         if self.cfg == 1.0:
             return cond
-        uncond = self._denoised(x, sigma, self.uncond, torch.zeros_like(self.aus))
+        uncond = self._denoised(x, sigma, self.uncond, torch.zeros_like(self.aus), self.uncond_added)
         return uncond + (cond - uncond) * self.cfg

@@ -22,6 +22,7 @@ from ..aus import parse_au_batch
 from ..errors import FineFaceError
 from .ddpm_inversion import invert, replay
 from .diffusers_edit import DiffusersDenoiser, sigma_schedule
+from .prompt_conditioning import encode_prompts
 from .record import InversionRecord
 
 
@@ -63,11 +64,12 @@ def edit_photo(ff, image, source: Any, targets: Any, *, prompt: str = "", negati
         raise FineFaceError(f"give one source AU vector (what the photo shows), got {source_aus.shape[0]}")
     wanted = _targets(source_aus, targets, relative)
     device = pipe.unet.device
-    cond, uncond = pipe.encode_prompt(prompt, device, 1, guidance_scale != 1.0, negative_prompt)
-    alphas = pipe.scheduler.alphas_cumprod
-    denoiser = DiffusersDenoiser(pipe.unet, ff.weights, alphas, prediction, cond.float(),
-                                 None if uncond is None else uncond.float(), source_aus, guidance_scale, au_scale)
     x0 = _photo_latent(pipe, image).to(device)
+    height, width = (n * pipe.vae_scale_factor for n in x0.shape[-2:])
+    text = encode_prompts(pipe, prompt, negative_prompt, guidance_scale, height, width, device)
+    alphas = pipe.scheduler.alphas_cumprod
+    denoiser = DiffusersDenoiser(pipe.unet, ff.weights, alphas, prediction, text.cond, text.uncond, source_aus,
+                                 guidance_scale, au_scale, text.added_cond, text.uncond_added)
     record = invert(denoiser, sigma_schedule(alphas, scheduler, num_inference_steps), x0, seed, start_step,
                     prediction=denoiser.prediction)
     latents = replay(denoiser.with_aus(wanted), record, batch=wanted.shape[0])

@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 
 from ..editing.ddpm_inversion import invert, replay
 from ..editing.diffusers_edit import DiffusersDenoiser, sigma_schedule
+from ..editing.prompt_conditioning import encode_prompts
 from ..errors import FineFaceError
 from ..faces.crop import face_crops
 from ..faces.detect import NoFaceError
@@ -99,9 +100,8 @@ class Editor:
         self.unet = copy.deepcopy(base.unet)  # the base stays clean for the next weights file
         attach_fineface(self.unet, weights, lora_strength=settings.lora_strength)
         self.device = self.unet.device
-        cfg = settings.guidance != 1.0
-        cond, uncond = base.encode_prompt(settings.prompt, self.device, 1, cfg, settings.negative_prompt or None)
-        self.cond, self.uncond = cond, (uncond if cfg else None)
+        self.text = encode_prompts(base, settings.prompt, settings.negative_prompt or None, settings.guidance,
+                                   settings.size, settings.size, self.device)
         self.alphas = base.scheduler.alphas_cumprod
         self.sigmas = sigma_schedule(self.alphas, settings.scheduler, settings.steps)
         self.vae = base.vae
@@ -124,8 +124,8 @@ class Editor:
     def denoiser(self, aus) -> DiffusersDenoiser:
         s = self.settings
         return DiffusersDenoiser(self.unet, self.weights, self.alphas, self.base.scheduler.config.prediction_type,
-                                 self.cond, self.uncond, torch.as_tensor(np.asarray(aus), dtype=torch.float32),
-                                 s.guidance, s.au_scale)
+                                 self.text.cond, self.text.uncond, torch.as_tensor(np.asarray(aus), dtype=torch.float32),
+                                 s.guidance, s.au_scale, self.text.added_cond, self.text.uncond_added)
 
     def latent_mask(self, face: np.ndarray, latent: torch.Tensor) -> torch.Tensor | None:
         """With region "face": 1 on the latent cells that hold any face pixel, else None (the whole square)."""

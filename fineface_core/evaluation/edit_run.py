@@ -64,14 +64,7 @@ def _check(config: EditConfig):
 
 
 def for_family(config: EditConfig, family) -> EditConfig:
-    """``config`` with what was left to the weights' family filled in (the base model, the square's size); SDXL
-    weights refused: the diffusers exact edit cannot run them."""
-    if family.key == "sdxl":
-        raise FineFaceError(
-            "the edit protocol cannot evaluate SDXL weights yet: its exact edit on diffusers "
-            "(fineface_core.editing.diffusers_edit) calls the UNet without SDXL's pooled text embedding and size / "
-            "crop micro-conditioning. Evaluate SDXL weights with --protocol generation (1024 px by default), or edit "
-            "photos with SDXL in ComfyUI (workflows/fineface_sdxl_exact_edit.json). Nothing was started.")
+    """``config`` with what was left to the weights' family filled in (the base model, the square's size)."""
     settings = config.settings if config.settings.size is not None else replace(config.settings,
                                                                                 size=SIZES[family.key])
     return replace(config, base_model=config.base_model or base_model.default_base(family), settings=settings)
