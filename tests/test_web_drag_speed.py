@@ -1,6 +1,6 @@
 """The AU inputs are easy to set by hand (issue 21 item 7), in a real browser against a real ComfyUI server: a
-40 px drag on AU Vector's AU12 moves it by about 1 (web/au_drag.js), an arrow click by its step, 0.5; a core
-node's number input (KSampler's cfg) keeps the front end's own drag speed.
+40 px drag on AU Vector's AU12 (and AU Sweep's start) moves it by about 1 (web/au_drag.js), an arrow click by its
+step, 0.5; a core node's number input (KSampler's cfg) keeps the front end's own drag speed.
 
 Front ends: those of tests/support/frontend_cases.py. On the canvas every front end drags through its number
 widget. As Vue nodes each front end has its own number input: 1.35's (PrimeVue InputNumber) has +/- buttons and
@@ -135,6 +135,15 @@ def test_a_40px_drag_moves_an_au_input_by_one(page):
     _, back = dragged_by(driver, vue, "FineFaceAUVector", "AU12", -80)
     assert -2.3 <= back <= -1.7, f"an 80 px drag to the left moved AU12 by {back}, not about -2"
     assert pack_errors(driver) == []
+
+
+def test_au_sweep_intensities_drag_as_slowly(page):
+    driver, vue = page
+    js(driver, "D.add('FineFaceAUSweep', 120, 120)")
+    if vue and not browser.wait_for(driver, "return window.ffDrag.scrubs('start')", 5):
+        pytest.skip("this front end's Vue number input has no drag (PrimeVue InputNumber: +/- buttons and typing)")
+    _, moved = dragged_by(driver, vue, "FineFaceAUSweep", "start", 40)
+    assert 0.85 <= moved <= 1.15, f"a 40 px drag moved AU Sweep's start by {moved}, not about 1"
 
 
 def test_an_arrow_click_steps_an_au_input_by_half(page):
