@@ -122,13 +122,19 @@ def dragged_by(driver, vue, type, name, dx):
     return node, js(driver, "return D.value(arguments[0], arguments[1])", node, name) - before
 
 
+def dragged_40px(driver, vue, type, name):
+    """(node, change) of a 40 px drag to the right on a new node's input; skips where the input has no drag."""
+    js(driver, "D.add(arguments[0], 120, 120)", type)
+    if vue and not browser.wait_for(driver, "return window.ffDrag.scrubs(arguments[0])", 5, name):
+        pytest.skip("this front end's Vue number input has no drag (PrimeVue InputNumber: +/- buttons and typing)")
+    node, moved = dragged_by(driver, vue, type, name, 40)
+    assert 0.85 <= moved <= 1.15, f"a 40 px drag moved {type}'s {name} by {moved}, not about 1"
+    return node, moved
+
+
 def test_a_40px_drag_moves_an_au_input_by_one(page):
     driver, vue = page
-    js(driver, "D.add('FineFaceAUVector', 120, 120)")
-    if vue and not browser.wait_for(driver, "return window.ffDrag.scrubs('AU12')", 5):
-        pytest.skip("this front end's Vue number input has no drag (PrimeVue InputNumber: +/- buttons and typing)")
-    node, moved = dragged_by(driver, vue, "FineFaceAUVector", "AU12", 40)
-    assert 0.85 <= moved <= 1.15, f"a 40 px drag moved AU12 by {moved}, not about 1"
+    node, moved = dragged_40px(driver, vue, "FineFaceAUVector", "AU12")
     if vue:
         assert js(driver, "return D.shown(arguments[0], 'AU12')", node) == pytest.approx(moved, abs=0.051), \
             "the Vue node's input does not show the dragged value"
@@ -139,11 +145,7 @@ def test_a_40px_drag_moves_an_au_input_by_one(page):
 
 def test_au_sweep_intensities_drag_as_slowly(page):
     driver, vue = page
-    js(driver, "D.add('FineFaceAUSweep', 120, 120)")
-    if vue and not browser.wait_for(driver, "return window.ffDrag.scrubs('start')", 5):
-        pytest.skip("this front end's Vue number input has no drag (PrimeVue InputNumber: +/- buttons and typing)")
-    _, moved = dragged_by(driver, vue, "FineFaceAUSweep", "start", 40)
-    assert 0.85 <= moved <= 1.15, f"a 40 px drag moved AU Sweep's start by {moved}, not about 1"
+    dragged_40px(driver, vue, "FineFaceAUSweep", "start")
 
 
 def test_an_arrow_click_steps_an_au_input_by_half(page):
