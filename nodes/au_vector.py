@@ -12,8 +12,8 @@ SPEC_HELP = (
     "whatever came before; 'neutral' clears everything before it, the base included ('neutral + surprise@3' is "
     "surprise whatever the photo shows). Several lines make a batch: one AU vector per line (one per image)."
 )
-# Hands set 0..5 in a few clicks: one arrow click is half a FACS step. (How far a drag moves is the front end's:
-# both the classic canvas and litegraph move a number widget by `step` per pixel dragged.)
+# Hands set 0..5 in a few clicks: one arrow click is half a FACS step. A drag moves 1 per 40 px (web/au_drag.js:
+# the front ends would move a number widget by `step` per pixel dragged).
 STEP = 0.5
 
 

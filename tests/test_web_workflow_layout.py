@@ -23,8 +23,10 @@ from workflows import SHIPPED, workflow_path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPERS = open(os.path.join(ROOT, "tests", "support", "layout_page.js"), encoding="utf-8").read()
 # What a new user opens the file with: the dialogs about missing models and packs closed (they cover the page
-# until closed, and the view under them is the same).
-DIALOGS_OFF = {"Comfy.Workflow.ShowMissingModelsWarning": False, "Comfy.Workflow.ShowMissingNodesWarning": False}
+# until closed, and the view under them is the same). Front end 1.58 shows missing models as an overlay at the
+# top right ("4 issues found", 418 x 121 px under the action bar) until closed, under a setting of its own.
+DIALOGS_OFF = {"Comfy.Workflow.ShowMissingModelsWarning": False, "Comfy.Workflow.ShowMissingNodesWarning": False,
+               "Comfy.ErrorSystem.ShowMissingModels": False, "Comfy.Workflow.ShowMissingMediaWarning": False}
 WIDTH, HEIGHT = 1400, 1000  # the browser window; the page is a little smaller
 EDGE = 4  # page pixels inside a box's edge where a point is probed
 

@@ -5,6 +5,7 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { captionLines, captionText, drawFace, drawMessage, faceFrame, LINE, regionAt, regionRect } from "./face_draw.js";
 import { holdRoom } from "./own_canvas.js";
+import { ownWidget } from "./own_widget.js";
 
 const NODE = "FineFaceAUVector";
 const FACE_HEIGHT = 190;
@@ -114,12 +115,7 @@ function hoverOwnCanvas(node, face, canvas) {
 
 function makeFaceWidget(node) {
     const face = { key: null, answer: null, answeredKey: null, hover: null, frame: null, lines: [], drawMs: [] };
-    const widget = {
-        name: "fineface_face",
-        type: "fineface_face",
-        value: null,
-        serialize: false, // not a node input: saved workflows keep their widget values as they were
-        options: { serialize: false },
+    const widget = ownWidget("fineface_face", {
         fineface: face,
         computeSize(width) {
             return [width, FACE_HEIGHT + Math.max(1, face.lines.length) * LINE + 8];
@@ -163,7 +159,7 @@ function makeFaceWidget(node) {
             face.drawMs.push(performance.now() - t0);
             if (face.drawMs.length > 200) face.drawMs.shift();
         },
-    };
+    });
     return widget;
 }
 

@@ -4,6 +4,7 @@
 import { app } from "../../scripts/app.js";
 import { captionLines, FONT, LINE } from "./face_draw.js";
 import { holdRoom } from "./own_canvas.js";
+import { ownWidget } from "./own_widget.js";
 
 const NODES = {
     FineFaceAUFromImage: "After a run: the AUs read and the faces found.",
@@ -21,12 +22,7 @@ function redraw(node) {
 }
 
 function makeTextWidget(node) {
-    const widget = {
-        name: "fineface_text",
-        type: "fineface_text",
-        value: null,
-        serialize: false, // not a node input: saved workflows keep their widget values as they were
-        options: { serialize: false },
+    const widget = ownWidget("fineface_text", {
         text: null, // the lines of the last run, as the node sent them
         shown: [], // the lines drawn, for the tests
         computeSize(width) {
@@ -50,7 +46,7 @@ function makeTextWidget(node) {
             lines.forEach((line, i) => ctx.fillText(line, 16, y + 14 + i * LINE, width - 32));
             ctx.restore();
         },
-    };
+    });
     return widget;
 }
 

@@ -6,6 +6,7 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { captionLines, FONT, LINE } from "./face_draw.js";
 import { holdRoom } from "./own_canvas.js";
+import { ownWidget } from "./own_widget.js";
 
 const NODE = "FineFaceReleaseLoader";
 const LABEL = "Download weights"; // fixed: Vue nodes draw a button's label once, so what changes is said below it
@@ -72,12 +73,7 @@ function statusText(status, idle) {
 }
 
 function makeStatusWidget(node) {
-    const widget = {
-        name: "fineface_download_status",
-        type: "fineface_download_status",
-        value: null,
-        serialize: false, // not a node input: saved workflows keep their widget values as they were
-        options: { serialize: false },
+    const widget = ownWidget("fineface_download_status", {
         status: null,
         lines: [],
         computeSize(width) {
@@ -107,7 +103,7 @@ function makeStatusWidget(node) {
             const need = node.computeSize();
             if (need[1] > node.size[1]) node.setSize([node.size[0], need[1]]);
         },
-    };
+    });
     return widget;
 }
 
