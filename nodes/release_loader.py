@@ -28,9 +28,9 @@ def missing_message(missing: dict[str, str]) -> str:
     pages = " or ".join(dict.fromkeys(r.page or r.where for kind in missing for _, r in part_files(kind)))
     verb = "is" if len(parts) == 1 else "are"
     return (f"{files} {verb} not in {' or '.join(fineface_dirs())}. The node's 'Download weights' button fetches the "
-            "release into that folder on every front end (the new front ends' missing-models dialog refuses .ckpt "
-            f"files), or download {'it' if len(parts) == 1 else 'them'} from {pages} there yourself; then refresh "
-            "the page.")
+            "release into that folder on every front end (the missing-models dialog of front ends 1.27 and 1.35 "
+            "refuses .ckpt files, 1.58's saves them in the browser's downloads), or download "
+            f"{'it' if len(parts) == 1 else 'them'} from {pages} there yourself; then refresh the page.")
 
 
 def menu(kind: str) -> list[str]:
