@@ -148,3 +148,31 @@ def test_real_animatediff_evolved_replays_the_frames_exactly(sd15, ade_nodes, cf
     assert torch.equal(same, photo)
     assert rel(custom, photo) <= 1e-5
     assert min(frame_changes(edit, photo)) > 1e-2
+
+
+# -- ComfyUI's own context windows (2025 trees) -----------------------------------------------------
+
+def core_windows(model, context_length=4):
+    """Context Windows (Manual): standard static windows of ``context_length`` over the batch (dim 0), pyramid fuse."""
+    try:
+        from comfy_extras.nodes_context_windows import ContextWindowsManualNode as cls
+    except ImportError:
+        pytest.skip("this ComfyUI (the 2024 tree) has no context windows of its own")
+    import inspect
+
+    settings = dict(context_length=context_length, context_overlap=1, context_schedule="standard_static", context_stride=1,
+                    closed_loop=False, fuse_method="pyramid", dim=0, freenoise=False)
+    params = inspect.signature(cls.execute).parameters
+    return cls.execute(model, **{k: v for k, v in settings.items() if k in params})[0]
+
+
+def test_comfyuis_own_context_windows_replay_the_frames_exactly(sd15):
+    base = sd15.model.clone()
+    base.set_model_input_block_patch(TemporalMixer(seed=7))
+    source, target = (core_windows(patched(sd15, base, specs)) for specs in (SPECS, TARGETS))
+    photo = sd15.photo["samples"]
+    record, same, custom, edit = invert_and_replay(sd15, source, target, 7.5)
+    assert sd15.inversion_calls == 6 * 3  # one UNet call per window and step: the windows ran
+    assert torch.equal(same, photo)
+    assert rel(custom, photo) <= 1e-5
+    assert min(frame_changes(edit, photo)) > 1e-2
