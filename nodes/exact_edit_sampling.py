@@ -39,9 +39,17 @@ def prediction_of(sampling) -> str:
     return prediction
 
 
+def sampling_of(model):
+    """The MODEL's model_sampling with its object patch (ModelSamplingDiscrete's v_prediction, ...) taken into account.
+    The 2024 ModelPatcher has no get_model_object, and its model.model holds the patch only while that MODEL is loaded:
+    read unloaded, a v-prediction patch would say eps, and an inversion would not fit its own regeneration."""
+    patched = (getattr(model, "object_patches", None) or {}).get("model_sampling")
+    return patched if patched is not None else model_sampling(model)
+
+
 def model_facts(model) -> tuple[str, str]:
     """(family key, prediction) of a MODEL."""
-    return model_family(model).key, prediction_of(model_sampling(model))
+    return model_family(model).key, prediction_of(sampling_of(model))
 
 
 def schedule(model, scheduler: str, steps: int) -> torch.Tensor:
@@ -49,7 +57,7 @@ def schedule(model, scheduler: str, steps: int) -> torch.Tensor:
     if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
         raise FineFaceError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(comfy.samplers.KSampler.SCHEDULERS)}")
     if hasattr(comfy.samplers, "calculate_sigmas"):
-        sigmas = comfy.samplers.calculate_sigmas(model_sampling(model), scheduler, steps)
+        sigmas = comfy.samplers.calculate_sigmas(sampling_of(model), scheduler, steps)
     else:  # the 2024 tree
         sigmas = comfy.samplers.calculate_sigmas_scheduler(model.model, scheduler, steps)
     return sigmas.detach().to("cpu", torch.float32)
