@@ -5,6 +5,7 @@ once per call; IP-Adapter (IPAdapter_plus' SDXL keys) chains in either order (th
 real IPAdapter_plus where IPADAPTER_PLUS_PATH is set); refusals name SDXL, the refiner and DiT models."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fineface_core.errors import ModelMismatchError
 from tests.support.patched_sdxl import (IPAUReference, MaskedReference, XLFamily, apply_ip_adapter_xl, au_tokens,
@@ -152,7 +153,11 @@ def test_real_ipadapter_plus_chains_with_fineface_on_sdxl(pack, xl, real_ipadapt
     attn2 = got_model.model_options["transformer_options"]["patches_replace"]["attn2"]
     kwargs = next(kw for kw in attn2[("input", 4, 0)].kwargs if "ipadapter" in kw)
     cond, uncond = kwargs["cond"], kwargs["uncond"]
-    assert cond.shape == (1, 4, 2048)
+    proj = state["image_proj"]  # the real pack's image tokens are its ImageProjModel's: proj, 4 tokens, LayerNorm
+    for tokens, embeds in ((cond, pos), (uncond, neg)):
+        by_hand = F.layer_norm((embeds @ proj["proj.weight"].t() + proj["proj.bias"]).reshape(1, 4, 2048), (2048,),
+                               proj["norm.weight"], proj["norm.bias"])
+        assert tokens.shape == (1, 4, 2048) and rel(tokens, by_hand) < 1e-6
     if order == "ip_first":
         want_model = patch(pack, xl, specs, model=apply_ip_adapter_xl(xl.model, ordered, cond, uncond, weight=0.8))
     else:
