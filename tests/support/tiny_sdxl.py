@@ -17,6 +17,7 @@ import torch
 from diffusers import DDPMScheduler, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from .comfy_models import load_diffusers_weights
 from .tiny_pipeline import tiny_tokenizer, tiny_vae
 from .tiny_unets import tiny_unet
 
@@ -64,7 +65,6 @@ def comfy_sdxl_model(unet, dtype=torch.float32, refiner_width: bool = False):
     import comfy.model_base
     import comfy.model_patcher
     import comfy.supported_models
-    import comfy.utils
 
     config = comfy_sdxl_unet_config(dtype)
     if refiner_width:
@@ -76,11 +76,7 @@ def comfy_sdxl_model(unet, dtype=torch.float32, refiner_width: bool = False):
     cls = comfy.model_base.SDXLRefiner if refiner_width else comfy.model_base.SDXL
     model = cls(model_config, model_type=comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
     if unet is not None:
-        sd = unet.state_dict()
-        mapped = {c: sd[d] for d, c in comfy.utils.unet_to_diffusers(model_config.unet_config).items() if d in sd}
-        missing, unexpected = model.diffusion_model.load_state_dict(mapped, strict=False)
-        if missing or unexpected:
-            raise AssertionError(f"weights did not map: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        load_diffusers_weights(model, unet)
     else:
         g = torch.Generator().manual_seed(0)
         with torch.no_grad():  # ComfyUI does not initialise weights
