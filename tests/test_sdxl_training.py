@@ -70,7 +70,8 @@ def test_a_run_from_the_sdxl_latent_cache_equals_the_run_without_it(tiny_xl, dat
     (1 + 1e-7 noise), parts from the plain run as much (6.5e-7 at step 0, 1.7 % at step 2), while with
     --adam_epsilon 1e-4 (tiny gradients no longer scaled up to the lr) the same perturbation moves step 2 by 2e-5.
     So at lr 1e-3 the difference is the optimizer amplifying rounding, not the cache. At lr 1e-5 the flipped steps
-    are 100 times smaller: cached vs uncached 2.1e-6 at most (the 1e-7 perturbation: 3.4e-6)."""
+    are 100 times smaller: cached vs uncached 2.1e-6 at most (the 1e-7 perturbation: 3.4e-6). The figures:
+    python -m tests.benchmarks.bench_sdxl_cache_drift."""
     slow = (*EXTRA, "--learning_rate", "1e-5")
     plain = trainer.main(train_args(tiny_xl, data, tmp_path / "plain", *slow))
     cache = tmp_path / "cache"
