@@ -26,7 +26,7 @@ from tests.support.shipped_runs import sd21_test_unet_config
 from tests.support.tiny_sdxl_weights import write_sdxl_file
 from workflows import run as headless
 
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # 85 s on one thread, 4.7 GB
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # 30-85 s on one thread, 4.7 GB
 TOL = 1e-4
 CKPT = "sdxl-tiny.safetensors"
 
