@@ -142,6 +142,15 @@ def tiny_sd(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sdxl_checkpoint(tmp_path_factory):
+    """A checkpoint CheckpointLoaderSimple detects as SDXL (tests/support/sdxl_checkpoint.py), built once."""
+    from tests.support.sdxl_checkpoint import build_sdxl_checkpoint
+
+    comfy_env.import_comfy()
+    return build_sdxl_checkpoint(str(tmp_path_factory.mktemp("sdxl_checkpoint") / "sdxl-tiny.safetensors"))
+
+
+@pytest.fixture(scope="session")
 def data(tmp_path_factory):
     return write_dataset(str(tmp_path_factory.mktemp("data")))
 

@@ -18,6 +18,7 @@ from fineface_core.errors import AUSpecError, FineFaceError, ModelMismatchError
 from fineface_core.weightfiles.loading import load_weights
 from fineface_core.reference import attach_fineface, attn2_modules
 from tests.support import ipadapter_protocol
+from tests.support.chaining import ORDERS, chained, ip_image_tokens
 from tests.support.comfy_models import comfy_model
 from tests.support.official_files import write_official_release
 from tests.support.patched_unet import Family, aus, ip_layers, rel, run_comfy
@@ -359,19 +360,15 @@ class IPAUProcessor:
         return attn.to_out[1](attn.to_out[0](out))
 
 
-@pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
+@pytest.mark.parametrize("order", ORDERS)
 def test_chaining_with_ip_adapter_keeps_both_contributions(pack, sd15, order):
-    g = torch.Generator().manual_seed(9)
-    ip_cond, ip_uncond = torch.randn(1, 4, 768, generator=g), torch.randn(1, 4, 768, generator=g)
+    ip_cond, ip_uncond = ip_image_tokens(768)
     ordered, by_path = ip_layers(pack, sd15)
     specs = ["AU1@3 + AU4@2 + AU15@3"]
     emb, = pack.encode(sd15.weights, aus(pack, *specs))
-    if order == "ip_first":
-        ip = ipadapter_protocol.apply_ip_adapter(sd15.model, ordered, ip_cond, ip_uncond, weight=0.8)
-        both, = pack.apply(ip, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
-    else:
-        ff, = pack.apply(sd15.model, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)
-        both = ipadapter_protocol.apply_ip_adapter(ff, ordered, ip_cond, ip_uncond, weight=0.8)
+    both = chained(order, sd15.model,
+                   lambda model: ipadapter_protocol.apply_ip_adapter(model, ordered, ip_cond, ip_uncond, weight=0.8),
+                   lambda model: pack.apply(model, sd15.weights, emb, 1.0, 1.0, 0.0, 1.0)[0])
     layout = (1, 0)
     x, sigma, ctx = inputs(sd15, seed=7)
     got = run_comfy(pack, both, x, sigma, ctx, layout)

@@ -11,6 +11,8 @@ from fineface_core.weightfiles.loading import load_weights
 from fineface_core.pipeline import FineFacePipeline
 from fineface_core.reference import AUAttnProcessor, attach_fineface, au_kwargs, set_lora_strength
 from tests.support.official_files import write_official_release
+from tests.support.pipeline_renders import assert_renders_follow_the_aus
+from tests.support.au_branch import au_branch_before_to_out
 from tests.support.tiny_pipeline import tiny_pipeline
 from tests.support.tiny_unets import tiny_unet
 
@@ -84,16 +86,9 @@ def test_au_branch_is_lambda_times_au_to_v(setup):
     for layer in (weights.layers[0], weights.layers[7], weights.layers[-1]):
         attn = patched.get_submodule(layer)
         h = torch.randn(4, 64, attn.to_q.in_features, generator=g)
-        inputs = []
-        hook = attn.to_out[0].register_forward_pre_hook(lambda module, args, inputs=inputs: inputs.append(args[0]))
-        try:
-            with torch.no_grad():
-                attn.processor(attn, h, ctx, au_embedding=kw["au_embedding"], au_scale=0.7)
-                attn.processor(attn, h, ctx, au_embedding=kw["au_embedding"], au_scale=0.0)
-        finally:
-            hook.remove()
+        added = au_branch_before_to_out(attn, h, ctx, kw["au_embedding"], 0.7)
         expected = weights.au_values(kw["au_embedding"].float(), 0.7)[layer]  # [B, C]
-        torch.testing.assert_close(inputs[0] - inputs[1], expected[:, None, :].expand_as(inputs[0]), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(added, expected[:, None, :].expand_as(added), rtol=1e-4, atol=1e-5)
 
 
 def test_lora_is_applied_at_strength_times_alpha_over_rank(setup):
@@ -134,18 +129,4 @@ def test_family_and_width_mismatches_are_refused(setup):
 def test_pipeline_renders_prompt_plus_aus(tmp_path):
     pipe = tiny_pipeline(str(tmp_path / "pipe"), "sd21", seed=2)
     weights = load_weights(write_official_release(str(tmp_path / "ff"), pipe.unet, "sd21", seed=3))
-    ff = FineFacePipeline(pipe, weights)
-
-    def render(aus, **kw):
-        # One generator per image with the same seed: both images start from the same noise.
-        return ff("a girl in a park", aus, num_inference_steps=3, height=64, width=64, output_type="np",
-                  generator=[torch.Generator().manual_seed(0) for _ in aus], **kw).images
-
-    imgs = render(["AU12@4", "neutral"])
-    assert imgs.shape == (2, 64, 64, 3)
-    assert abs(imgs[0] - imgs[1]).max() > 1e-3
-    # Same seed, same AUs -> same image; lambda 0 removes the AU effect entirely.
-    again = render(["AU12@4", "neutral"])
-    assert (imgs == again).all()
-    off = render(["AU12@4", "neutral"], au_scale=0.0)
-    assert abs(off[0] - off[1]).max() < 1e-6
+    assert_renders_follow_the_aus(FineFacePipeline(pipe, weights))

@@ -5,11 +5,13 @@ once per call; IP-Adapter (IPAdapter_plus' SDXL keys) chains in either order (th
 real IPAdapter_plus where IPADAPTER_PLUS_PATH is set); refusals name SDXL, the refiner and DiT models."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fineface_core.errors import ModelMismatchError
 from tests.support.patched_sdxl import (IPAUReference, MaskedReference, XLFamily, apply_ip_adapter_xl, au_tokens,
                                         embeds_state_xl, inputs, ip_layers_xl, reference_unet, run_comfy_xl,
                                         run_reference_xl)
+from tests.support.chaining import ORDERS, chained, ip_image_tokens
 from tests.support.patched_unet import Family, aus, rel
 from tests.support.tiny_sdxl import comfy_sdxl_model
 
@@ -113,16 +115,13 @@ def test_a_block_wide_patch_stays_in_force_in_every_transformer(pack, xl):
     assert sorted(seen) == list(range(10))
 
 
-@pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
+@pytest.mark.parametrize("order", ORDERS)
 def test_chaining_with_ip_adapter_keeps_both_contributions(pack, xl, order):
-    g = torch.Generator().manual_seed(9)
-    ip_cond, ip_uncond = torch.randn(1, 4, 2048, generator=g), torch.randn(1, 4, 2048, generator=g)
+    ip_cond, ip_uncond = ip_image_tokens(2048)
     ordered, by_path = ip_layers_xl(pack, xl)
     specs = ["AU1@3 + AU4@2 + AU15@3"]
-    if order == "ip_first":
-        both = patch(pack, xl, specs, model=apply_ip_adapter_xl(xl.model, ordered, ip_cond, ip_uncond, weight=0.8))
-    else:
-        both = apply_ip_adapter_xl(patch(pack, xl, specs), ordered, ip_cond, ip_uncond, weight=0.8)
+    both = chained(order, xl.model, lambda model: apply_ip_adapter_xl(model, ordered, ip_cond, ip_uncond, weight=0.8),
+                   lambda model: patch(pack, xl, specs, model=model))
     x, sigma, ctx, pooled = inputs(seed=7)
     got = run_comfy_xl(pack, both, x, sigma, ctx, pooled, (1, 0))
     tokens = torch.cat([ip_uncond, ip_cond])
@@ -134,7 +133,7 @@ def test_chaining_with_ip_adapter_keeps_both_contributions(pack, xl, order):
     assert rel(got, run_comfy_xl(pack, patch(pack, xl, specs), x, sigma, ctx, pooled, (1, 0))) > 100 * TOL
 
 
-@pytest.mark.parametrize("order", ["ip_first", "fineface_first"])
+@pytest.mark.parametrize("order", ORDERS)
 def test_real_ipadapter_plus_chains_with_fineface_on_sdxl(pack, xl, real_ipadapter, order):
     """IPAdapterEmbeds with an SDXL IP-Adapter model (4 tokens, 2048 wide) and FineFace, in either order, equals the
     reproduction fed the same layers and image tokens."""
@@ -148,15 +147,17 @@ def test_real_ipadapter_plus_chains_with_fineface_on_sdxl(pack, xl, real_ipadapt
         return node.apply_ipadapter(model, state, pos, 0.8, "linear", 0.0, 1.0, neg_embed=neg)[0]
 
     specs = ["AU6@3 + AU12@4"]
-    got_model = patch(pack, xl, specs, model=real(xl.model)) if order == "ip_first" else real(patch(pack, xl, specs))
+    got_model = chained(order, xl.model, real, lambda model: patch(pack, xl, specs, model=model))
     attn2 = got_model.model_options["transformer_options"]["patches_replace"]["attn2"]
     kwargs = next(kw for kw in attn2[("input", 4, 0)].kwargs if "ipadapter" in kw)
     cond, uncond = kwargs["cond"], kwargs["uncond"]
-    assert cond.shape == (1, 4, 2048)
-    if order == "ip_first":
-        want_model = patch(pack, xl, specs, model=apply_ip_adapter_xl(xl.model, ordered, cond, uncond, weight=0.8))
-    else:
-        want_model = apply_ip_adapter_xl(patch(pack, xl, specs), ordered, cond, uncond, weight=0.8)
+    proj = state["image_proj"]  # the real pack's image tokens are its ImageProjModel's: proj, 4 tokens, LayerNorm
+    for tokens, embeds in ((cond, pos), (uncond, neg)):
+        by_hand = F.layer_norm((embeds @ proj["proj.weight"].t() + proj["proj.bias"]).reshape(1, 4, 2048), (2048,),
+                               proj["norm.weight"], proj["norm.bias"])
+        assert tokens.shape == (1, 4, 2048) and rel(tokens, by_hand) < 1e-6
+    want_model = chained(order, xl.model, lambda model: apply_ip_adapter_xl(model, ordered, cond, uncond, weight=0.8),
+                         lambda model: patch(pack, xl, specs, model=model))
     x, sigma, ctx, pooled = inputs(seed=8)
     got = run_comfy_xl(pack, got_model, x, sigma, ctx, pooled, (1, 0))
     assert rel(got, run_comfy_xl(pack, want_model, x, sigma, ctx, pooled, (1, 0))) < 1e-5

@@ -11,6 +11,8 @@ from fineface_core.errors import ModelMismatchError
 from fineface_core.pipeline import FineFacePipeline
 from fineface_core.reference import AUAttnProcessor, attach_fineface, au_kwargs
 from fineface_core.weightfiles.single_file import save_fineface
+from tests.support.au_branch import au_branch_before_to_out
+from tests.support.pipeline_renders import assert_renders_follow_the_aus
 from tests.support.tiny_pipeline import tiny_pipeline
 from tests.support.tiny_sdxl import POOLED_DIM, tiny_sdxl_pipeline, tiny_sdxl_unet, write_tiny_sdxl
 from tests.support.tiny_sdxl_weights import sdxl_weights
@@ -66,16 +68,9 @@ def test_the_au_branch_is_lambda_times_au_to_v_in_deep_transformer_stacks(setup)
                   "up_blocks.1.attentions.2.transformer_blocks.1.attn2"):
         attn = patched.get_submodule(layer)
         h = torch.randn(4, 16, attn.to_q.in_features, generator=g)
-        inputs = []
-        hook = attn.to_out[0].register_forward_pre_hook(lambda module, args, inputs=inputs: inputs.append(args[0]))
-        try:
-            with torch.no_grad():
-                attn.processor(attn, h, ctx, au_embedding=kw["au_embedding"], au_scale=0.7)
-                attn.processor(attn, h, ctx, au_embedding=kw["au_embedding"], au_scale=0.0)
-        finally:
-            hook.remove()
+        added = au_branch_before_to_out(attn, h, ctx, kw["au_embedding"], 0.7)
         expected = weights.au_values(kw["au_embedding"].float(), 0.7)[layer]
-        torch.testing.assert_close(inputs[0] - inputs[1], expected[:, None, :].expand_as(inputs[0]), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(added, expected[:, None, :].expand_as(added), rtol=1e-4, atol=1e-5)
 
 
 def test_sdxl_weights_on_an_sd_unet_and_sd_weights_on_sdxl_are_refused(setup, tmp_path):
@@ -87,18 +82,7 @@ def test_sdxl_weights_on_an_sd_unet_and_sd_weights_on_sdxl_are_refused(setup, tm
 
 def test_the_xl_pipeline_renders_prompt_plus_aus(tmp_path):
     pipe = tiny_sdxl_pipeline(str(tmp_path / "pipe"), seed=2)
-    ff = FineFacePipeline(pipe, sdxl_weights(pipe.unet, seed=3))
-
-    def render(aus, **kw):
-        return ff("a girl in a park", aus, num_inference_steps=3, height=64, width=64, output_type="np",
-                  generator=[torch.Generator().manual_seed(0) for _ in aus], **kw).images
-
-    imgs = render(["AU12@4", "neutral"])
-    assert imgs.shape == (2, 64, 64, 3)
-    assert abs(imgs[0] - imgs[1]).max() > 1e-3
-    assert (render(["AU12@4", "neutral"]) == imgs).all()
-    off = render(["AU12@4", "neutral"], au_scale=0.0)
-    assert abs(off[0] - off[1]).max() < 1e-6
+    assert_renders_follow_the_aus(FineFacePipeline(pipe, sdxl_weights(pipe.unet, seed=3)))
 
 
 def test_from_pretrained_picks_the_xl_pipeline_from_the_weights(tmp_path):

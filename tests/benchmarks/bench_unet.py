@@ -42,6 +42,8 @@ def sd21_model(device, dtype, inplace_weights=True):
     import comfy.model_patcher
     import comfy.supported_models
 
+    from tests.support.comfy_models import random_comfy_weights
+
     config = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
               "legacy": False, "adm_in_channels": None, "dtype": dtype, "in_channels": 4, "model_channels": 320,
               "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "channel_mult": [1, 2, 4, 4],
@@ -50,10 +52,7 @@ def sd21_model(device, dtype, inplace_weights=True):
               "use_temporal_attention": False, "use_temporal_resblock": False}
     model_config = comfy.supported_models.SD20(config)
     model = comfy.model_base.BaseModel(model_config, model_type=comfy.model_base.ModelType.EPS, device=device)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.diffusion_model.parameters():  # ComfyUI leaves weights uninitialised
-            p.copy_(torch.randn(p.shape, generator=g) * (0.02 if p.ndim > 1 else 0.01))
+    random_comfy_weights(model)
     model.diffusion_model.to(device, dtype)
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device,
                                             weight_inplace_update=inplace_weights)

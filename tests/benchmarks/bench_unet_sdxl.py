@@ -62,15 +62,13 @@ def full_size_model(device, dtype):
     import comfy.model_patcher
     import comfy.supported_models
 
+    from tests.support.comfy_models import random_comfy_weights
     from tests.support.tiny_sdxl import comfy_sdxl_unet_config
 
     config = {**comfy_sdxl_unet_config(dtype), "model_channels": 320, "adm_in_channels": 2816}
     model_config = comfy.supported_models.SDXL(config)
     model = comfy.model_base.SDXL(model_config, model_type=comfy.model_base.ModelType.EPS, device=device)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.diffusion_model.parameters():  # ComfyUI leaves weights uninitialised
-            p.copy_(torch.randn(p.shape, generator=g) * (0.02 if p.ndim > 1 else 0.01))
+    random_comfy_weights(model)
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
 
 

@@ -32,7 +32,6 @@ def comfy_model(unet, family: str, context_dim: int | None = None, dtype=torch.f
     import comfy.model_base
     import comfy.model_patcher
     import comfy.supported_models
-    import comfy.utils
 
     config = comfy_unet_config(family, context_dim, dtype)
     model_config = (comfy.supported_models.SD20 if family == "sd21" else comfy.supported_models.SD15)(config)
@@ -44,10 +43,27 @@ def comfy_model(unet, family: str, context_dim: int | None = None, dtype=torch.f
         model_config.unet_config.update(num_heads=8, num_head_channels=-1)
     model = comfy.model_base.BaseModel(model_config, model_type=comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
     if unet is not None:
-        sd = unet.state_dict()
-        mapped = {c: sd[d] for d, c in comfy.utils.unet_to_diffusers(model_config.unet_config).items() if d in sd}
-        missing, unexpected = model.diffusion_model.load_state_dict(mapped, strict=False)
-        if missing or unexpected:
-            raise AssertionError(f"weights did not map: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        load_diffusers_weights(model, unet)
     cpu = torch.device("cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
+def load_diffusers_weights(model, unet):
+    """Copy a diffusers UNet's weights into ComfyUI's ``model`` (a comfy.model_base model) through ComfyUI's own
+    diffusers-to-ComfyUI key map; every ComfyUI weight must be covered."""
+    import comfy.utils
+
+    sd = unet.state_dict()
+    mapped = {c: sd[d] for d, c in comfy.utils.unet_to_diffusers(model.model_config.unet_config).items() if d in sd}
+    missing, unexpected = model.diffusion_model.load_state_dict(mapped, strict=False)
+    if missing or unexpected:
+        raise AssertionError(f"weights did not map: missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+
+def random_comfy_weights(model, seed: int = 0):
+    """Random weights for a ComfyUI model built without a checkpoint (ComfyUI leaves them uninitialised):
+    std 0.02 for matrices and convolutions, 0.01 for biases and norms (the benchmarks' full-size models)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.diffusion_model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * (0.02 if p.ndim > 1 else 0.01))

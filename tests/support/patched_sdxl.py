@@ -33,11 +33,11 @@ class XLFamily:
         self.context_dim = 2048
 
 
-def inputs(batch=1, seed=0, hw=(8, 8), sigma=2.5):
+def inputs(batch=1, seed=0, hw=(8, 8), sigma=2.5, pooled_dim=POOLED_DIM):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 4, *hw, generator=g)
     ctx = {k: torch.randn(1, 77, 2048, generator=g) for k in (0, 1)}
-    pooled = {k: torch.randn(1, POOLED_DIM, generator=g) for k in (0, 1)}
+    pooled = {k: torch.randn(1, pooled_dim, generator=g) for k in (0, 1)}
     return x, torch.tensor([sigma]), ctx, pooled
 
 

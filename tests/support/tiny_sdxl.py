@@ -17,6 +17,7 @@ import torch
 from diffusers import DDPMScheduler, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from .comfy_models import load_diffusers_weights
 from .tiny_pipeline import tiny_tokenizer, tiny_vae
 from .tiny_unets import tiny_unet
 
@@ -26,15 +27,17 @@ TIME_EMBED = 256  # per micro-conditioning number; ComfyUI's SDXL hard-codes it
 TEXT_WIDTHS = (768, 1280)  # CLIP ViT-L and OpenCLIP bigG, concatenated to 2048
 
 
-def tiny_sdxl_unet_config() -> dict:
+def tiny_sdxl_unet_config(channels=XL_CHANNELS, pooled_dim=POOLED_DIM, head_channels=8) -> dict:
+    """The diffusers config; ``channels`` (320, 320, 320), ``pooled_dim`` 1280 and ``head_channels`` 64 give the
+    smallest UNet ComfyUI detects as SDXL (tests/support/sdxl_checkpoint.py)."""
     return dict(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=XL_CHANNELS,
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=tuple(channels),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        transformer_layers_per_block=(1, 2, 10), attention_head_dim=tuple(c // 8 for c in XL_CHANNELS),
+        transformer_layers_per_block=(1, 2, 10), attention_head_dim=tuple(c // head_channels for c in channels),
         cross_attention_dim=sum(TEXT_WIDTHS), use_linear_projection=True, norm_num_groups=32,
         addition_embed_type="text_time", addition_time_embed_dim=TIME_EMBED,
-        projection_class_embeddings_input_dim=POOLED_DIM + 6 * TIME_EMBED,
+        projection_class_embeddings_input_dim=pooled_dim + 6 * TIME_EMBED,
     )
 
 
@@ -43,12 +46,13 @@ def tiny_sdxl_unet(seed: int = 0) -> UNet2DConditionModel:
     return tiny_unet(seed=seed, config=tiny_sdxl_unet_config())
 
 
-def comfy_sdxl_unet_config(dtype=torch.float32) -> dict:
+def comfy_sdxl_unet_config(dtype=torch.float32, channels=XL_CHANNELS, pooled_dim=POOLED_DIM) -> dict:
+    """ComfyUI's UNet config of the same UNet (its head layout is set by the model config: see comfy_sdxl_model)."""
     return {
         "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True, "legacy": False,
-        "num_classes": "sequential", "adm_in_channels": POOLED_DIM + 6 * TIME_EMBED, "dtype": dtype, "in_channels": 4,
-        "model_channels": XL_CHANNELS[0], "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 2, 2, 10, 10],
-        "channel_mult": [c // XL_CHANNELS[0] for c in XL_CHANNELS], "transformer_depth_middle": 10,
+        "num_classes": "sequential", "adm_in_channels": pooled_dim + 6 * TIME_EMBED, "dtype": dtype, "in_channels": 4,
+        "model_channels": channels[0], "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 2, 2, 10, 10],
+        "channel_mult": [c // channels[0] for c in channels], "transformer_depth_middle": 10,
         "use_linear_in_transformer": True, "context_dim": sum(TEXT_WIDTHS),
         "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
         "use_temporal_attention": False, "use_temporal_resblock": False,
@@ -61,7 +65,6 @@ def comfy_sdxl_model(unet, dtype=torch.float32, refiner_width: bool = False):
     import comfy.model_base
     import comfy.model_patcher
     import comfy.supported_models
-    import comfy.utils
 
     config = comfy_sdxl_unet_config(dtype)
     if refiner_width:
@@ -73,11 +76,7 @@ def comfy_sdxl_model(unet, dtype=torch.float32, refiner_width: bool = False):
     cls = comfy.model_base.SDXLRefiner if refiner_width else comfy.model_base.SDXL
     model = cls(model_config, model_type=comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
     if unet is not None:
-        sd = unet.state_dict()
-        mapped = {c: sd[d] for d, c in comfy.utils.unet_to_diffusers(model_config.unet_config).items() if d in sd}
-        missing, unexpected = model.diffusion_model.load_state_dict(mapped, strict=False)
-        if missing or unexpected:
-            raise AssertionError(f"weights did not map: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        load_diffusers_weights(model, unet)
     else:
         g = torch.Generator().manual_seed(0)
         with torch.no_grad():  # ComfyUI does not initialise weights
