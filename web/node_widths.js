@@ -2,7 +2,7 @@
 // widgets keep a label column and a value column side by side). Saved workflows keep their own sizes.
 import { app } from "../../scripts/app.js";
 
-const WIDTHS = { FineFaceModelLoader: 380, FineFaceReleaseLoader: 420, FineFaceAUFromImage: 360 };
+const WIDTHS = { FineFaceModelLoader: 380, FineFaceReleaseLoader: 460, FineFaceAUFromImage: 360, FineFaceInvertPhoto: 320 };
 
 function widen(node, width) {
     if (node.size[0] < width) node.setSize([width, node.size[1]]);

@@ -87,16 +87,20 @@ window.ffLabels = {
             h: w.computeSize?.(node.size[0])?.[1] ?? LiteGraph.NODE_WIDGET_HEIGHT }));
         return { box: [node.pos[0], node.pos[1], node.size[0], node.size[1]], rows, texts };
     },
-    // As a Vue node: every element with text of its own (the widgets' labels among them) whose text runs past the
-    // element or past an ancestor inside the node that clips it; and every canvas not inside the node's box.
+    // As a Vue node: every element with text of its own (the widgets' labels; not the title, nor a control's value)
+    // whose text runs past the element or past an ancestor inside the node that clips it; and every canvas not
+    // inside the node's box.
     vueCuts(id) {
         const el = document.querySelector(`[data-node-id='${id}']`);
         if (!el) return null;
         const box = el.getBoundingClientRect(), cuts = [], outside = [];
         const inside = (r, c) => r.left >= c.left - 1 && r.right <= c.right + 1 && r.top >= c.top - 1 && r.bottom <= c.bottom + 1;
+        const title = app.graph.getNodeById(id)?.title;
         for (const item of el.querySelectorAll("*")) {
             const own = [...item.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim());
             if (!own.length || !item.getClientRects().length) continue;
+            // the labels, not the title bar's text nor a value shown in a control (a select's chosen item)
+            if (item.textContent.trim() === title || item.closest("[class*='p-select'], button, input, textarea")) continue;
             const range = document.createRange();
             range.setStartBefore(own[0]);
             range.setEndAfter(own[own.length - 1]);
