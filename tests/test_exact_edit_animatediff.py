@@ -171,6 +171,11 @@ def test_comfyuis_own_context_windows_replay_the_frames_exactly(sd15):
     base.set_model_input_block_patch(TemporalMixer(seed=7))
     source, target = (core_windows(patched(sd15, base, specs)) for specs in (SPECS, TARGETS))
     photo = sd15.photo["samples"]
+    try:
+        plain = core_windows(sd15.model.clone())
+        sd15.pack.invert(plain, sd15.pos, sd15.neg, sd15.photo, 1.0, 2, "karras", 0, 1)
+    except RuntimeError as exc:  # 0.3.64 compares the schedule's sigmas with every frame's timestep
+        pytest.skip(f"this ComfyUI's own context windows fail on a batch of images (dim 0) without any patch: {exc}")
     record, same, custom, edit = invert_and_replay(sd15, source, target, 7.5)
     assert sd15.inversion_calls == 6 * 3  # one UNet call per window and step: the windows ran
     assert torch.equal(same, photo)
